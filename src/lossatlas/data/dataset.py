@@ -1,0 +1,70 @@
+"""The in-memory dataset container every loader returns."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+TASKS = ("classification", "regression", "language")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dataset:
+    """Arrays in host memory, split into train and test.
+
+    Compared and hashed by identity (``eq=False``), so compiled programs can be
+    cached per dataset object.
+
+    Attributes:
+      name: registry name of the dataset (e.g. ``"mnist1d"``).
+      x_train, y_train, x_test, y_test: numpy arrays. Inputs are float32 (images
+        are NHWC, sequences are [N, T] or [N, T, F]); class labels are int32 [N];
+        regression targets are float32 [N, D]; language data has int32 token
+        inputs [N, T] and next-token targets [N, T].
+      num_classes: number of classes (vocabulary size for ``task="language"``,
+        0 for regression).
+      task: one of ``"classification" | "regression" | "language"``; picks the
+        default loss and whether accuracy is reported.
+      meta: extra facts about the data, e.g. ``{"noise_var": 0.01}`` (the best
+        achievable MSE) or ``{"entropy_rate": 1.23}`` (the best achievable NLL).
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    task: str = "classification"
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"Dataset.task must be one of {TASKS}, got {self.task!r}")
+        if len(self.x_train) != len(self.y_train):
+            raise ValueError(
+                f"Dataset {self.name!r}: x_train has {len(self.x_train)} rows but y_train has {len(self.y_train)}")
+        if len(self.x_test) != len(self.y_test):
+            raise ValueError(
+                f"Dataset {self.name!r}: x_test has {len(self.x_test)} rows but y_test has {len(self.y_test)}")
+
+    @property
+    def num_train(self) -> int:
+        return int(len(self.x_train))
+
+    @property
+    def num_test(self) -> int:
+        return int(len(self.x_test))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input example (no batch axis)."""
+        return tuple(self.x_train.shape[1:])
+
+    def subset(self, num_train: int | None = None, num_test: int | None = None) -> "Dataset":
+        """The first ``num_train`` / ``num_test`` examples (for quick runs and tests)."""
+        return dataclasses.replace(
+            self,
+            x_train=self.x_train[:num_train], y_train=self.y_train[:num_train],
+            x_test=self.x_test[:num_test], y_test=self.y_test[:num_test])

@@ -1,0 +1,230 @@
+"""Run folders: ``runs/<experiment>/<id>/`` with config, environment, metrics, arrays, figures.
+
+A run is written into a hidden ``.<id>.partial`` folder and renamed to ``<id>``
+only when everything succeeded, so a failed run never leaves a folder that looks
+complete (the partial folder is removed on failure).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+COMPLETE_MARKER = "COMPLETE"
+
+
+def _jsonable(obj: Any):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):
+        arr = np.asarray(obj)
+        return arr.item() if arr.ndim == 0 else arr.tolist()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return str(obj)
+    return obj
+
+
+def write_json(path: Path, obj: Any) -> None:
+    Path(path).write_text(json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
+
+
+def git_commit(start: Path | None = None) -> str | None:
+    """The git commit of the source tree (with ``-dirty`` if modified), or None."""
+    start = Path(start or Path(__file__).resolve().parent)
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=start, capture_output=True, text=True,
+                              timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=start,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment() -> dict:
+    """Versions, device and commit, for reproducibility."""
+    import jax
+    versions = {"python": sys.version.split()[0]}
+    for mod in ("jax", "jaxlib", "flax", "optax", "chex", "numpy", "matplotlib", "sklearn", "mnist1d"):
+        try:
+            m = __import__(mod)
+            versions[mod] = getattr(m, "__version__", "unknown")
+        except ImportError:
+            versions[mod] = None
+    devices = jax.devices()
+    return {
+        "versions": versions,
+        "backend": jax.default_backend(),
+        "devices": [str(getattr(d, "device_kind", d)) for d in devices],
+        "device_count": len(devices),
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "git_commit": git_commit(),
+        "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
+    """A Markdown table from a list of dicts (floats to 4 significant digits)."""
+    if not rows:
+        return "(empty table)\n"
+    columns = columns or list(rows[0])
+
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+@dataclasses.dataclass
+class Run:
+    """A run folder being written. Use through :func:`new_run`."""
+
+    experiment: str
+    run_id: str
+    path: Path  # where files go now (the partial folder until the run completes)
+    final_path: Path
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        p = self.path / name
+        write_json(p, obj)
+        return p
+
+    def save_arrays(self, arrays: Mapping[str, Any], name: str = "arrays.npz") -> Path:
+        """Save a flat or nested dict of arrays (nested keys joined with '/')."""
+        flat = {}
+
+        def walk(prefix, obj):
+            if isinstance(obj, Mapping):
+                for k, v in obj.items():
+                    walk(f"{prefix}/{k}" if prefix else str(k), v)
+            else:
+                flat[prefix] = np.asarray(obj)
+
+        walk("", arrays)
+        p = self.path / name
+        np.savez_compressed(p, **flat)
+        return p
+
+    def save_figure(self, fig, name: str) -> list[Path]:
+        """Save a matplotlib figure as ``name.png`` (150 dpi) and ``name.pdf``."""
+        out = []
+        for ext in ("png", "pdf"):
+            p = self.path / f"{name}.{ext}"
+            fig.savefig(p, dpi=150 if ext == "png" else None, bbox_inches="tight")
+            out.append(p)
+        return out
+
+    def write_table(self, rows: list[dict], name: str = "table", columns: list[str] | None = None,
+                    title: str | None = None) -> Path:
+        """Write ``name.md`` (Markdown, shown by ``lossatlas show``) and ``name.csv``."""
+        columns = columns or (list(rows[0]) if rows else [])
+        text = (f"## {title}\n\n" if title else "") + format_table(rows, columns)
+        p = self.path / f"{name}.md"
+        p.write_text(text)
+        with open(self.path / f"{name}.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+            w.writeheader()
+            for r in rows:
+                w.writerow({c: _jsonable(r.get(c, "")) for c in columns})
+        return p
+
+
+def _new_id() -> str:
+    return _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+@contextlib.contextmanager
+def new_run(experiment: str, config: Any, out_dir: str | os.PathLike = "runs", run_id: str | None = None):
+    """Context manager yielding a :class:`Run`; the folder appears only on success.
+
+    Args:
+      experiment: experiment name (sub-folder of ``out_dir``).
+      config: the run's config (dataclass or dict), written to ``config.json``.
+      out_dir: root folder for runs (default ``runs``).
+      run_id: folder name (default: timestamp plus a random suffix).
+
+    Yields:
+      A :class:`Run` whose ``path`` is a hidden partial folder. On normal exit a
+      ``COMPLETE`` marker is written and the folder is renamed to
+      ``out_dir/experiment/run_id``; on an exception it is deleted.
+    """
+    run_id = run_id or _new_id()
+    root = Path(out_dir) / experiment
+    final = root / run_id
+    if final.exists():
+        raise FileExistsError(f"run folder {final} already exists; pick another --out or run id")
+    partial = root / f".{run_id}.partial"
+    partial.mkdir(parents=True, exist_ok=False)
+    run = Run(experiment, run_id, partial, final)
+    try:
+        run.write_json("config.json", config)
+        run.write_json("environment.json", environment())
+        yield run
+        (partial / COMPLETE_MARKER).write_text(_dt.datetime.now(_dt.timezone.utc).isoformat() + "\n")
+        partial.rename(final)
+        run.path = final
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
+def is_complete(path: str | os.PathLike) -> bool:
+    return (Path(path) / COMPLETE_MARKER).exists()
+
+
+def load_arrays(path: str | os.PathLike, name: str = "arrays.npz") -> dict[str, np.ndarray]:
+    with np.load(Path(path) / name) as z:
+        return {k: z[k] for k in z.files}
+
+
+def summary_text(path: str | os.PathLike) -> str:
+    """What ``lossatlas show`` prints: the run's tables and checks."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"no run folder at {path}")
+    if not is_complete(path):
+        raise ValueError(f"{path} is not a complete run (no {COMPLETE_MARKER} marker)")
+    parts = [f"# {path}"]
+    cfg = path / "config.json"
+    if cfg.exists():
+        parts.append("config: " + json.dumps(json.loads(cfg.read_text()), sort_keys=True))
+    for md in sorted(path.glob("*.md")):
+        parts.append(md.read_text().rstrip())
+    checks = path / "checks.json"
+    if checks.exists():
+        items = json.loads(checks.read_text())
+        lines = ["## checks"] + [f"- [{'PASS' if c['passed'] else 'FAIL'}] {c['name']}: {c['detail']}" for c in items]
+        parts.append("\n".join(lines))
+    figs = sorted(p.name for p in path.glob("*.png"))
+    if figs:
+        parts.append("figures: " + ", ".join(figs))
+    return "\n\n".join(parts) + "\n"
+
+
+def iter_runs(out_dir: str | os.PathLike, experiment: str) -> Iterable[Path]:
+    root = Path(out_dir) / experiment
+    return sorted(p for p in root.iterdir() if p.is_dir() and is_complete(p)) if root.exists() else []

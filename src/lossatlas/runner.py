@@ -1,0 +1,84 @@
+"""Run an experiment module end to end into a results folder.
+
+An experiment module (one file in ``experiments/``) defines:
+  ``Config`` (a dataclass with at least ``seeds`` and ``seed``), ``QUICK`` (a dict of
+  field overrides for ``--quick``), ``run(cfg, key) -> results`` (a dict of numpy
+  arrays and plain values), ``table(results, cfg) -> list[dict]``,
+  ``checks(results, cfg) -> list[dict(name, value, passed, detail)]`` and
+  ``plot(results, cfg) -> {name: matplotlib figure}``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import time
+import typing
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from lossatlas import results as results_lib
+from lossatlas.train.config import parse_value
+
+EXPERIMENT_PACKAGE = "lossatlas_experiments"
+
+
+def list_experiments() -> dict[str, str]:
+    """``{name: one-line description}`` of the registered experiments."""
+    pkg = importlib.import_module(EXPERIMENT_PACKAGE)
+    return dict(pkg.EXPERIMENTS)
+
+
+def get_experiment(name: str):
+    """The experiment module; ValueError listing the known names otherwise."""
+    known = list_experiments()
+    if name not in known:
+        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sorted(known))}")
+    return importlib.import_module(f"{EXPERIMENT_PACKAGE}.{name}")
+
+
+def make_config(module, *, quick: bool = False, seeds: int | None = None, overrides: dict | None = None):
+    """The module's Config with ``--quick``, ``--seeds`` and ``--set`` applied (validated)."""
+    cfg = module.Config()
+    changes = dict(module.QUICK) if quick else {}
+    if seeds is not None:
+        changes["seeds"] = seeds
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    hints = typing.get_type_hints(type(cfg))
+    for k, v in (overrides or {}).items():
+        if k not in fields:
+            raise ValueError(f"--set {k}: {module.__name__.split('.')[-1]} has no field {k!r}; fields: {', '.join(sorted(fields))}")
+        changes[k] = parse_value(v, hints.get(k)) if isinstance(v, str) else v
+    if "seeds" in changes and (not isinstance(changes["seeds"], int) or changes["seeds"] < 1):
+        raise ValueError(f"seeds must be a positive integer, got {changes['seeds']!r}")
+    return dataclasses.replace(cfg, **changes)
+
+
+def run_experiment(name: str, cfg=None, *, quick: bool = False, out_dir="runs", run_id=None):
+    """Run experiment ``name`` and write its results folder.
+
+    Returns:
+      ``(run_path, results, checks)``.
+    """
+    module = get_experiment(name)
+    cfg = cfg if cfg is not None else make_config(module, quick=quick)
+    key = jax.random.PRNGKey(getattr(cfg, "seed", 0))
+    record = {"experiment": name, "quick": quick, "config": cfg}
+    with results_lib.new_run(name, record, out_dir=out_dir, run_id=run_id) as run:
+        t0 = time.perf_counter()
+        res = module.run(cfg, key)
+        elapsed = time.perf_counter() - t0
+        arrays = {k: v for k, v in res.items() if isinstance(v, (np.ndarray, dict))}
+        run.save_arrays(arrays)
+        rows = module.table(res, cfg)
+        run.write_table(rows, "table", title=getattr(module, "TABLE_TITLE", name))
+        checks = module.checks(res, cfg)
+        run.write_json("checks.json", checks)
+        run.write_json("metrics.json", {"seconds": elapsed, "table": rows,
+                                        "checks_passed": all(c["passed"] for c in checks)})
+        for fig_name, fig in module.plot(res, cfg).items():
+            run.save_figure(fig, fig_name)
+            import matplotlib.pyplot as plt
+            plt.close(fig)
+    return Path(run.path), res, checks

@@ -1,0 +1,168 @@
+"""TrainConfig: every knob of one training run, validated before tracing."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from typing import Any, Mapping
+
+from lossatlas import optim
+
+# Numeric fields that may become vmap axes in `sweep` (they reach the compiled
+# program as traced scalars, not as Python constants).
+SWEEPABLE = ("learning_rate", "weight_decay", "momentum", "b1", "b2", "eps", "init_scale",
+             "label_smoothing", "clip_norm", "clip_value")
+
+
+def _freeze(value):
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Frozen and hashable, so compiled programs can be cached on it.
+
+    Attributes:
+      model: registry name (see ``lossatlas.models.list_models()``).
+      model_cfg: keyword arguments for the model; ``num_outputs`` / ``vocab_size``
+        default to the dataset's ``num_classes`` (or target width for regression).
+      loss: "cross_entropy" | "mse" | "binary_cross_entropy" | "token_nll", or None
+        to pick from the dataset's task.
+      optimizer: one of ``lossatlas.optim.OPTIMIZERS``.
+      learning_rate, momentum, b1, b2, eps, weight_decay: optimiser values.
+      schedule, warmup_steps: learning-rate schedule (see ``lossatlas.optim``).
+      clip_norm, clip_value: gradient clipping (None = off).
+      label_smoothing: for cross-entropy training loss (evaluation reports the
+        unsmoothed loss).
+      init_scale: multiplies every initial kernel/embedding (weight-scale studies).
+      batch_size: minibatch size; the last partial batch of an epoch is dropped.
+      epochs: passes over the training set.
+      eval_batch_size: chunk size for the in-program evaluation.
+      eval_train: also evaluate the whole training set each epoch.
+      chunk_epochs: epochs per compiled call when a progress bar is shown
+        (None = about 20 updates per run).
+    """
+
+    model: str = "mlp"
+    model_cfg: Any = ()
+    loss: str | None = None
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    clip_norm: float | None = None
+    clip_value: float | None = None
+    label_smoothing: float = 0.0
+    init_scale: float = 1.0
+    batch_size: int = 100
+    epochs: int = 10
+    eval_batch_size: int = 1000
+    eval_train: bool = True
+    chunk_epochs: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "model_cfg", _freeze(dict(self.model_cfg)))
+        self.validate()
+
+    @property
+    def model_kwargs(self) -> dict:
+        """``model_cfg`` as a plain dict (tuples stay tuples)."""
+        return {k: v for k, v in self.model_cfg}
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A copy with some fields changed (validated)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"TrainConfig has no field(s) {sorted(unknown)}; fields: {field_names()}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["model_cfg"] = self.model_kwargs
+        return d
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first field with a wrong type or range."""
+        _number(self, "learning_rate", lo=0.0)
+        _number(self, "momentum", lo=0.0, hi=1.0, hi_open=True)
+        _number(self, "b1", lo=0.0, hi=1.0, hi_open=True)
+        _number(self, "b2", lo=0.0, hi=1.0, hi_open=True)
+        _number(self, "eps", lo=0.0)
+        _number(self, "weight_decay", lo=0.0)
+        _number(self, "label_smoothing", lo=0.0, hi=1.0, hi_open=True)
+        _number(self, "init_scale", lo=0.0)
+        _number(self, "clip_norm", lo=0.0, optional=True)
+        _number(self, "clip_value", lo=0.0, optional=True)
+        _integer(self, "warmup_steps", lo=0)
+        _integer(self, "batch_size", lo=1)
+        _integer(self, "epochs", lo=1)
+        _integer(self, "eval_batch_size", lo=1)
+        _integer(self, "chunk_epochs", lo=1, optional=True)
+        if self.optimizer not in optim.OPTIMIZERS:
+            raise ValueError(f"TrainConfig.optimizer: unknown {self.optimizer!r}; known: {', '.join(optim.OPTIMIZERS)}")
+        if self.schedule not in optim.SCHEDULES:
+            raise ValueError(f"TrainConfig.schedule: unknown {self.schedule!r}; known: {', '.join(optim.SCHEDULES)}")
+        if self.schedule.startswith("warmup") and self.warmup_steps < 1:
+            raise ValueError(f"TrainConfig.warmup_steps must be >= 1 for schedule={self.schedule!r}")
+        if not isinstance(self.eval_train, bool):
+            raise ValueError(f"TrainConfig.eval_train must be a bool, got {self.eval_train!r}")
+
+
+def _number(cfg, name, lo=None, hi=None, hi_open=False, optional=False):
+    value = getattr(cfg, name)
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"TrainConfig.{name} must be a finite number, got {value!r}")
+    if lo is not None and value < lo:
+        raise ValueError(f"TrainConfig.{name} must be >= {lo}, got {value!r}")
+    if hi is not None and (value >= hi if hi_open else value > hi):
+        raise ValueError(f"TrainConfig.{name} must be {'<' if hi_open else '<='} {hi}, got {value!r}")
+
+
+def _integer(cfg, name, lo=None, optional=False):
+    value = getattr(cfg, name)
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"TrainConfig.{name} must be an integer, got {value!r}")
+    if lo is not None and value < lo:
+        raise ValueError(f"TrainConfig.{name} must be >= {lo}, got {value!r}")
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+def parse_value(text: str, annotation: Any = None):
+    """Parse a command-line value: ints, floats, bools, None, tuples ``(1,2)`` / ``1,2``, strings."""
+    import ast
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        if "," in text:
+            return tuple(parse_value(t) for t in text.split(",") if t.strip())
+        return text
+    if isinstance(value, list):
+        value = tuple(value)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    return value
+
+
+def type_hints() -> dict:
+    return typing.get_type_hints(TrainConfig)

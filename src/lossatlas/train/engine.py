@@ -1,0 +1,270 @@
+"""The compiled training program: `make_train(config, dataset)` -> `train(key)`.
+
+Every epoch and minibatch runs inside `lax.scan`; per-epoch shuffles come from
+the run's key, and the train/test evaluation runs inside the same program. All
+shapes are derived from the config and the dataset before tracing (purejaxrl's
+``make_train`` habit), so one call compiles once and later calls reuse it.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lossatlas import optim
+from lossatlas.data import Dataset
+from lossatlas.train.config import SWEEPABLE, TrainConfig
+from lossatlas.train.objective import build_model, make_objective
+from lossatlas.train.state import TrainState
+
+_SHUFFLE, _STEP = 0, 1
+
+
+def _chunk(x: np.ndarray, size: int):
+    """Pad the leading axis to a multiple of ``size`` and fold it into [n, size, ...]."""
+    n = len(x)
+    num = -(-n // size)
+    pad = num * size - n
+    xp = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)]) if pad else x
+    mask = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
+    return xp.reshape((num, size) + x.shape[1:]), mask.reshape(num, size)
+
+
+class Program:
+    """Pure pieces of one training run, shared by `make_train` and `sweep`.
+
+    Construct through :func:`program` (cached per config and dataset object).
+    """
+
+    def __init__(self, config: TrainConfig, dataset: Dataset):
+        if config.batch_size > dataset.num_train:
+            raise ValueError(
+                f"TrainConfig.batch_size={config.batch_size} is larger than the training set "
+                f"({dataset.num_train} examples)")
+        self.config = config
+        self.dataset = dataset
+        self.objective = make_objective(config.loss, dataset)
+        self.model = build_model(config.model, config.model_kwargs, dataset, self.objective)
+        self.steps_per_epoch = dataset.num_train // config.batch_size
+        self.total_steps = self.steps_per_epoch * config.epochs
+        if config.warmup_steps >= self.total_steps and config.schedule.startswith("warmup"):
+            raise ValueError(
+                f"TrainConfig.warmup_steps={config.warmup_steps} must be < the run's {self.total_steps} steps")
+        self.num_traces = 0
+        self._data = None
+        self._jitted = {}
+
+    # ---------------------------------------------------------------- data
+    @property
+    def data(self) -> dict:
+        """The dataset on the device, with evaluation chunks (moved once)."""
+        if self._data is None:
+            ds, eb = self.dataset, self.config.eval_batch_size
+            d = {"x_train": ds.x_train, "y_train": ds.y_train}
+            for split, x, y in (("test", ds.x_test, ds.y_test), ("train", ds.x_train, ds.y_train)):
+                if split == "train" and not self.config.eval_train:
+                    continue
+                size = max(1, min(eb, len(x)))
+                d[f"x_{split}_chunks"], d[f"{split}_mask"] = _chunk(np.asarray(x), size)
+                d[f"y_{split}_chunks"], _ = _chunk(np.asarray(y), size)
+            self._data = jax.device_put(d)
+        return self._data
+
+    # ---------------------------------------------------------------- pieces
+    def hparams(self, overrides=None) -> dict:
+        """Sweepable values: Python floats from the config, traced scalars from ``overrides``."""
+        hp = {name: getattr(self.config, name) for name in SWEEPABLE}
+        hp.update(overrides or {})
+        return hp
+
+    def optimizer(self, hp) -> optax.GradientTransformation:
+        c = self.config
+        return optim.make_optimizer(
+            c.optimizer, hp["learning_rate"], momentum=hp["momentum"], b1=hp["b1"], b2=hp["b2"],
+            eps=hp["eps"], weight_decay=hp["weight_decay"], schedule=c.schedule,
+            total_steps=self.total_steps, warmup_steps=c.warmup_steps,
+            clip_norm=hp["clip_norm"], clip_value=hp["clip_value"])
+
+    def apply(self, params, model_state, x, *, train: bool, rng=None):
+        """Model output and updated model state (batch statistics when training)."""
+        variables = {"params": params, **model_state}
+        rngs = {"dropout": rng} if rng is not None else {}
+        if train and model_state:
+            out, new_state = self.model.apply(variables, x, train=True, rngs=rngs, mutable=list(model_state))
+            return out, dict(new_state)
+        return self.model.apply(variables, x, train=train, rngs=rngs), model_state
+
+    def init(self, key, hp) -> TrainState:
+        """Initial state; ``init_scale`` multiplies every kernel and embedding."""
+        k_init, k_run = jax.random.split(key)
+        x0 = jnp.asarray(self.dataset.x_train[:1])
+        variables = dict(self.model.init({"params": k_init, "dropout": k_init}, x0, train=False))
+        variables.pop("intermediates", None)
+        params = variables.pop("params")
+        scale = hp["init_scale"]
+        if not (isinstance(scale, (int, float)) and scale == 1.0):
+            def rescale(path, leaf):
+                name = str(getattr(path[-1], "key", path[-1])).lower()
+                return leaf * scale if ("kernel" in name or "embedding" in name) else leaf
+            params = jax.tree_util.tree_map_with_path(rescale, params)
+        opt_state = self.optimizer(hp).init(params)
+        return TrainState(jnp.zeros((), jnp.int32), params, opt_state, variables, k_run)
+
+    def loss(self, params, model_state, x, y, *, train=True, rng=None, label_smoothing=0.0):
+        """Mean training loss of a batch, with (new model state, output) as aux."""
+        out, new_state = self.apply(params, model_state, x, train=train, rng=rng)
+        value = jnp.mean(self.objective.per_example(out, y, label_smoothing))
+        return value, (new_state, out)
+
+    def train_step(self, state: TrainState, x, y, hp, tx):
+        rng = jax.random.fold_in(jax.random.fold_in(state.key, _STEP), state.step)
+        grad_fn = jax.value_and_grad(
+            functools.partial(self.loss, train=True, rng=rng, label_smoothing=hp["label_smoothing"]),
+            has_aux=True)
+        (value, (model_state, _)), grads = grad_fn(state.params, state.model_state, x, y)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        new = TrainState(state.step + 1, params, opt_state, model_state, state.key)
+        return new, (value, optax.global_norm(grads))
+
+    def evaluate(self, params, model_state, data, split: str = "test") -> dict:
+        """Mean loss and accuracy over a whole split, in chunks inside the program."""
+        def body(carry, chunk):
+            x, y, m = chunk
+            out, _ = self.apply(params, model_state, x, train=False)
+            loss_sum = jnp.sum(self.objective.per_example(out, y) * m)
+            hit_sum = jnp.sum(self.objective.correct(out, y) * m) if self.objective.has_accuracy else 0.0
+            return (carry[0] + loss_sum, carry[1] + hit_sum), None
+
+        mask = data[f"{split}_mask"]
+        (loss_sum, hit_sum), _ = jax.lax.scan(
+            body, (jnp.zeros(()), jnp.zeros(())), (data[f"x_{split}_chunks"], data[f"y_{split}_chunks"], mask))
+        n = jnp.sum(mask)
+        out = {f"{split}_loss": loss_sum / n}
+        if self.objective.has_accuracy:
+            out[f"{split}_acc"] = hit_sum / n
+        return out
+
+    def run_epochs(self, state: TrainState, hp, data, num_epochs: int):
+        """``num_epochs`` epochs as one scan; returns per-step and per-epoch history."""
+        self.num_traces += 1
+        tx = self.optimizer(hp)
+        spe, bs, n = self.steps_per_epoch, self.config.batch_size, self.dataset.num_train
+
+        def epoch(state, _):
+            epoch_idx = state.step // spe
+            perm = jax.random.permutation(jax.random.fold_in(jax.random.fold_in(state.key, _SHUFFLE), epoch_idx), n)
+            idx_SxB = perm[: spe * bs].reshape(spe, bs)
+
+            def step(st, idx_B):
+                return self.train_step(st, data["x_train"][idx_B], data["y_train"][idx_B], hp, tx)
+
+            state, (loss_S, gnorm_S) = jax.lax.scan(step, state, idx_SxB)
+            metrics = self.evaluate(state.params, state.model_state, data, "test")
+            if self.config.eval_train:
+                metrics.update(self.evaluate(state.params, state.model_state, data, "train"))
+            return state, {"loss": loss_S, "grad_norm": gnorm_S, **metrics}
+
+        state, hist = jax.lax.scan(epoch, state, None, length=num_epochs)
+        for k in ("loss", "grad_norm"):
+            hist[k] = hist[k].reshape(-1)
+        return state, hist
+
+    def run(self, key, hp_overrides=None, data=None, num_epochs=None):
+        """Init + all epochs (pure; jit/vmap it)."""
+        hp = self.hparams(hp_overrides)
+        state = self.init(key, hp)
+        return self.run_epochs(state, hp, self.data if data is None else data,
+                               num_epochs or self.config.epochs)
+
+    # ---------------------------------------------------------------- compiled
+    def compiled(self, grid_names: tuple = (), levels: int = 0):
+        """Cached jitted ``(init, run_epochs, full_run)`` for a set of swept field names.
+
+        ``levels`` is the number of vmap axes: 0 (one run), 1 (seeds) or 2 (a flat
+        axis of grid points outside the seed axis).
+        """
+        cache_key = (grid_names, levels)
+        if cache_key in self._jitted:
+            return self._jitted[cache_key]
+
+        def vmapped(f, key_axis):
+            # f(key_or_state, grid_hp); seeds are the inner axis, grid points the outer.
+            if levels >= 1:
+                f = jax.vmap(f, (0, None))
+            if levels == 2:
+                f = jax.vmap(f, (key_axis, 0))
+            return f
+
+        def init(key, grid_hp):
+            return vmapped(lambda k, g: self.init(k, self.hparams(g)), None)(key, grid_hp)
+
+        def epochs(state, grid_hp, data, num_epochs):
+            f = lambda s, g: self.run_epochs(s, self.hparams(g), data, num_epochs)  # noqa: E731
+            return vmapped(f, 0)(state, grid_hp)
+
+        def full(key, grid_hp, data):
+            return vmapped(lambda k, g: self.run(k, g, data), None)(key, grid_hp)
+
+        fns = (jax.jit(init), jax.jit(epochs, static_argnums=3), jax.jit(full))
+        self._jitted[cache_key] = fns
+        return fns
+
+    def execute(self, keys, grid_hp, *, levels: int, progress: bool, desc: str = ""):
+        """Run the whole program, fused, or in chunks of epochs under a progress bar."""
+        init, epochs, full = self.compiled(tuple(sorted(grid_hp)), levels)
+        if not progress:
+            return full(keys, grid_hp, self.data)
+        from tqdm.auto import tqdm
+
+        total = self.config.epochs
+        chunk = self.config.chunk_epochs or max(1, math.ceil(total / 20))
+        state, parts = init(keys, grid_hp), []
+        with tqdm(total=total, desc=desc or self.config.model, unit="epoch") as bar:
+            done = 0
+            while done < total:
+                n = min(chunk, total - done)
+                state, hist = epochs(state, grid_hp, self.data, n)
+                parts.append(hist)
+                done += n
+                bar.set_postfix(test_loss=f"{float(np.nanmean(jax.device_get(hist['test_loss']))):.4f}")
+                bar.update(n)
+        history = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=levels), *parts)
+        return state, history
+
+
+@functools.lru_cache(maxsize=32)
+def program(config: TrainConfig, dataset: Dataset) -> Program:
+    """The (cached) :class:`Program` for a config and a dataset object."""
+    return Program(config, dataset)
+
+
+def make_train(config: TrainConfig, dataset: Dataset, *, progress: bool = False):
+    """Compile-once training function for one run.
+
+    Args:
+      config: a :class:`TrainConfig`.
+      dataset: a :class:`lossatlas.data.Dataset` (moved to the device once).
+      progress: show a tqdm progress bar; the run then executes in chunks of
+        ``config.chunk_epochs`` epochs (same numbers as the fused program).
+
+    Returns:
+      ``train(key) -> (TrainState, history)`` where history has per-step
+      ``loss`` and ``grad_norm`` [epochs * steps_per_epoch] and per-epoch
+      ``test_loss``, ``test_acc``, ``train_loss``, ``train_acc`` [epochs]
+      (accuracies only for classification/language; train metrics only when
+      ``config.eval_train``). The function has attributes ``program`` and
+      ``steps_per_epoch``.
+    """
+    prog = program(config, dataset)
+
+    def train(key):
+        return prog.execute(key, {}, levels=0, progress=progress)
+
+    train.program = prog
+    train.steps_per_epoch = prog.steps_per_epoch
+    return train

@@ -1,0 +1,78 @@
+"""Model + loss glue: per-example losses and accuracy for each task."""
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+
+from lossatlas import losses, models
+from lossatlas.data import Dataset
+
+DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse", "language": "token_nll"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """How a model's output is scored for one dataset.
+
+    Attributes:
+      loss: loss name (see ``lossatlas.losses.LOSSES``).
+      has_accuracy: whether accuracy is defined (not for regression).
+    """
+
+    loss: str
+    has_accuracy: bool
+
+    def per_example(self, out, y, label_smoothing=0.0):
+        """Loss per example [B] (token losses are averaged over the sequence)."""
+        if self.loss == "cross_entropy":
+            return losses.cross_entropy(out, y, label_smoothing=label_smoothing, reduction="none")
+        if self.loss == "mse":
+            return losses.mse(out, y, reduction="none")
+        if self.loss == "token_nll":
+            return jnp.mean(losses.token_nll(out, y, reduction="none"), axis=-1)
+        values = losses.binary_cross_entropy(out.reshape(y.shape), y, reduction="none")
+        return values.reshape(values.shape[0], -1).mean(axis=-1)
+
+    def correct(self, out, y):
+        """Fraction correct per example [B] (tokens averaged for language)."""
+        if self.loss == "binary_cross_entropy":
+            return ((out.reshape(y.shape) > 0) == (y > 0.5)).astype(jnp.float32).reshape(y.shape[0], -1).mean(-1)
+        hit = (jnp.argmax(out, axis=-1) == y).astype(jnp.float32)
+        return hit.reshape(hit.shape[0], -1).mean(axis=-1)
+
+
+def make_objective(loss: str | None, dataset: Dataset) -> Objective:
+    """Pick the loss for a dataset (its task's default when ``loss`` is None)."""
+    name = DEFAULT_LOSS[dataset.task] if loss is None else loss
+    losses.get_loss(name)  # validates the name
+    if dataset.task == "language" and name != "token_nll":
+        raise ValueError(f"TrainConfig.loss: language data needs 'token_nll', got {name!r}")
+    if dataset.task == "classification" and name not in ("cross_entropy", "binary_cross_entropy", "mse"):
+        raise ValueError(f"TrainConfig.loss: classification data needs cross_entropy or binary_cross_entropy, got {name!r}")
+    if dataset.task == "regression" and name != "mse":
+        raise ValueError(f"TrainConfig.loss: regression data needs 'mse', got {name!r}")
+    if name == "mse" and dataset.task == "classification":
+        raise ValueError("TrainConfig.loss: 'mse' on class labels is not supported; use cross_entropy")
+    if name == "binary_cross_entropy" and dataset.num_classes != 2:
+        raise ValueError(f"TrainConfig.loss: binary_cross_entropy needs 2 classes, dataset has {dataset.num_classes}")
+    return Objective(loss=name, has_accuracy=dataset.task != "regression")
+
+
+def build_model(name: str, model_kwargs: dict, dataset: Dataset, objective: Objective):
+    """The flax module, with its output width filled in from the dataset."""
+    entry = models.MODELS.get(name)
+    if entry is None:
+        return models.get_model(name, **model_kwargs)  # raises the listing ValueError
+    fields = {f.name for f in dataclasses.fields(entry.cls)}
+    kwargs = dict(model_kwargs)
+    if "vocab_size" in fields and "vocab_size" not in kwargs:
+        kwargs["vocab_size"] = dataset.num_classes
+    if "num_outputs" in fields and "num_outputs" not in kwargs:
+        if dataset.task == "regression":
+            kwargs["num_outputs"] = int(dataset.y_train.shape[-1]) if dataset.y_train.ndim > 1 else 1
+        elif objective.loss == "binary_cross_entropy":
+            kwargs["num_outputs"] = 1
+        else:
+            kwargs["num_outputs"] = dataset.num_classes
+    return models.get_model(name, **kwargs)

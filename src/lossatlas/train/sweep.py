@@ -1,0 +1,73 @@
+"""Seeds and hyperparameter grids as vmap axes of one compiled program."""
+from __future__ import annotations
+
+import itertools
+from typing import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lossatlas.data import Dataset
+from lossatlas.train.config import SWEEPABLE, TrainConfig
+from lossatlas.train.engine import program
+
+
+def seed_keys(key, seeds: int):
+    """The per-seed keys `sweep` uses: ``jax.random.split(key, seeds)``."""
+    return jax.random.split(key, seeds)
+
+
+def sweep(config: TrainConfig, dataset: Dataset, *, seeds: int = 1,
+          grid: Mapping[str, Sequence[float]] | None = None, key=None, progress: bool = False):
+    """Train every (grid point, seed) pair at once, as one compiled program.
+
+    Seed ``i`` uses ``jax.random.split(key, seeds)[i]``, so member ``[..., i]``
+    equals ``make_train(config_at_that_point, dataset)(that_key)`` (up to
+    floating-point reassociation across the vmapped batch).
+
+    Args:
+      config: base :class:`TrainConfig`.
+      dataset: the data, shared by all members (moved to the device once).
+      seeds: number of seeds (>= 1).
+      grid: ``{field: [values...]}`` over numeric fields in ``SWEEPABLE``
+        (learning_rate, weight_decay, momentum, b1, b2, eps, init_scale,
+        label_smoothing, clip_norm, clip_value); the full Cartesian product is run.
+      key: PRNG key (default ``jax.random.PRNGKey(0)``).
+      progress: show a progress bar (the run then executes in chunks of epochs).
+
+    Returns:
+      ``(state, history)``: pytrees whose arrays have leading axes
+      ``[len(grid[f1]), len(grid[f2]), ..., seeds]`` (grid fields in the order
+      given), followed by the shapes of a single run.
+    """
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"sweep: seeds must be a positive integer, got {seeds!r}")
+    grid = dict(grid or {})
+    for name, values in grid.items():
+        if name not in SWEEPABLE:
+            raise ValueError(f"sweep: grid field {name!r} is not sweepable; sweepable: {', '.join(SWEEPABLE)}")
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
+            raise ValueError(f"sweep: grid[{name!r}] must be a non-empty list of numbers")
+        for v in values:
+            config.replace(**{name: float(v)})  # validates type and range, naming the field
+    key = jax.random.PRNGKey(0) if key is None else key
+    keys = seed_keys(key, seeds)
+    prog = program(config, dataset)
+    if not grid:
+        return prog.execute(keys, {}, levels=1, progress=progress, desc=f"{config.model} x{seeds} seeds")
+    names = list(grid)
+    points = list(itertools.product(*[grid[n] for n in names]))
+    grid_hp = {n: jnp.asarray([p[i] for p in points], jnp.float32) for i, n in enumerate(names)}
+    shape = tuple(len(grid[n]) for n in names)
+    state, history = prog.execute(keys, grid_hp, levels=2, progress=progress,
+                                  desc=f"{config.model} x{len(points)} points x{seeds} seeds")
+    unflat = lambda x: x.reshape(shape + x.shape[1:])  # noqa: E731
+    return jax.tree_util.tree_map(unflat, state), jax.tree_util.tree_map(unflat, history)
+
+
+def grid_points(grid: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
+    """Coordinates of every grid cell, each array shaped like the sweep's grid axes."""
+    names = list(grid)
+    mesh = np.meshgrid(*[np.asarray(grid[n], float) for n in names], indexing="ij")
+    return dict(zip(names, mesh))
