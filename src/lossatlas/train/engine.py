@@ -24,6 +24,11 @@ from lossatlas.train.state import TrainState
 _SHUFFLE, _STEP = 0, 1
 
 
+def global_norm(tree):
+    """sqrt(sum of squares) over every leaf of a pytree."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree_util.tree_leaves(tree)))
+
+
 def _chunk(x: np.ndarray, size: int):
     """Pad the leading axis to a multiple of ``size`` and fold it into [n, size, ...]."""
     n = len(x)
@@ -129,7 +134,7 @@ class Program:
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         new = TrainState(state.step + 1, params, opt_state, model_state, state.key)
-        return new, (value, optax.global_norm(grads))
+        return new, (value, global_norm(grads))
 
     def evaluate(self, params, model_state, data, split: str = "test") -> dict:
         """Mean loss and accuracy over a whole split, in chunks inside the program."""

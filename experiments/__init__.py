@@ -1,0 +1,8 @@
+"""lossatlas experiments: one module per study (installed as ``lossatlas_experiments``).
+
+Each module defines ``Config``, ``QUICK``, ``run``, ``table``, ``checks`` and ``plot``
+(see ``lossatlas.runner``). Register new studies here.
+"""
+EXPERIMENTS = {
+    "mnist1d_benchmark": "MNIST-1D test accuracy of logreg/MLP/CNN/GRU vs Greydanus (2020), Table 1",
+}

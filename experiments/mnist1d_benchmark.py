@@ -1,0 +1,146 @@
+"""MNIST-1D benchmark table (Greydanus 2020, "Scaling down deep learning", Table 1 / Fig. 3).
+
+Trains logistic regression, an MLP (40-100-100-10), the paper's CNN and its
+bidirectional GRU on MNIST-1D (4000 train / 1000 test, the package's default
+arguments) with the paper's recipe: Adam, learning rate 1e-2, batch 100, 8000
+steps (200 epochs), no weight decay. Every model's seeds run as one vmapped,
+scanned program.
+
+Command:   lossatlas run mnist1d_benchmark [--quick] [--seeds N]
+Reproduces: test accuracy logreg ~32%, MLP ~68%, CNN ~94%, GRU ~91% (paper).
+Runtime:    see the README (measured); --quick is under 2 minutes on 2 CPU cores.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+
+from lossatlas import data as data_lib
+from lossatlas import plotting
+from lossatlas.train import TrainConfig, sweep
+
+TABLE_TITLE = "MNIST-1D test accuracy (%), final epoch, mean +- sd over seeds"
+
+# Greydanus (2020), Table 1: test accuracy (%) on MNIST-1D.
+PAPER_ACCURACY = {"logreg": 32.0, "mlp": 68.0, "cnn": 94.0, "gru": 91.0}
+
+MODELS = {
+    "logreg": ("mlp", {"widths": ()}),
+    "mlp": ("mlp", {"widths": (100, 100), "activation": "relu"}),
+    "cnn": ("cnn1d", {"channels": 25}),
+    "gru": ("rnn", {"cell": "gru", "hidden": 6, "bidirectional": True, "readout": "flatten"}),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Paper recipe; ``QUICK`` shortens it for tests and smoke runs."""
+
+    models: tuple = ("logreg", "mlp", "cnn", "gru")
+    seeds: int = 5
+    seed: int = 0
+    epochs: int = 200
+    batch_size: int = 100
+    learning_rate: float = 1e-2
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    num_train: int | None = None  # None = all 4000 (the paper's split)
+    tolerance: float = 6.0  # |ours - paper| allowed in the full run, percentage points
+
+    def __post_init__(self):
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown or not self.models:
+            raise ValueError(f"Config.models: unknown {unknown}; known: {', '.join(MODELS)}")
+        if self.epochs < 1:
+            raise ValueError(f"Config.epochs must be >= 1, got {self.epochs}")
+
+
+QUICK = {"seeds": 2, "epochs": 25}
+
+
+def train_config(cfg: Config, name: str) -> TrainConfig:
+    model, model_cfg = MODELS[name]
+    return TrainConfig(model=model, model_cfg=model_cfg, optimizer=cfg.optimizer,
+                       learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                       batch_size=cfg.batch_size, epochs=cfg.epochs)
+
+
+def run(cfg: Config, key) -> dict:
+    """Train every model for ``cfg.seeds`` seeds; returns per-model histories [seed, epoch]."""
+    ds = data_lib.load("mnist1d")
+    if cfg.num_train is not None:
+        ds = ds.subset(num_train=cfg.num_train)
+    out = {"models": list(cfg.models), "paper": dict(PAPER_ACCURACY)}
+    for i, name in enumerate(cfg.models):
+        tcfg = train_config(cfg, name)
+        state, hist = sweep(tcfg, ds, seeds=cfg.seeds, key=jax.random.fold_in(key, i))
+        hist = jax.device_get(hist)
+        n_params = sum(int(np.prod(p.shape[1:])) for p in jax.tree_util.tree_leaves(state.params))
+        out[name] = {k: np.asarray(v) for k, v in hist.items()}
+        out[name]["num_params"] = np.asarray(n_params)
+    return out
+
+
+def _final(res, name, key="test_acc"):
+    return 100.0 * res[name][key][:, -1]
+
+
+def table(res: dict, cfg: Config) -> list[dict]:
+    rows = []
+    for name in res["models"]:
+        acc = _final(res, name)
+        rows.append({
+            "model": name,
+            "params": int(res[name]["num_params"]),
+            "test acc (ours)": f"{acc.mean():.1f} +- {acc.std():.1f}",
+            "test acc (paper)": f"{PAPER_ACCURACY[name]:.0f}",
+            "diff": round(float(acc.mean() - PAPER_ACCURACY[name]), 1),
+            "train acc": f"{_final(res, name, 'train_acc').mean():.1f}",
+            "seeds": int(acc.shape[0]),
+            "epochs": int(res[name]["test_acc"].shape[-1]),
+        })
+    return rows
+
+
+def checks(res: dict, cfg: Config) -> list[dict]:
+    """Quick runs: the paper's ordering of models. Full runs: each model near the paper."""
+    out = []
+    means = {n: float(_final(res, n).mean()) for n in res["models"]}
+    order = [n for n in ("logreg", "mlp", "gru", "cnn") if n in means]
+    for a, b in zip(order[:-1], order[1:]):
+        if (a, b) == ("gru", "cnn"):
+            continue  # the paper's GRU and CNN are within 3 points; no ordering claimed
+        out.append({"name": f"{a} < {b}", "value": [means[a], means[b]], "passed": means[a] < means[b],
+                    "detail": f"{a} {means[a]:.1f}% vs {b} {means[b]:.1f}% (paper {PAPER_ACCURACY[a]:.0f} vs {PAPER_ACCURACY[b]:.0f})"})
+    for n, m in means.items():
+        out.append({"name": f"{n} above chance", "value": m, "passed": m > 20.0, "detail": f"{m:.1f}% > 20% (chance 10%)"})
+    if cfg.epochs >= 200 and cfg.num_train is None:
+        for n, m in means.items():
+            d = m - PAPER_ACCURACY[n]
+            out.append({"name": f"{n} matches paper", "value": d, "passed": abs(d) <= cfg.tolerance,
+                        "detail": f"{m:.1f}% vs paper {PAPER_ACCURACY[n]:.0f}% (diff {d:+.1f}, allowed +-{cfg.tolerance})"})
+    return out
+
+
+def plot(res: dict, cfg: Config) -> dict:
+    """Test accuracy against epoch (mean +- sd), with the paper's final numbers dashed."""
+    fig, axes = plotting.figure(ncols=2, width=3.6, height=2.8)
+    ax_acc, ax_loss = axes[0]
+    colors = {"logreg": "tab:gray", "mlp": "tab:blue", "cnn": "tab:green", "gru": "tab:orange"}
+    for name in res["models"]:
+        acc = 100.0 * res[name]["test_acc"]
+        epochs = np.arange(1, acc.shape[-1] + 1)
+        line = plotting.mean_band(ax_acc, epochs, acc, label=f"{name} ({acc[:, -1].mean():.1f}%)", color=colors[name])
+        ax_acc.axhline(PAPER_ACCURACY[name], ls="--", lw=0.9, color=line.get_color(), alpha=0.7)
+        plotting.mean_band(ax_loss, epochs, res[name]["test_loss"], label=name, color=colors[name])
+        plotting.mean_band(ax_loss, epochs, res[name]["train_loss"], color=colors[name], ls=":", alpha=0.1)
+    seeds = res[res["models"][0]]["test_acc"].shape[0]
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(0, 100),
+               title=f"MNIST-1D, {seeds} seeds (dashed: paper)")
+    ax_acc.legend(loc="lower right")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy (nats)", yscale="log", title="test (solid) / train (dotted) loss")
+    ax_loss.legend(loc="upper right")
+    fig.tight_layout()
+    return {"mnist1d_benchmark": fig}
