@@ -78,6 +78,8 @@ def binary_cross_entropy(logits, targets, *, reduction: str = "mean"):
     """
     _check_reduction(reduction)
     targets = jnp.asarray(targets, dtype=logits.dtype)
+    if targets.shape != logits.shape:
+        raise ValueError(f"binary_cross_entropy: logits {logits.shape} and targets {targets.shape} must match")
     values = -(targets * jax.nn.log_sigmoid(logits) + (1.0 - targets) * jax.nn.log_sigmoid(-logits))
     return _reduce(values, reduction)
 
@@ -122,6 +124,8 @@ def token_nll(logits, tokens, mask=None, *, reduction: str = "mean"):
     if mask is None:
         return _reduce(values, reduction)
     mask = jnp.asarray(mask, dtype=values.dtype)
+    if mask.shape != tokens.shape:
+        raise ValueError(f"token_nll: mask must have the tokens' shape {tokens.shape}, got {mask.shape}")
     if reduction == "none":
         return values * mask
     return _reduce(values, reduction, weights=mask)

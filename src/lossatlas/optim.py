@@ -43,9 +43,12 @@ def make_schedule(learning_rate, schedule: str = "constant", *, total_steps: int
         return optax.join_schedules(
             [optax.linear_schedule(0.0, learning_rate, warmup_steps), optax.constant_schedule(learning_rate)],
             [warmup_steps])
-    return optax.warmup_cosine_decay_schedule(
-        0.0, learning_rate, warmup_steps, max(total_steps, warmup_steps + 1),
-        end_value=learning_rate * final_fraction)
+    # Built by hand: optax.warmup_cosine_decay_schedule branches on ``peak_value == 0``
+    # in Python, which fails for a traced learning rate (jit / vmap sweeps).
+    return optax.join_schedules(
+        [optax.linear_schedule(0.0, learning_rate, warmup_steps),
+         optax.cosine_decay_schedule(learning_rate, max(total_steps - warmup_steps, 1), alpha=final_fraction)],
+        [warmup_steps])
 
 
 def make_optimizer(name: str, learning_rate, *, momentum=0.9, b1=0.9, b2=0.999, eps=1e-8,

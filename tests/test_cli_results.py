@@ -1,0 +1,93 @@
+"""Results folders and the CLI: complete folders only, clear errors, and the paper effect in quick mode."""
+import json
+
+import numpy as np
+import pytest
+
+from lossatlas import cli, results, runner
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """The real `lossatlas run mnist1d_benchmark --quick`, once for this module."""
+    out = tmp_path_factory.mktemp("runs")
+    code = cli.main(["run", "mnist1d_benchmark", "--quick", "--out", str(out)])
+    (path,) = list((out / "mnist1d_benchmark").iterdir())
+    return code, path
+
+
+def test_quick_benchmark_reproduces_paper_ordering(quick_run):
+    """Greydanus (2020): logreg << MLP << GRU ~ CNN on MNIST-1D; the quick run must show it."""
+    code, path = quick_run
+    checks = json.loads((path / "checks.json").read_text())
+    assert code == 0, checks
+    assert all(c["passed"] for c in checks)
+    arrays = results.load_arrays(path)
+    acc = {m: arrays[f"{m}/test_acc"][:, -1].mean() for m in ("logreg", "mlp", "cnn", "gru")}
+    assert acc["logreg"] < 0.40 and acc["mlp"] > 0.55 and acc["cnn"] > 0.80 and acc["gru"] > 0.75, acc
+
+
+def test_run_folder_is_complete(quick_run):
+    _, path = quick_run
+    for name in ("config.json", "environment.json", "metrics.json", "checks.json", "table.md", "table.csv",
+                 "arrays.npz", "mnist1d_benchmark.png", "mnist1d_benchmark.pdf", results.COMPLETE_MARKER):
+        assert (path / name).exists(), name
+    env = json.loads((path / "environment.json").read_text())
+    assert env["versions"]["jax"] and env["backend"] and env["devices"]
+    cfg = json.loads((path / "config.json").read_text())
+    assert cfg["quick"] is True and cfg["config"]["seeds"] == 2
+    arrays = results.load_arrays(path)
+    assert arrays["mlp/test_acc"].shape == (2, 25)
+    assert not list(path.parent.glob(".*partial"))
+
+
+def test_show_prints_the_table(quick_run, capsys):
+    _, path = quick_run
+    assert cli.main(["show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "| model |" in out and "logreg" in out and "[PASS]" in out
+
+
+def test_failed_run_leaves_no_folder(tmp_path, monkeypatch):
+    module = runner.get_experiment("mnist1d_benchmark")
+
+    def boom(cfg, key):
+        raise RuntimeError("simulated failure mid-run")
+
+    monkeypatch.setattr(module, "run", boom)
+    cfg = runner.make_config(module, quick=True)
+    with pytest.raises(RuntimeError, match="simulated"):
+        runner.run_experiment("mnist1d_benchmark", cfg, out_dir=tmp_path)
+    assert not (tmp_path / "mnist1d_benchmark").exists() or not any((tmp_path / "mnist1d_benchmark").iterdir())
+
+
+def test_new_run_refuses_to_overwrite(tmp_path):
+    with results.new_run("x", {"a": 1}, out_dir=tmp_path, run_id="r1") as run:
+        run.save_arrays({"a": {"b": np.arange(3)}})
+    assert results.is_complete(tmp_path / "x" / "r1")
+    assert results.load_arrays(tmp_path / "x" / "r1")["a/b"].tolist() == [0, 1, 2]
+    with pytest.raises(FileExistsError):
+        with results.new_run("x", {}, out_dir=tmp_path, run_id="r1"):
+            pass
+
+
+def test_cli_list_and_errors(capsys, tmp_path):
+    assert cli.main(["list"]) == 0
+    assert "mnist1d_benchmark" in capsys.readouterr().out
+    assert cli.main(["run", "no_such_experiment", "--out", str(tmp_path)]) == 2
+    assert "mnist1d_benchmark" in capsys.readouterr().err  # lists the known names
+    assert cli.main(["run", "mnist1d_benchmark", "--set", "epochs=0", "--out", str(tmp_path)]) == 2
+    assert "epochs" in capsys.readouterr().err
+    assert cli.main(["run", "mnist1d_benchmark", "--set", "nonsense=1", "--out", str(tmp_path)]) == 2
+    assert "nonsense" in capsys.readouterr().err
+    assert cli.main(["run", "mnist1d_benchmark", "--set", "models=logreg,svm", "--out", str(tmp_path)]) == 2
+    assert "svm" in capsys.readouterr().err
+    assert cli.main(["show", str(tmp_path / "missing")]) == 2
+    assert not list(tmp_path.rglob("*.json"))  # nothing half-written
+
+
+def test_set_overrides_are_typed():
+    module = runner.get_experiment("mnist1d_benchmark")
+    cfg = runner.make_config(module, quick=True, seeds=3,
+                             overrides={"learning_rate": "3e-3", "models": "mlp,cnn", "epochs": "4"})
+    assert cfg.seeds == 3 and cfg.learning_rate == 3e-3 and cfg.models == ("mlp", "cnn") and cfg.epochs == 4
