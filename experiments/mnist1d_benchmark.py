@@ -134,13 +134,16 @@ def plot(res: dict, cfg: Config) -> dict:
         epochs = np.arange(1, acc.shape[-1] + 1)
         line = plotting.mean_band(ax_acc, epochs, acc, label=f"{name} ({acc[:, -1].mean():.1f}%)", color=colors[name])
         ax_acc.axhline(PAPER_ACCURACY[name], ls="--", lw=0.9, color=line.get_color(), alpha=0.7)
-        plotting.mean_band(ax_loss, epochs, res[name]["test_loss"], label=name, color=colors[name])
-        plotting.mean_band(ax_loss, epochs, res[name]["train_loss"], color=colors[name], ls=":", alpha=0.1)
+        plotting.mean_band(ax_loss, epochs, res[name]["test_loss"], color=colors[name], band=False)
+        plotting.mean_band(ax_loss, epochs, res[name]["train_loss"], color=colors[name], ls=":", band=False)
     seeds = res[res["models"][0]]["test_acc"].shape[0]
     ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(0, 100),
                title=f"MNIST-1D, {seeds} seeds (dashed: paper)")
     ax_acc.legend(loc="lower right")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy (nats)", yscale="log", title="test (solid) / train (dotted) loss")
-    ax_loss.legend(loc="upper right")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy (nats), seed mean", yscale="log",
+                title="loss: test (solid) vs train (dotted)")
+    ax_loss.plot([], [], color="k", label="test")
+    ax_loss.plot([], [], color="k", ls=":", label="train")
+    ax_loss.legend(loc="lower left", ncols=2)
     fig.tight_layout()
     return {"mnist1d_benchmark": fig}

@@ -8,6 +8,9 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# Full float32 matmuls on GPU/TPU too (their default is TF32/bf16 passes), so equality checks
+# between differently-compiled programs (scan vs loop, vmap vs single) mean the same everywhere.
+jax.config.update("jax_default_matmul_precision", "highest")
 
 
 @pytest.fixture(scope="session")

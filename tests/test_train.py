@@ -69,8 +69,10 @@ def test_scan_equals_python_loop(small):
             idx = perm[b * 64:(b + 1) * 64]
             params, opt_state, value = step(params, opt_state, x[idx], y[idx])
             ref_losses.append(float(value))
-    np.testing.assert_allclose(hist["loss"], np.array(ref_losses), rtol=2e-5, atol=1e-6)
-    chex.assert_trees_all_close(state.params, params, rtol=1e-4, atol=1e-6)
+    # Scan and loop are different XLA programs; fusion reassociates float32 sums, so they agree
+    # to ~1e-5 after 24 steps (CPU and H100 measured), while a wrong shuffle or update differs by ~1e-1.
+    np.testing.assert_allclose(hist["loss"], np.array(ref_losses), rtol=1e-4, atol=1e-5)
+    chex.assert_trees_all_close(state.params, params, rtol=1e-3, atol=1e-5)
 
 
 def test_same_key_same_history_and_no_recompile(small):

@@ -1,2 +1,29 @@
-"""lossatlas: a JAX toolkit for studying how neural networks learn from their mistakes."""
+"""lossatlas: a JAX toolkit for studying how neural networks learn from their mistakes.
+
+The loss turns an error into a number, backpropagation traces which parameters
+caused it, the optimiser corrects them; lossatlas measures each link and the ways
+the loop fails. A whole experiment is one pure function of a PRNG key and a
+config, compiled once: ``make_train(config, dataset)(key)``; seeds and
+hyperparameter grids are vmap axes: ``sweep(config, dataset, seeds=N, grid=...)``.
+"""
+from lossatlas import data, losses, models, optim, train
+from lossatlas.data import Dataset, load
+from lossatlas.losses import binary_cross_entropy, cross_entropy, mse, token_nll
+from lossatlas.models import get_model
+from lossatlas.optim import make_optimizer, make_schedule
+from lossatlas.train import TrainConfig, TrainState, make_train, sweep
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "Dataset", "TrainConfig", "TrainState", "binary_cross_entropy", "cross_entropy", "data", "get_model",
+    "load", "losses", "make_optimizer", "make_schedule", "make_train", "models", "mse", "optim", "sweep",
+    "token_nll", "train",
+]
+
+
+def __getattr__(name):  # heavy or optional modules load on first use
+    if name in ("results", "plotting", "runner", "cli"):
+        import importlib
+        return importlib.import_module(f"lossatlas.{name}")
+    raise AttributeError(f"module 'lossatlas' has no attribute {name!r}")

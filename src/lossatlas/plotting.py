@@ -35,7 +35,7 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 3.2, height: float = 2
     return fig, axes
 
 
-def mean_band(ax, x, ys, label=None, color=None, alpha=0.2, **kw):
+def mean_band(ax, x, ys, label=None, color=None, alpha=0.2, band=True, **kw):
     """Plot the mean over the leading (seed) axis of ``ys`` with a +-1 sd band.
 
     Args:
@@ -43,6 +43,7 @@ def mean_band(ax, x, ys, label=None, color=None, alpha=0.2, **kw):
       x: [T] x values.
       ys: [S, T] values for S seeds (NaNs ignored).
       label, color: line label and colour.
+      band: draw the +-1 sd band (off for log axes where mean - sd can be <= 0).
 
     Returns:
       The line artist.
@@ -51,7 +52,7 @@ def mean_band(ax, x, ys, label=None, color=None, alpha=0.2, **kw):
     mean = np.nanmean(ys, axis=0)
     sd = np.nanstd(ys, axis=0)
     (line,) = ax.plot(x, mean, label=label, color=color, **kw)
-    if ys.shape[0] > 1:
+    if band and ys.shape[0] > 1:
         ax.fill_between(x, mean - sd, mean + sd, color=line.get_color(), alpha=alpha, linewidth=0)
     return line
 
