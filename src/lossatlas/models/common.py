@@ -1,0 +1,187 @@
+"""Shared building blocks for :mod:`lossatlas.models`.
+
+Activations, kernel initialisers, normalisation layers, input casting, config
+validation helpers and the :class:`ModelEntry` registry record.
+
+All helpers here are plain Python run *before* tracing (validation) or inside a
+parent module's ``@nn.compact`` method (``make_norm``), and only use long-stable
+``flax.linen`` / ``jax.nn.initializers`` APIs.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable, NamedTuple
+
+import flax.linen as nn
+import jax.numpy as jnp
+from jax.nn import initializers as jinit
+
+
+def _identity(x):
+    return x
+
+
+#: name -> elementwise nonlinearity.
+ACTIVATIONS: dict[str, Callable] = {
+    "relu": nn.relu,
+    "tanh": jnp.tanh,
+    "sigmoid": nn.sigmoid,
+    "gelu": nn.gelu,
+    "elu": nn.elu,
+    "swish": nn.swish,
+    "linear": _identity,
+}
+
+_SQRT2 = math.sqrt(2.0)
+#: Gain used by the ``orthogonal`` init for each activation: sqrt(2) for the
+#: rectifier-like units (relu, gelu, elu, swish), 1 for tanh, sigmoid, linear
+#: (tanh ~ identity near 0; sigmoid is left at 1 by convention).
+ACTIVATION_GAINS: dict[str, float] = {
+    "relu": _SQRT2, "gelu": _SQRT2, "elu": _SQRT2, "swish": _SQRT2,
+    "tanh": 1.0, "sigmoid": 1.0, "linear": 1.0,
+}
+
+#: Kernel-initialiser families understood by :func:`kernel_init`.
+INITS = ("naive", "lecun", "glorot", "he", "orthogonal")
+NORMS = ("none", "batch", "layer")
+
+
+def kernel_init(init: str, activation: str = "linear", init_gain: float = 1.0,
+                naive_std: float = 0.01) -> Callable:
+    """Return a ``jax.nn.initializers`` kernel initialiser.
+
+    Args:
+      init: ``"naive"``: N(0, (naive_std * init_gain)^2), the "small random
+        normal" init discussed by Glorot & Bengio (2010).
+        ``"lecun"`` / ``"glorot"`` / ``"he"``: *plain* (untruncated) normal
+        variance-scaling inits with std ``init_gain * sqrt(1/fan_in)``,
+        ``init_gain * sqrt(2/(fan_in+fan_out))`` and ``init_gain *
+        sqrt(2/fan_in)`` (LeCun 1998; Glorot & Bengio 2010; He et al. 2015).
+        ``"orthogonal"``: (semi-)orthogonal matrix times
+        ``ACTIVATION_GAINS[activation] * init_gain`` (Saxe et al. 2014).
+      activation: activation that follows the layer (only used by orthogonal).
+      init_gain: multiplies the std of the kernel (the sigma_w of
+        mean-field / order-to-chaos analyses).
+      naive_std: base std of the naive init.
+
+    Returns:
+      ``init(key, shape, dtype) -> array``.
+    """
+    g = float(init_gain)
+    if init == "naive":
+        return jinit.normal(stddev=float(naive_std) * g)
+    if init == "lecun":
+        return jinit.variance_scaling(g * g, "fan_in", "normal")
+    if init == "glorot":
+        return jinit.variance_scaling(g * g, "fan_avg", "normal")
+    if init == "he":
+        return jinit.variance_scaling(2.0 * g * g, "fan_in", "normal")
+    if init == "orthogonal":
+        return jinit.orthogonal(scale=ACTIVATION_GAINS[activation] * g)
+    raise ValueError(f"init={init!r} is invalid; allowed values: {sorted(INITS)}")
+
+
+def default_kernel_init() -> Callable:
+    """LeCun *plain* normal, std sqrt(1/fan_in): the kernel init used by the
+    conv, rnn and transformer models (instead of flax's truncated-normal
+    ``lecun_normal``, so every model shares one untruncated Gaussian family)."""
+    return jinit.variance_scaling(1.0, "fan_in", "normal")
+
+
+def make_norm(kind: str, train: bool, name: str) -> Callable:
+    """Normalisation layer to call inside a parent's ``@nn.compact`` method.
+
+    Args:
+      kind: ``"none"`` (identity), ``"batch"`` (``nn.BatchNorm``, momentum 0.9,
+        batch statistics when ``train`` else running averages; the caller must
+        pass ``mutable=["batch_stats"]`` when ``train=True``) or ``"layer"``.
+      train: training mode flag of the parent call.
+      name: submodule name.
+
+    Returns:
+      A callable ``h -> h``.
+    """
+    if kind == "none":
+        return _identity
+    if kind == "batch":
+        return nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                            epsilon=1e-5, name=name)
+    if kind == "layer":
+        return nn.LayerNorm(name=name)
+    raise ValueError(f"norm={kind!r} is invalid; allowed values: {sorted(NORMS)}")
+
+
+def as_float(x: Any) -> jnp.ndarray:
+    """Cast integer/bool inputs to float32; keep floating dtypes."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.float32)
+    return x
+
+
+# --------------------------------------------------------------------------
+# validation (plain Python, run by get_model before any tracing)
+# --------------------------------------------------------------------------
+
+def check_choice(model: str, field: str, value: Any, allowed: Iterable[str]) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``allowed``."""
+    allowed = sorted(allowed)
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{model}: invalid {field}={value!r}; allowed values for "
+                         f"{field!r}: {allowed}")
+
+
+def check_positive_int(model: str, field: str, value: Any) -> None:
+    """Raise ``ValueError`` unless ``value`` is an int > 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{model}: invalid {field}={value!r}; {field!r} must be "
+                         f"a positive integer")
+
+
+def check_positive_ints(model: str, field: str, values: Any, min_len: int = 0) -> None:
+    """Raise ``ValueError`` unless ``values`` is a sequence of positive ints."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise ValueError(f"{model}: invalid {field}={values!r}; {field!r} must be "
+                         f"a sequence of positive integers")
+    if len(values) < min_len:
+        raise ValueError(f"{model}: invalid {field}={values!r}; {field!r} needs at "
+                         f"least {min_len} entries")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{model}: invalid {field}={values!r}; {field!r} must "
+                             f"be a sequence of positive integers")
+
+
+def check_positive_float(model: str, field: str, value: Any,
+                         allow_zero: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value`` is a real number > 0 (>= 0)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{model}: invalid {field}={value!r}; {field!r} must be a "
+                         f"finite number {bound}")
+
+
+def check_bool(model: str, field: str, value: Any) -> None:
+    """Raise ``ValueError`` unless ``value`` is a bool."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{model}: invalid {field}={value!r}; {field!r} must be "
+                         f"True or False")
+
+
+class ModelEntry(NamedTuple):
+    """Registry record for one model family.
+
+    Attributes:
+      cls: the ``flax.linen.Module`` subclass.
+      tiny: a tiny config (kwargs for ``get_model``) used by tests.
+      tiny_input_shape: input shape for the tiny config, without batch axis.
+      input_dtype: ``jnp.float32`` (features) or ``jnp.int32`` (tokens).
+      doc: one-line description.
+    """
+    cls: type
+    tiny: dict
+    tiny_input_shape: tuple
+    input_dtype: Any
+    doc: str

@@ -1,0 +1,88 @@
+"""Multi-layer perceptron with configurable activation, init, norm and skips."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from .common import (ACTIVATIONS, INITS, NORMS, as_float, check_bool, check_choice,
+                     check_positive_float, check_positive_ints, check_positive_int,
+                     kernel_init, make_norm)
+
+
+class MLP(nn.Module):
+    """Fully connected classifier/regressor ``[B, ...] -> [B, num_outputs]``.
+
+    Hidden layer ``i`` computes ``f_i(h) = act(norm(Dense(h)))`` (the norm, if
+    any, sits between the affine map and the activation). With
+    ``residual=True`` every hidden layer ``i > 0`` whose width equals the
+    previous one becomes ``h <- h + f_i(h)`` (identity skip around the whole
+    Dense -> norm -> activation branch; nothing is applied after the sum).
+    Layer 0 and width-changing layers are never residual. The readout is a
+    plain ``Dense(num_outputs)`` with the same init family (for
+    ``orthogonal`` the readout gain is ``init_gain`` since no activation
+    follows it). Inputs are flattened to ``[B, -1]``.
+
+    Each hidden state (after activation and skip) is sown as
+    ``intermediates/layer_{i}``.
+
+    Attributes:
+      widths: hidden widths.
+      num_outputs: output width.
+      activation: one of ``common.ACTIVATIONS``.
+      weight_init: one of ``common.INITS`` (see :func:`common.kernel_init`);
+        ``get_model`` also accepts it as ``init=`` (a module field cannot be
+        called ``init``: it would shadow ``Module.init``).
+      init_gain: multiplies the std of every kernel init (sigma_w).
+      naive_std: std of the ``naive`` init before ``init_gain``.
+      residual: add identity skips on equal-width hidden layers ``i > 0``.
+      norm: ``"none"``, ``"batch"`` or ``"layer"``.
+      use_bias: biases (zero-initialised) in every Dense.
+    """
+    widths: Sequence[int] = (100, 100)
+    num_outputs: int = 10
+    activation: str = "relu"
+    weight_init: str = "lecun"
+    init_gain: float = 1.0
+    naive_std: float = 0.01
+    residual: bool = False
+    norm: str = "none"
+    use_bias: bool = True
+
+    @nn.nowrap
+    def validate(self) -> None:
+        """Raise ``ValueError`` on an invalid field (called by ``get_model``)."""
+        m = "mlp"
+        check_positive_ints(m, "widths", self.widths)
+        check_positive_int(m, "num_outputs", self.num_outputs)
+        check_choice(m, "activation", self.activation, ACTIVATIONS)
+        check_choice(m, "weight_init", self.weight_init, INITS)
+        check_positive_float(m, "init_gain", self.init_gain)
+        check_positive_float(m, "naive_std", self.naive_std)
+        check_bool(m, "residual", self.residual)
+        check_choice(m, "norm", self.norm, NORMS)
+        check_bool(m, "use_bias", self.use_bias)
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        """Args: x ``[B, ...]``; train: batch-norm mode. Returns ``[B, num_outputs]``."""
+        x = as_float(x)
+        h = jnp.reshape(x, (x.shape[0], -1))
+        act = ACTIVATIONS[self.activation]
+        kinit = kernel_init(self.weight_init, self.activation, self.init_gain,
+                            self.naive_std)
+        widths = tuple(self.widths)
+        for i, w in enumerate(widths):
+            z = nn.Dense(w, use_bias=self.use_bias, kernel_init=kinit,
+                         name=f"dense_{i}")(h)
+            z = act(make_norm(self.norm, train, name=f"norm_{i}")(z))
+            if self.residual and i > 0 and w == widths[i - 1]:
+                h = h + z
+            else:
+                h = z
+            self.sow("intermediates", f"layer_{i}", h)
+        rinit = kernel_init(self.weight_init, "linear", self.init_gain,
+                            self.naive_std)
+        return nn.Dense(self.num_outputs, use_bias=self.use_bias, kernel_init=rinit,
+                        name="readout")(h)
