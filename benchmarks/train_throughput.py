@@ -2,6 +2,7 @@
 
   1. lossatlas ``sweep``: all seeds vmapped, every epoch and minibatch scanned,
      one compiled program (timed on a second call, compile time reported apart);
+     on CPU every core is a JAX device and the seed axis is sharded over them;
   2. a jitted train step called from a Python loop, one seed at a time;
   3. a plain PyTorch per-seed loop (skipped when torch is absent).
 
@@ -27,6 +28,7 @@ import numpy as np
 import optax
 
 from lossatlas import data as data_lib
+from lossatlas.devices import use_all_cpu_cores
 from lossatlas import losses
 from lossatlas.results import environment
 from lossatlas.train import TrainConfig, make_train, program, sweep
@@ -145,6 +147,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--out", default="benchmarks/results/train_throughput.json")
     args = p.parse_args(argv)
+    use_all_cpu_cores()  # as the CLI does: one JAX device per CPU core, seeds sharded over them
 
     backend = jax.default_backend()
     gpu = backend in ("gpu", "cuda", "rocm")

@@ -1,8 +1,13 @@
 """Shared fixtures. Tests run with rank promotion disallowed (equinox's habit)."""
 import os
 
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+from lossatlas import devices  # noqa: E402
+
+# Every CPU core is a JAX device, as under the CLI, so sweeps shard their seed axis
+# (and the tests exercise that path) wherever the machine has more than one core.
+devices.use_all_cpu_cores()
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -86,12 +86,16 @@ def test_same_key_same_history_and_no_recompile(small):
     assert train.program.num_traces == 1  # three calls, one trace
 
 
-def test_vmapped_seeds_equal_single_runs(small):
+@pytest.mark.parametrize("seeds", [3, 4])
+def test_vmapped_seeds_equal_single_runs(small, seeds):
+    """3 seeds run on one device; 4 are sharded over the CPU cores when there are 2 or 4."""
     key = jax.random.PRNGKey(11)
-    _, hs = sweep(BASE, small, seeds=3, key=key)
+    _, hs = sweep(BASE, small, seeds=seeds, key=key)
+    if seeds % len(jax.devices()) == 0 and len(jax.devices()) > 1:
+        assert len(hs["loss"].sharding.device_set) == len(jax.devices())
     train = make_train(BASE, small)
-    keys = jax.random.split(key, 3)
-    for i in range(3):
+    keys = jax.random.split(key, seeds)
+    for i in range(seeds):
         _, h = train(keys[i])
         for k in h:
             np.testing.assert_allclose(hs[k][i], h[k], rtol=1e-5, atol=1e-6)

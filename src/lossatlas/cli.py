@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from lossatlas.devices import use_all_cpu_cores
+    use_all_cpu_cores()  # before any computation: seeds shard over CPU cores
     try:
         if args.command == "list":
             from lossatlas.runner import list_experiments

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lossatlas import optim
+from lossatlas import devices, optim
 from lossatlas.data import Dataset
 from lossatlas.train.config import SWEEPABLE, TrainConfig
 from lossatlas.train.objective import build_model, make_objective
@@ -60,14 +60,15 @@ class Program:
             raise ValueError(
                 f"TrainConfig.warmup_steps={config.warmup_steps} must be < the run's {self.total_steps} steps")
         self.num_traces = 0
-        self._data = None
+        self._host_data = None
+        self._device_data = {}
         self._jitted = {}
 
     # ---------------------------------------------------------------- data
     @property
-    def data(self) -> dict:
-        """The dataset on the device, with evaluation chunks (moved once)."""
-        if self._data is None:
+    def host_data(self) -> dict:
+        """The dataset as numpy arrays, with padded evaluation chunks."""
+        if self._host_data is None:
             ds, eb = self.dataset, self.config.eval_batch_size
             d = {"x_train": ds.x_train, "y_train": ds.y_train}
             for split, x, y in (("test", ds.x_test, ds.y_test), ("train", ds.x_train, ds.y_train)):
@@ -76,8 +77,18 @@ class Program:
                 size = max(1, min(eb, len(x)))
                 d[f"x_{split}_chunks"], d[f"{split}_mask"] = _chunk(np.asarray(x), size)
                 d[f"y_{split}_chunks"], _ = _chunk(np.asarray(y), size)
-            self._data = jax.device_put(d)
-        return self._data
+            self._host_data = d
+        return self._host_data
+
+    def device_data(self, mesh=None) -> dict:
+        """The data on the default device, or replicated over ``mesh`` (moved once each)."""
+        if mesh not in self._device_data:
+            self._device_data[mesh] = devices.replicate(self.host_data, mesh)
+        return self._device_data[mesh]
+
+    @property
+    def data(self) -> dict:
+        return self.device_data(None)
 
     # ---------------------------------------------------------------- pieces
     def hparams(self, overrides=None) -> dict:
@@ -220,10 +231,17 @@ class Program:
         return fns
 
     def execute(self, keys, grid_hp, *, levels: int, progress: bool, desc: str = ""):
-        """Run the whole program, fused, or in chunks of epochs under a progress bar."""
+        """Run the whole program, fused, or in chunks of epochs under a progress bar.
+
+        With several devices (e.g. every CPU core, see ``lossatlas.devices``) and a
+        seed count they divide, the seed axis is sharded over them.
+        """
         init, epochs, full = self.compiled(tuple(sorted(grid_hp)), levels)
+        mesh = devices.seed_mesh(keys.shape[0]) if levels >= 1 else None
+        keys = devices.shard_leading(keys, mesh)
+        data = self.device_data(mesh)
         if not progress:
-            return full(keys, grid_hp, self.data)
+            return full(keys, grid_hp, data)
         from tqdm.auto import tqdm
 
         total = self.config.epochs
@@ -233,7 +251,7 @@ class Program:
             done = 0
             while done < total:
                 n = min(chunk, total - done)
-                state, hist = epochs(state, grid_hp, self.data, n)
+                state, hist = epochs(state, grid_hp, data, n)
                 parts.append(hist)
                 done += n
                 bar.set_postfix(test_loss=f"{float(np.nanmean(jax.device_get(hist['test_loss']))):.4f}")
