@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
+from lossatlas.data.adding import load_adding
 from lossatlas.data.dataset import Dataset
 from lossatlas.data.digits import load_digits
 from lossatlas.data.files import load_cifar10, load_fashion_mnist, load_mnist
@@ -36,6 +37,7 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "mnist": load_mnist,
     "fashion_mnist": load_fashion_mnist,
     "cifar10": load_cifar10,
+    "adding": load_adding,
 }
 
 

@@ -185,3 +185,22 @@ class ModelEntry(NamedTuple):
     tiny_input_shape: tuple
     input_dtype: Any
     doc: str
+
+
+def record(module: nn.Module, name: str, h):
+    """Expose a hidden state to the analysis tools and return it.
+
+    Sows ``h`` into the ``"intermediates"`` collection (read with
+    ``mutable=["intermediates"]``) and passes it through ``Module.perturb`` under
+    the same name, so ``jax.grad`` with respect to a zero ``"perturbations"``
+    entry gives the back-propagated gradient dL/dh (Glorot & Bengio 2010's
+    per-layer gradient statistics). Both are no-ops unless those collections are
+    requested / passed. ``init`` creates no perturbation variables (they would
+    carry the init batch's shape); get zeros of the right shape with
+    ``model.apply(variables, x, mutable=["perturbations"])``.
+    """
+    module.sow("intermediates", name, h)
+    if module.is_initializing():
+        return h
+    return module.perturb(name, h)
+

@@ -6,6 +6,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from .common import record
 from .common import (as_float, check_choice, check_positive_int, check_positive_ints,
                      default_kernel_init, make_norm)
 
@@ -59,7 +60,7 @@ class CNN1D(nn.Module):
                         padding=((1, 1),), kernel_init=kinit,
                         name=f"conv_{i}")(h)
             h = nn.relu(make_norm(self.norm, train, name=f"norm_{i}")(h))
-            self.sow("intermediates", f"layer_{i}", h)
+            h = record(self, f"layer_{i}", h)
         h = jnp.reshape(h, (h.shape[0], -1))
         return nn.Dense(self.num_outputs, kernel_init=kinit, name="readout")(h)
 
@@ -107,8 +108,8 @@ class CNN2D(nn.Module):
                         name=f"conv_{i}")(h)
             h = nn.relu(make_norm(self.norm, train, name=f"norm_{i}")(h))
             h = nn.max_pool(h, window_shape=(2, 2), strides=(2, 2), padding="SAME")
-            self.sow("intermediates", f"layer_{i}", h)
+            h = record(self, f"layer_{i}", h)
         h = jnp.reshape(h, (h.shape[0], -1))
         h = nn.relu(nn.Dense(self.hidden, kernel_init=kinit, name="dense")(h))
-        self.sow("intermediates", f"layer_{i + 1}", h)
+        h = record(self, f"layer_{i + 1}", h)
         return nn.Dense(self.num_outputs, kernel_init=kinit, name="readout")(h)

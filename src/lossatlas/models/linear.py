@@ -6,6 +6,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from .common import record
 from .common import (as_float, check_choice, check_positive_float, check_positive_ints,
                      check_positive_int, kernel_init)
 
@@ -54,6 +55,6 @@ class DeepLinear(nn.Module):
                             self.naive_std)
         for i, w in enumerate(self.widths):
             h = nn.Dense(w, use_bias=False, kernel_init=kinit, name=f"dense_{i}")(h)
-            self.sow("intermediates", f"layer_{i}", h)
+            h = record(self, f"layer_{i}", h)
         return nn.Dense(self.num_outputs, use_bias=False, kernel_init=kinit,
                         name="readout")(h)

@@ -6,6 +6,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from .common import record
 from .common import (ACTIVATIONS, INITS, NORMS, as_float, check_bool, check_choice,
                      check_positive_float, check_positive_ints, check_positive_int,
                      kernel_init, make_norm)
@@ -81,7 +82,7 @@ class MLP(nn.Module):
                 h = h + z
             else:
                 h = z
-            self.sow("intermediates", f"layer_{i}", h)
+            h = record(self, f"layer_{i}", h)
         rinit = kernel_init(self.weight_init, "linear", self.init_gain,
                             self.naive_std)
         return nn.Dense(self.num_outputs, use_bias=self.use_bias, kernel_init=rinit,

@@ -7,6 +7,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 from jax.nn import initializers as jinit
 
+from .common import record
 from .common import (as_float, check_bool, check_choice, check_positive_float,
                      check_positive_int, default_kernel_init)
 
@@ -129,7 +130,7 @@ class RNN(nn.Module):
             last_b, ys_b = self._scan(jnp.flip(x, axis=1), "bwd")
             ys = jnp.concatenate([ys, jnp.flip(ys_b, axis=1)], axis=-1)
             last = jnp.concatenate([last, last_b], axis=-1)
-        self.sow("intermediates", "layer_0", ys)
+        ys = record(self, "layer_0", ys)
         if self.readout == "last":
             h = last
         elif self.readout == "mean":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
+from .common import record
 from .common import check_positive_int, default_kernel_init
 
 
@@ -91,7 +92,7 @@ class TransformerLM(nn.Module):
         for i in range(self.num_layers):
             h = Block(self.d_model, self.num_heads, self.mlp_ratio, name=f"block_{i}")(
                 h, mask)
-            self.sow("intermediates", f"layer_{i}", h)
+            h = record(self, f"layer_{i}", h)
         h = nn.LayerNorm(name="ln_f")(h)
         return nn.Dense(self.vocab_size, kernel_init=default_kernel_init(),
                         name="head")(h)

@@ -22,6 +22,8 @@ from lossatlas.train.objective import build_model, make_objective
 from lossatlas.train.state import TrainState
 
 _SHUFFLE, _STEP = 0, 1
+# Variable collections that only analysis tools use (see lossatlas.models.common.record).
+_PROBE_COLLECTIONS = ("intermediates", "perturbations")
 
 
 def global_norm(tree):
@@ -119,7 +121,8 @@ class Program:
         k_init, k_run = jax.random.split(key)
         x0 = jnp.asarray(self.dataset.x_train[:1])
         variables = dict(self.model.init({"params": k_init, "dropout": k_init}, x0, train=False))
-        variables.pop("intermediates", None)
+        for probe in _PROBE_COLLECTIONS:  # analysis-only collections are not state
+            variables.pop(probe, None)
         params = variables.pop("params")
         scale = hp["init_scale"]
         if not (isinstance(scale, (int, float)) and scale == 1.0):
@@ -128,7 +131,8 @@ class Program:
                 return leaf * scale if ("kernel" in name or "embedding" in name) else leaf
             params = jax.tree_util.tree_map_with_path(rescale, params)
         opt_state = self.optimizer(hp).init(params)
-        return TrainState(jnp.zeros((), jnp.int32), params, opt_state, variables, k_run)
+        return TrainState(jnp.zeros((), jnp.int32), params, opt_state, variables, k_run,
+                          jnp.full((), -1, jnp.int32))
 
     def loss(self, params, model_state, x, y, *, train=True, rng=None, label_smoothing=0.0):
         """Mean training loss of a batch, with (new model state, output) as aux."""
@@ -144,8 +148,17 @@ class Program:
         (value, (model_state, _)), grads = grad_fn(state.params, state.model_state, x, y)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        new = TrainState(state.step + 1, params, opt_state, model_state, state.key)
-        return new, (value, global_norm(grads))
+        gnorm = global_norm(grads)
+        # Divergence is a result, not a crash: a non-finite loss, gradient or new
+        # parameter freezes this run (its vmapped neighbours are unaffected).
+        finite = jnp.isfinite(value) & jnp.isfinite(gnorm) & jnp.isfinite(global_norm(params))
+        alive = (state.diverged_at < 0) & finite
+        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(alive, a, b), new, old)  # noqa: E731
+        diverged_at = jnp.where((state.diverged_at < 0) & ~finite, state.step, state.diverged_at)
+        new = TrainState(state.step + 1, keep(params, state.params), keep(opt_state, state.opt_state),
+                         keep(model_state, state.model_state), state.key, diverged_at)
+        nan = jnp.full((), jnp.nan, value.dtype)
+        return new, (jnp.where(diverged_at < 0, value, nan), jnp.where(diverged_at < 0, gnorm, nan))
 
     def evaluate(self, params, model_state, data, split: str = "test") -> dict:
         """Mean loss and accuracy over a whole split, in chunks inside the program."""
@@ -183,11 +196,13 @@ class Program:
             metrics = self.evaluate(state.params, state.model_state, data, "test")
             if self.config.eval_train:
                 metrics.update(self.evaluate(state.params, state.model_state, data, "train"))
+            metrics = {k: jnp.where(state.diverged_at < 0, v, jnp.nan) for k, v in metrics.items()}
             return state, {"loss": loss_S, "grad_norm": gnorm_S, **metrics}
 
         state, hist = jax.lax.scan(epoch, state, None, length=num_epochs)
         for k in ("loss", "grad_norm"):
             hist[k] = hist[k].reshape(-1)
+        hist["diverged_at"] = state.diverged_at
         return state, hist
 
     def run(self, key, hp_overrides=None, data=None, num_epochs=None):
@@ -256,7 +271,11 @@ class Program:
                 done += n
                 bar.set_postfix(test_loss=f"{float(np.nanmean(jax.device_get(hist['test_loss']))):.4f}")
                 bar.update(n)
+        diverged_at = parts[-1].pop("diverged_at")
+        for p in parts[:-1]:
+            p.pop("diverged_at")
         history = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=levels), *parts)
+        history["diverged_at"] = diverged_at
         return state, history
 
 
@@ -280,8 +299,10 @@ def make_train(config: TrainConfig, dataset: Dataset, *, progress: bool = False)
       ``loss`` and ``grad_norm`` [epochs * steps_per_epoch] and per-epoch
       ``test_loss``, ``test_acc``, ``train_loss``, ``train_acc`` [epochs]
       (accuracies only for classification/language; train metrics only when
-      ``config.eval_train``). The function has attributes ``program`` and
-      ``steps_per_epoch``.
+      ``config.eval_train``), and ``diverged_at`` (the step where the loss or
+      gradient first became NaN/Inf, or -1; entries from then on are NaN and the
+      state is frozen at its last finite values). The function has attributes
+      ``program`` and ``steps_per_epoch``.
     """
     prog = program(config, dataset)
 

@@ -18,6 +18,9 @@ class TrainState(NamedTuple):
       key: PRNG key of the run; per-epoch shuffles use
         ``fold_in(fold_in(key, 0), epoch)`` and per-step randomness
         ``fold_in(fold_in(key, 1), step)``, so the key itself never changes.
+      diverged_at: int32 scalar, the step at which the loss or gradient first
+        became NaN/Inf, or -1. From then on the run is frozen: params, optimiser
+        and model state keep their last finite values.
     """
 
     step: jax.Array
@@ -25,3 +28,4 @@ class TrainState(NamedTuple):
     opt_state: Any
     model_state: Any
     key: jax.Array
+    diverged_at: jax.Array
