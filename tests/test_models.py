@@ -323,3 +323,20 @@ def test_tiny_config_trains(name, over):
         losses.append(float(loss))
     assert np.all(np.isfinite(losses))
     assert losses[-1] < 0.5 * losses[0], (losses[0], losses[-1])
+
+
+def test_scanned_mlp_equals_unrolled_mlp():
+    """scan_layers=True computes the same function as the unrolled MLP given the same weights."""
+    kw = dict(widths=(8, 8, 8, 8), num_outputs=3, residual=True, norm="layer", activation="tanh")
+    plain = M.get_model("mlp", **kw)
+    scanned = M.get_model("mlp", scan_layers=True, **kw)
+    x = jax.random.normal(jax.random.PRNGKey(1), (5, 4))
+    p = plain.init(jax.random.PRNGKey(0), x)["params"]
+    stack = lambda name: jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[p[f"{name}_{i}"] for i in (1, 2, 3)])  # noqa: E731
+    ps = {"dense_0": p["dense_0"], "norm_0": p["norm_0"], "readout": p["readout"],
+          "layers": {"dense": stack("dense"), "norm": stack("norm")}}
+    assert jax.tree_util.tree_structure(ps) == jax.tree_util.tree_structure(
+        scanned.init(jax.random.PRNGKey(0), x)["params"])
+    np.testing.assert_allclose(scanned.apply({"params": ps}, x), plain.apply({"params": p}, x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="scan_layers"):
+        M.get_model("mlp", widths=(8, 4, 8), scan_layers=True)

@@ -150,6 +150,16 @@ def _flow_fn(model, loss_name: str, train: bool, activation):
     return run
 
 
+def flow_fn(model, *, loss: str = "cross_entropy", train: bool = False, activation: str | None = None):
+    """The pure, jitted function behind :func:`flow`, for vmapping over seeds.
+
+    Returns:
+      ``f(params, model_state, x, y) -> dict`` with the array fields of :class:`Flow`;
+      ``jax.vmap(f, in_axes=(0, 0, None, None))`` gives them per seed.
+    """
+    return _flow_fn(model, loss, bool(train), activation or getattr(model, "activation", None))
+
+
 def kernel_grad_norms(result: Flow, prefix: str = "dense_") -> jax.Array:
     """The gradient norms of the modules named ``prefix<i>``, in layer order (e.g. an MLP's hidden layers)."""
     idx = [i for i, n in enumerate(result.param_names) if n.startswith(prefix)]

@@ -28,6 +28,12 @@ class MLP(nn.Module):
     Each hidden state (after activation and skip) is sown as
     ``intermediates/layer_{i}``.
 
+    With ``scan_layers=True`` the equal-width hidden layers ``1 .. L-1`` are one
+    ``nn.scan`` over a stacked block (parameters under ``layers`` with a leading
+    layer axis), so compile time no longer grows with depth; the same function
+    family, but only ``layer_0`` is recorded for the analysis tools (use the
+    unscanned model for per-layer statistics).
+
     Attributes:
       widths: hidden widths.
       num_outputs: output width.
@@ -50,6 +56,7 @@ class MLP(nn.Module):
     residual: bool = False
     norm: str = "none"
     use_bias: bool = True
+    scan_layers: bool = False
 
     @nn.nowrap
     def validate(self) -> None:
@@ -64,6 +71,10 @@ class MLP(nn.Module):
         check_bool(m, "residual", self.residual)
         check_choice(m, "norm", self.norm, NORMS)
         check_bool(m, "use_bias", self.use_bias)
+        check_bool(m, "scan_layers", self.scan_layers)
+        if self.scan_layers and len(set(tuple(self.widths)[1:])) > 1:
+            raise ValueError("mlp: scan_layers=True needs equal hidden widths after the first, "
+                             f"got widths={tuple(self.widths)}")
 
     @nn.compact
     def __call__(self, x, train: bool = False):
@@ -74,6 +85,13 @@ class MLP(nn.Module):
         kinit = kernel_init(self.weight_init, self.activation, self.init_gain,
                             self.naive_std)
         widths = tuple(self.widths)
+        if self.scan_layers and len(widths) > 2:
+            h = self._layer(h, 0, widths[0], act, kinit, train, skip=False)
+            Stack = nn.scan(_Block, variable_axes={"params": 0, "batch_stats": 0},
+                            split_rngs={"params": True}, length=len(widths) - 1)
+            h, _ = Stack(widths[1], self.activation, kinit, self.norm, self.residual, self.use_bias,
+                         train, name="layers")(h, None)
+            widths = ()
         for i, w in enumerate(widths):
             z = nn.Dense(w, use_bias=self.use_bias, kernel_init=kinit,
                          name=f"dense_{i}")(h)
@@ -87,3 +105,26 @@ class MLP(nn.Module):
                             self.naive_std)
         return nn.Dense(self.num_outputs, use_bias=self.use_bias, kernel_init=rinit,
                         name="readout")(h)
+
+    def _layer(self, h, i, w, act, kinit, train, skip):
+        z = nn.Dense(w, use_bias=self.use_bias, kernel_init=kinit, name=f"dense_{i}")(h)
+        z = act(make_norm(self.norm, train, name=f"norm_{i}")(z))
+        return record(self, f"layer_{i}", h + z if skip else z)
+
+
+class _Block(nn.Module):
+    """One scanned hidden layer of :class:`MLP` (``scan_layers=True``): carry -> carry."""
+
+    width: int
+    activation: str
+    kinit: object
+    norm: str
+    residual: bool
+    use_bias: bool
+    train: bool
+
+    @nn.compact
+    def __call__(self, h, _):
+        z = nn.Dense(self.width, use_bias=self.use_bias, kernel_init=self.kinit, name="dense")(h)
+        z = ACTIVATIONS[self.activation](make_norm(self.norm, self.train, name="norm")(z))
+        return (h + z if self.residual else z), None
