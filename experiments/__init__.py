@@ -5,4 +5,5 @@ Each module defines ``Config``, ``QUICK``, ``run``, ``table``, ``checks`` and ``
 """
 EXPERIMENTS = {
     "mnist1d_benchmark": "MNIST-1D test accuracy of logreg/MLP/CNN/GRU vs Greydanus (2020), Table 1",
+    "vanishing_gradients": "Per-layer gradient norms, activation/gradient histograms, trainability by depth",
 }

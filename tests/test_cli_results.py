@@ -91,3 +91,33 @@ def test_set_overrides_are_typed():
     cfg = runner.make_config(module, quick=True, seeds=3,
                              overrides={"learning_rate": "3e-3", "models": "mlp,cnn", "epochs": "4"})
     assert cfg.seeds == 3 and cfg.learning_rate == 3e-3 and cfg.models == ("mlp", "cnn") and cfg.epochs == 4
+
+
+def test_json_has_null_for_non_finite_and_plain_types(tmp_path):
+    import math
+    from pathlib import Path
+    obj = {"py": [float("nan"), float("inf"), -float("inf"), 1.5], "np": np.float32("nan"), "np_ok": np.float64(2.0),
+           "arr": np.array([1.0, np.nan, np.inf]), "arr0": np.array(np.inf), "int_arr": np.arange(2),
+           "path": Path("/tmp/x"), "set": {3, 1}, "tuple": (1, (2, float("nan")))}
+    p = tmp_path / "m.json"
+    results.write_json(p, obj)
+    text = p.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    back = json.loads(text)
+    assert back == {"py": [None, None, None, 1.5], "np": None, "np_ok": 2.0, "arr": [1.0, None, None], "arr0": None,
+                    "int_arr": [0, 1], "path": "/tmp/x", "set": [1, 3], "tuple": [1, [2, None]]}
+    assert not any(isinstance(v, float) and not math.isfinite(v) for v in back["py"])
+
+
+def test_set_values_follow_the_field_types(capsys, tmp_path):
+    module = runner.get_experiment("mnist1d_benchmark")
+    cfg = runner.make_config(module, overrides={"models": "logreg", "tolerance": "inf", "num_train": "none"})
+    assert cfg.models == ("logreg",) and cfg.tolerance == float("inf") and cfg.num_train is None
+    assert np.isnan(runner.make_config(module, overrides={"tolerance": "nan"}).tolerance)
+    assert runner.make_config(module, overrides={"tolerance": "3"}).tolerance == 3.0
+    for bad, field in (("seed=abc", "seed"), ("seed=1.5", "seed"), ("epochs=true", "epochs"),
+                       ("learning_rate=fast", "learning_rate"), ("num_train=x", "num_train")):
+        assert cli.main(["run", "mnist1d_benchmark", "--set", bad, "--out", str(tmp_path)]) == 2, bad
+        err = capsys.readouterr().err
+        assert f"{field} must be" in err, err
+    assert not list(tmp_path.rglob("*.json"))

@@ -213,3 +213,172 @@ def test_bad_inputs_are_refused(small):
         sweep(BASE, small, seeds=0)
     with pytest.raises(ValueError, match="no field"):
         BASE.replace(learning_rat=0.1)
+
+
+# ---------------------------------------------------------------- input checks before tracing
+
+@pytest.mark.parametrize("split, change, match", [
+    ("y_train", lambda y: y + 1, r"y_train labels span \[1, 10\].*\[0, num_classes=10\)"),
+    ("y_test", lambda y: y - 1, r"y_test labels span \[-1, 8\]"),
+    ("y_test", lambda y: y.astype(np.float32), "y_test must hold integer labels"),
+])
+def test_out_of_range_or_float_labels_are_refused(small, split, change, match):
+    """one_hot of label 10 with 10 classes is an all-zero row (loss 0): refuse it when the Dataset is built."""
+    with pytest.raises(ValueError, match=match) as e:
+        dataclasses.replace(small, **{split: change(getattr(small, split))})
+    assert "'mnist1d'" in str(e.value)
+    tokens = data.load("markov_text", vocab_size=8, seq_len=6, num_train=8, num_test=4)
+    with pytest.raises(ValueError, match="y_train labels span"):
+        dataclasses.replace(tokens, num_classes=2)
+    regression = data.load("teacher_student", num_train=8, num_test=4, input_dim=3)
+    dataclasses.replace(regression, y_train=regression.y_train + 100.0)  # regression targets are not labels
+
+
+@pytest.mark.parametrize("model, which, match", [
+    ("cnn1d", "images", r"cnn1d accepts examples shaped \[L\] or \[L, 1\]; .*\[8, 8, 1\]"),
+    ("cnn2d", "mnist1d", r"cnn2d accepts examples shaped \[H, W\] or \[H, W, C\]"),
+    ("rnn", "images", r"rnn accepts examples shaped \[T\] or \[T, F\]"),
+    ("transformer_lm", "mnist1d", "transformer_lm accepts integer token inputs"),
+    ("transformer_lm", "int_features", "transformer_lm predicts every position"),
+    ("mlp", "text", "needs a per-token model"),
+    ("rnn", "text", "needs a per-token model"),
+])
+def test_model_dataset_mismatch_is_refused_before_tracing(small, model, which, match):
+    datasets = {
+        "images": lambda: data.load("digits", flatten=False),
+        "mnist1d": lambda: small,
+        "int_features": lambda: dataclasses.replace(small, x_train=np.zeros((512, 12), np.int32),
+                                                    x_test=np.zeros((200, 12), np.int32)),
+        "text": lambda: data.load("markov_text", vocab_size=8, seq_len=12, num_train=128, num_test=32),
+    }
+    cfg = BASE.replace(model=model, model_cfg={})
+    with pytest.raises(ValueError, match=match):
+        make_train(cfg, datasets[which]())
+
+
+def test_empty_test_split_is_refused(small):
+    with pytest.raises(ValueError, match="no test examples"):
+        make_train(BASE, small.subset(num_test=0))
+
+
+# ---------------------------------------------------------------- config and sweep validation
+
+@pytest.mark.parametrize("changes, match", [
+    ({"model_cfg": [("widths", (8,))]}, "model_cfg must be a mapping"),
+    ({"model_cfg": "widths=8"}, "model_cfg must be a mapping"),
+    ({"model_cfg": {"widths": np.array([8, 8])}}, r"model_cfg\['widths'\] must be hashable"),
+    ({"model": "resnet"}, "model: unknown 'resnet'; known: .*mlp"),
+    ({"loss": "hinge"}, "loss: unknown 'hinge'; known: .*cross_entropy"),
+    ({"learning_rate": np.bool_(True)}, "learning_rate"),
+    ({"epochs": np.float64(2.0)}, "epochs"),
+])
+def test_config_validation_names_the_field(changes, match):
+    with pytest.raises(ValueError, match=match):
+        BASE.replace(**changes)
+
+
+def test_config_accepts_numpy_scalars_and_none_model_cfg():
+    cfg = TrainConfig(model_cfg=None, learning_rate=np.float32(0.5), epochs=np.int64(3), batch_size=np.int32(8),
+                      clip_norm=np.float64(1.0))
+    assert cfg.model_cfg == () and cfg.replace(epochs=4).model_cfg == ()
+    assert type(cfg.learning_rate) is float and cfg.learning_rate == 0.5
+    assert type(cfg.epochs) is int and type(cfg.batch_size) is int and type(cfg.clip_norm) is float
+    assert cfg == TrainConfig(learning_rate=0.5, epochs=3, batch_size=8, clip_norm=1.0)
+    frozen = TrainConfig(model_cfg={"widths": [np.int64(4), 4]})
+    assert frozen.model_kwargs["widths"] == (4, 4) and type(frozen.model_kwargs["widths"][0]) is int
+
+
+def test_optimizer_fields_table_matches_the_optimizers():
+    """OPTIMIZER_FIELDS says which values each optimizer reads: changing any other leaves its update unchanged."""
+    from lossatlas import optim
+    from lossatlas.train.config import OPTIMIZER_FIELDS
+    assert set(OPTIMIZER_FIELDS) == set(optim.OPTIMIZERS)
+    params = {"w": jnp.array([1.0, -2.0, 3.0])}
+    grads = [{"w": jnp.array([0.3, -0.1, 0.2])}, {"w": jnp.array([-0.5, 0.4, 0.1])}]
+    base = {"momentum": 0.9, "b1": 0.9, "b2": 0.999, "eps": 1e-8}
+    other = {"momentum": 0.5, "b1": 0.5, "b2": 0.9, "eps": 1e-1}
+
+    def updates(name, **hp):
+        tx = optim.make_optimizer(name, 0.1, **{**base, **hp})
+        state, out = tx.init(params), []
+        for g in grads:  # two steps, so momentum terms matter
+            u, state = tx.update(g, state, params)
+            out.append(u["w"])
+        return np.concatenate(out)
+
+    for name in optim.OPTIMIZERS:
+        for field in base:
+            changed = not np.allclose(updates(name), updates(name, **{field: other[field]}), rtol=1e-6, atol=0)
+            assert changed == (field in OPTIMIZER_FIELDS[name]), (name, field)
+
+
+@pytest.mark.parametrize("config_changes, grid, match", [
+    ({"optimizer": "adam"}, {"momentum": [0.5, 0.9]},
+     "grid field 'momentum' has no effect with optimizer='adam'; it is used by momentum, nesterov"),
+    ({"optimizer": "sgd"}, {"momentum": [0.5, 0.9]}, "'momentum' has no effect with optimizer='sgd'"),
+    ({"optimizer": "momentum"}, {"b1": [0.5, 0.9]}, "'b1' has no effect with optimizer='momentum'; it is used by adam, adamw"),
+    ({"optimizer": "rmsprop"}, {"b2": [0.9, 0.99]}, "'b2' has no effect"),
+    ({"optimizer": "sgd"}, {"eps": [1e-8, 1e-3]}, "'eps' has no effect .* adam, adamw, rmsprop, adagrad"),
+    ({}, {"learning_rate": [1e-3, True]}, r"grid\['learning_rate'\]\[1\] must be a number, got True"),
+    ({}, {"learning_rate": ["1e-3"]}, r"grid\['learning_rate'\]\[0\] must be a number"),
+    ({}, {"weight_decay": [0.0, None]}, r"grid\['weight_decay'\]\[1\] must be a number, got None"),
+])
+def test_sweep_refuses_grid_axes_without_effect_or_bad_values(small, config_changes, grid, match):
+    with pytest.raises(ValueError, match=match):
+        sweep(BASE.replace(**config_changes), small, grid=grid)
+
+
+def test_label_smoothing_grid_needs_cross_entropy():
+    ds = data.load("teacher_student", num_train=64, num_test=16, input_dim=3)
+    cfg = TrainConfig(model="mlp", model_cfg={"widths": ()}, batch_size=16, epochs=1)
+    with pytest.raises(ValueError, match="'label_smoothing' has no effect with loss='mse'"):
+        sweep(cfg, ds, grid={"label_smoothing": [0.0, 0.1]})
+
+
+def test_sweep_accepts_numpy_seeds_and_grid_values(small):
+    cfg = BASE.replace(epochs=1)
+    _, hist = sweep(cfg, small, seeds=np.int64(2), grid={"learning_rate": np.array([1e-3, 1e-2], np.float32)})
+    assert hist["loss"].shape == (2, 2, 8)
+    with pytest.raises(ValueError, match="seeds"):
+        sweep(cfg, small, seeds=np.float64(2.0))
+
+
+# ---------------------------------------------------------------- device data and progress
+
+def test_configs_differing_in_hyperparameters_share_one_device_copy(small):
+    from lossatlas.train import engine
+    a, b = program(BASE, small), program(BASE.replace(learning_rate=3e-2), small)
+    assert a is not b
+    da, db = a.device_data(), b.device_data()
+    assert set(da) == set(db) and all(da[k] is db[k] for k in da)  # the same array objects
+    # no padded second copy of x_train: the training split is evaluated through indices
+    assert "x_train_chunks" not in da and da["train_idx_chunks"].dtype == jnp.int32
+    assert program(BASE.replace(eval_batch_size=64), small).device_data()["x_train"] is not da["x_train"]
+    # entries go when the dataset object does
+    import gc
+    tmp = small.subset(num_train=64, num_test=10)
+    engine.device_data(tmp, 16, True)
+    tmp_id = id(tmp)
+    assert any(k[0] == tmp_id for k in engine._DEVICE_DATA)
+    del tmp
+    gc.collect()
+    assert not any(k[0] == tmp_id for k in engine._DEVICE_DATA)
+
+
+def test_train_metrics_match_direct_evaluation(small):
+    """Train-split evaluation gathers padded index chunks (512 = 6 x 77 + 50) and equals a full-batch evaluation."""
+    cfg = BASE.replace(eval_batch_size=77)
+    state, hist = make_train(cfg, small)(jax.random.PRNGKey(4))
+    logits = program(cfg, small).model.apply({"params": state.params}, jnp.asarray(small.x_train))
+    y = jnp.asarray(small.y_train)
+    np.testing.assert_allclose(hist["train_loss"][-1], losses.cross_entropy(logits, y), rtol=1e-5)
+    np.testing.assert_allclose(hist["train_acc"][-1], losses.accuracy(logits, y), rtol=1e-6)
+
+
+def test_progress_compiles_the_epochs_function_once(small):
+    from lossatlas.train.engine import epochs_per_chunk
+    assert [epochs_per_chunk(e, t) for e, t in [(6, 4), (5, 2), (200, 10), (7, 100), (20, 1)]] == [3, 1, 10, 7, 1]
+    cfg = BASE.replace(epochs=6, chunk_epochs=4)  # 6 epochs -> 2 chunks of 3, not 4 + 2
+    _, hist = make_train(cfg, small, progress=True)(jax.random.PRNGKey(0))
+    assert hist["test_loss"].shape == (6,) and hist["loss"].shape == (6 * 8,)
+    assert program(cfg, small).num_traces == 1

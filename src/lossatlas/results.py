@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import shutil
@@ -26,24 +27,34 @@ COMPLETE_MARKER = "COMPLETE"
 
 
 def _jsonable(obj: Any):
+    """Plain JSON values: non-finite floats (Python or numpy, alone or inside arrays) -> None,
+    numpy scalars/arrays -> numbers/lists, Path -> str, tuple/set -> list."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, Mapping):
         return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (set, frozenset)):
+        try:
+            obj = sorted(obj)
+        except TypeError:
+            obj = list(obj)
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
     if isinstance(obj, np.generic):
-        return obj.item()
+        return _jsonable(obj.item())
     if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):
         arr = np.asarray(obj)
-        return arr.item() if arr.ndim == 0 else arr.tolist()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return str(obj)
+        return _jsonable(arr.item() if arr.ndim == 0 else arr.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
     return obj
 
 
 def write_json(path: Path, obj: Any) -> None:
-    Path(path).write_text(json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
+    """Write ``obj`` as JSON (see :func:`_jsonable`; NaN/Inf become null, never bare NaN)."""
+    Path(path).write_text(json.dumps(_jsonable(obj), indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
 def git_commit(start: Path | None = None) -> str | None:

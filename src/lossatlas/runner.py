@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from lossatlas import results as results_lib
-from lossatlas.train.config import parse_value
+from lossatlas.train.config import check_type, parse_value
 
 EXPERIMENT_PACKAGE = "lossatlas_experiments"
 
@@ -49,7 +49,8 @@ def make_config(module, *, quick: bool = False, seeds: int | None = None, overri
     for k, v in (overrides or {}).items():
         if k not in fields:
             raise ValueError(f"--set {k}: {module.__name__.split('.')[-1]} has no field {k!r}; fields: {', '.join(sorted(fields))}")
-        changes[k] = parse_value(v, hints.get(k)) if isinstance(v, str) else v
+        value = parse_value(v, hints.get(k)) if isinstance(v, str) else v
+        changes[k] = check_type(f"--set {k}: {type(cfg).__name__}", k, value, hints.get(k))
     if "seeds" in changes and (not isinstance(changes["seeds"], int) or changes["seeds"] < 1):
         raise ValueError(f"seeds must be a positive integer, got {changes['seeds']!r}")
     return dataclasses.replace(cfg, **changes)

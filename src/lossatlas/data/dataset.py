@@ -48,6 +48,22 @@ class Dataset:
         if len(self.x_test) != len(self.y_test):
             raise ValueError(
                 f"Dataset {self.name!r}: x_test has {len(self.x_test)} rows but y_test has {len(self.y_test)}")
+        if self.task in ("classification", "language"):
+            self._check_labels()
+
+    def _check_labels(self) -> None:
+        """Class labels / target tokens must be integers in [0, num_classes) (one_hot of an
+        out-of-range label is an all-zero row, which would silently give a loss of 0)."""
+        for split, y in (("y_train", self.y_train), ("y_test", self.y_test)):
+            y = np.asarray(y)
+            if not np.issubdtype(y.dtype, np.integer):
+                raise ValueError(f"Dataset {self.name!r}: {split} must hold integer labels for "
+                                 f"task={self.task!r}, got dtype {y.dtype}")
+            if y.size:
+                lo, hi = int(y.min()), int(y.max())
+                if lo < 0 or hi >= self.num_classes:
+                    raise ValueError(f"Dataset {self.name!r}: {split} labels span [{lo}, {hi}] but must lie "
+                                     f"in [0, num_classes={self.num_classes})")
 
     @property
     def num_train(self) -> int:

@@ -28,7 +28,8 @@ class Flow(NamedTuple):
     """Per-layer statistics of one forward/backward pass.
 
     Parameter statistics follow the order of the top-level parameter modules
-    (``param_names``, creation order: input to output); hidden-state statistics
+    (``param_names``, input to output by the number in their names, see
+    :func:`layer_order`); hidden-state statistics
     follow the recorded layers (``layer_names``: ``layer_0`` ... ``layer_{L-1}``).
 
     Attributes:
@@ -69,6 +70,16 @@ def _natural(name: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
+def layer_order(name: str):
+    """Sort key putting ``dense_3``/``norm_3`` after ``*_2`` and unnumbered modules (readout) last.
+
+    Pytree flattening sorts dict keys as strings (``dense_10`` before ``dense_2``), so
+    creation order is lost through ``jit``; layer order is recovered from the names.
+    """
+    m = re.search(r"(\d+)$", name)
+    return (int(m.group(1)) if m else float("inf"), name)
+
+
 def _tree_norm(tree):
     return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree_util.tree_leaves(tree)))
 
@@ -95,7 +106,7 @@ def flow(model, params, batch, *, loss: str = "cross_entropy", model_state=None,
     act = activation or getattr(model, "activation", None)
     out = _flow_fn(model, loss, bool(train), act)(params, dict(model_state or {}), x, y)
     layers = tuple(sorted(out["activations"], key=_natural))
-    return Flow(param_names=tuple(params), layer_names=layers, **out)
+    return Flow(param_names=tuple(sorted(params, key=layer_order)), layer_names=layers, **out)
 
 
 @functools.lru_cache(maxsize=64)
@@ -117,7 +128,7 @@ def _flow_fn(model, loss_name: str, train: bool, activation):
 
         (value, inter), (g_params, g_acts) = jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(
             params, zeros)
-        names = tuple(params)  # creation order: input to output
+        names = tuple(sorted(params, key=layer_order))
         layers = tuple(sorted(inter, key=_natural))
         acts = {k: inter[k][0] for k in layers}
         batch_size = x.shape[0]

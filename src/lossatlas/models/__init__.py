@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
-from .common import ACTIVATIONS, INITS, ModelEntry, kernel_init
+from .common import ACTIVATIONS, INITS, InputSpec, ModelEntry, kernel_init
 from .conv import CNN1D, CNN2D
 from .linear import DeepLinear
 from .mlp import MLP
@@ -40,7 +40,7 @@ from .rnn import RNN, TanhCell
 from .transformer import TransformerLM
 
 __all__ = [
-    "MODELS", "ModelEntry", "get_model", "list_models", "tiny_config",
+    "MODELS", "InputSpec", "ModelEntry", "get_model", "list_models", "tiny_config",
     "example_input", "model_fields", "MLP", "CNN1D", "CNN2D", "RNN", "TanhCell",
     "TransformerLM", "DeepLinear", "ACTIVATIONS", "INITS", "kernel_init",
 ]
@@ -48,21 +48,25 @@ __all__ = [
 #: name -> :class:`ModelEntry`.
 MODELS: dict[str, ModelEntry] = {
     "mlp": ModelEntry(MLP, {"widths": (16, 16), "num_outputs": 3}, (8,), jnp.float32,
-                      "fully connected net (activation/init/norm/residual options)"),
+                      "fully connected net (activation/init/norm/residual options)", InputSpec()),
     "cnn1d": ModelEntry(CNN1D, {"channels": 4, "num_outputs": 3}, (40,), jnp.float32,
-                        "MNIST-1D paper CNN (Greydanus 2020): 3 strided Conv1D + Dense"),
+                        "MNIST-1D paper CNN (Greydanus 2020): 3 strided Conv1D + Dense",
+                        InputSpec(shapes=(("L",), ("L", 1)))),
     "cnn2d": ModelEntry(CNN2D, {"channels": (4, 8), "hidden": 16, "num_outputs": 3},
                         (8, 8, 1), jnp.float32,
-                        "small 2-conv + maxpool image CNN (NHWC)"),
+                        "small 2-conv + maxpool image CNN (NHWC)",
+                        InputSpec(shapes=(("H", "W"), ("H", "W", "C")))),
     "rnn": ModelEntry(RNN, {"hidden": 8, "num_outputs": 3}, (12,), jnp.float32,
-                      "tanh-RNN / GRU sequence classifier (nn.scan over time)"),
+                      "tanh-RNN / GRU sequence classifier (nn.scan over time)",
+                      InputSpec(shapes=(("T",), ("T", "F")))),
     "transformer_lm": ModelEntry(
         TransformerLM,
         {"vocab_size": 8, "d_model": 16, "num_heads": 2, "num_layers": 1,
          "max_len": 32},
-        (12,), jnp.int32, "tiny pre-LN causal character transformer"),
+        (12,), jnp.int32, "tiny pre-LN causal character transformer",
+        InputSpec(shapes=(("T",),), tokens=True, per_token=True)),
     "deep_linear": ModelEntry(DeepLinear, {"widths": (8, 8), "num_outputs": 3}, (8,),
-                              jnp.float32, "deep linear network (Saxe et al. 2014)"),
+                              jnp.float32, "deep linear network (Saxe et al. 2014)", InputSpec()),
 }
 
 

@@ -170,6 +170,33 @@ def check_bool(model: str, field: str, value: Any) -> None:
                          f"True or False")
 
 
+class InputSpec(NamedTuple):
+    """What one example fed to a model may look like (checked against a dataset before tracing).
+
+    Attributes:
+      shapes: accepted example shapes without the batch axis, each a tuple of
+        dimension names (any size) or ints (that exact size), e.g. ``(("L",), ("L", 1))``;
+        None accepts any shape.
+      tokens: the inputs must be integer token ids.
+      per_token: the output has one prediction per position ``[B, T, V]`` (language
+        modelling) rather than one per example.
+    """
+    shapes: tuple | None = None
+    tokens: bool = False
+    per_token: bool = False
+
+    def accepts_shape(self, shape: tuple) -> bool:
+        if self.shapes is None:
+            return True
+        return any(len(p) == len(shape) and all(not isinstance(d, int) or d == n for d, n in zip(p, shape))
+                   for p in self.shapes)
+
+    def describe_shapes(self) -> str:
+        if self.shapes is None:
+            return "any shape"
+        return " or ".join("[" + ", ".join(str(d) for d in p) + "]" for p in self.shapes)
+
+
 class ModelEntry(NamedTuple):
     """Registry record for one model family.
 
@@ -179,12 +206,14 @@ class ModelEntry(NamedTuple):
       tiny_input_shape: input shape for the tiny config, without batch axis.
       input_dtype: ``jnp.float32`` (features) or ``jnp.int32`` (tokens).
       doc: one-line description.
+      input_spec: the inputs the model accepts (:class:`InputSpec`; default: any).
     """
     cls: type
     tiny: dict
     tiny_input_shape: tuple
     input_dtype: Any
     doc: str
+    input_spec: InputSpec = InputSpec()
 
 
 def record(module: nn.Module, name: str, h):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 
 import jax
 import jax.numpy as jnp
@@ -41,13 +42,64 @@ def _chunk(x: np.ndarray, size: int):
     return xp.reshape((num, size) + x.shape[1:]), mask.reshape(num, size)
 
 
+def host_data(dataset: Dataset, eval_batch_size: int, eval_train: bool) -> dict:
+    """The arrays a program reads, as numpy: ``x_train``/``y_train``, the test split in
+    padded chunks (``x_test_chunks``, ``y_test_chunks``, ``test_mask`` [chunks, size]) and,
+    with ``eval_train``, padded chunks of training-set *indices* (``train_idx_chunks``,
+    ``train_mask``), so evaluating the training set gathers from ``x_train`` instead of
+    keeping a second, padded copy of it."""
+    d = {"x_train": np.asarray(dataset.x_train), "y_train": np.asarray(dataset.y_train)}
+    size = max(1, min(eval_batch_size, dataset.num_test))
+    d["x_test_chunks"], d["test_mask"] = _chunk(np.asarray(dataset.x_test), size)
+    d["y_test_chunks"], _ = _chunk(np.asarray(dataset.y_test), size)
+    if eval_train:
+        size = max(1, min(eval_batch_size, dataset.num_train))
+        d["train_idx_chunks"], d["train_mask"] = _chunk(np.arange(dataset.num_train, dtype=np.int32), size)
+    return d
+
+
+# (id(dataset), eval_batch_size, eval_train, mesh) -> arrays on the device(s). Programs
+# (one per TrainConfig) that differ only in hyperparameters share one device copy; a
+# dataset's entries are dropped when the dataset object is garbage-collected.
+_DEVICE_DATA: dict[tuple, dict] = {}
+_WATCHED: set[int] = set()
+
+
+def _forget(dataset_id: int) -> None:
+    _WATCHED.discard(dataset_id)
+    for k in [k for k in _DEVICE_DATA if k[0] == dataset_id]:
+        del _DEVICE_DATA[k]
+
+
+def device_data(dataset: Dataset, eval_batch_size: int, eval_train: bool, mesh=None) -> dict:
+    """:func:`host_data` on the default device, or replicated over ``mesh`` (cached, moved once)."""
+    key = (id(dataset), eval_batch_size, eval_train, mesh)
+    data = _DEVICE_DATA.get(key)
+    if data is None:
+        if id(dataset) not in _WATCHED:
+            weakref.finalize(dataset, _forget, id(dataset))
+            _WATCHED.add(id(dataset))
+        data = _DEVICE_DATA[key] = devices.replicate(host_data(dataset, eval_batch_size, eval_train), mesh)
+    return data
+
+
+def epochs_per_chunk(total: int, target: int) -> int:
+    """The largest divisor of ``total`` that is <= ``target``: equal chunks, one compile."""
+    target = max(1, min(target, total))
+    return next(d for d in range(target, 0, -1) if total % d == 0)
+
+
 class Program:
     """Pure pieces of one training run, shared by `make_train` and `sweep`.
 
-    Construct through :func:`program` (cached per config and dataset object).
+    Construct through :func:`program` (cached per config and dataset object). The
+    device copy of the data is not per program: programs on the same dataset object
+    share it (see :func:`device_data`).
     """
 
     def __init__(self, config: TrainConfig, dataset: Dataset):
+        if dataset.num_test == 0:
+            raise ValueError(f"Dataset {dataset.name!r} has no test examples; test metrics need at least one")
         if config.batch_size > dataset.num_train:
             raise ValueError(
                 f"TrainConfig.batch_size={config.batch_size} is larger than the training set "
@@ -62,31 +114,18 @@ class Program:
             raise ValueError(
                 f"TrainConfig.warmup_steps={config.warmup_steps} must be < the run's {self.total_steps} steps")
         self.num_traces = 0
-        self._host_data = None
-        self._device_data = {}
         self._jitted = {}
 
     # ---------------------------------------------------------------- data
     @property
     def host_data(self) -> dict:
-        """The dataset as numpy arrays, with padded evaluation chunks."""
-        if self._host_data is None:
-            ds, eb = self.dataset, self.config.eval_batch_size
-            d = {"x_train": ds.x_train, "y_train": ds.y_train}
-            for split, x, y in (("test", ds.x_test, ds.y_test), ("train", ds.x_train, ds.y_train)):
-                if split == "train" and not self.config.eval_train:
-                    continue
-                size = max(1, min(eb, len(x)))
-                d[f"x_{split}_chunks"], d[f"{split}_mask"] = _chunk(np.asarray(x), size)
-                d[f"y_{split}_chunks"], _ = _chunk(np.asarray(y), size)
-            self._host_data = d
-        return self._host_data
+        """The arrays the program reads, as numpy (see :func:`host_data`; not cached)."""
+        return host_data(self.dataset, self.config.eval_batch_size, self.config.eval_train)
 
     def device_data(self, mesh=None) -> dict:
-        """The data on the default device, or replicated over ``mesh`` (moved once each)."""
-        if mesh not in self._device_data:
-            self._device_data[mesh] = devices.replicate(self.host_data, mesh)
-        return self._device_data[mesh]
+        """The data on the default device, or replicated over ``mesh``: one copy per dataset
+        object, evaluation chunking and mesh, shared by every config (see :func:`device_data`)."""
+        return device_data(self.dataset, self.config.eval_batch_size, self.config.eval_train, mesh)
 
     @property
     def data(self) -> dict:
@@ -161,17 +200,30 @@ class Program:
         return new, (jnp.where(diverged_at < 0, value, nan), jnp.where(diverged_at < 0, gnorm, nan))
 
     def evaluate(self, params, model_state, data, split: str = "test") -> dict:
-        """Mean loss and accuracy over a whole split, in chunks inside the program."""
+        """Mean loss and accuracy over a whole split, in chunks inside the program.
+
+        The test split is stored in padded chunks; the training split is read by
+        gathering padded chunks of indices from ``x_train`` (padding rows masked out).
+        """
         def body(carry, chunk):
-            x, y, m = chunk
+            if split == "train":
+                idx, m = chunk
+                x, y = data["x_train"][idx], data["y_train"][idx]
+            else:
+                x, y, m = chunk
             out, _ = self.apply(params, model_state, x, train=False)
-            loss_sum = jnp.sum(self.objective.per_example(out, y) * m)
-            hit_sum = jnp.sum(self.objective.correct(out, y) * m) if self.objective.has_accuracy else 0.0
+            valid = m > 0
+            loss_sum = jnp.sum(jnp.where(valid, self.objective.per_example(out, y), 0.0))
+            hit_sum = (jnp.sum(jnp.where(valid, self.objective.correct(out, y), 0.0))
+                       if self.objective.has_accuracy else 0.0)
             return (carry[0] + loss_sum, carry[1] + hit_sum), None
 
         mask = data[f"{split}_mask"]
-        (loss_sum, hit_sum), _ = jax.lax.scan(
-            body, (jnp.zeros(()), jnp.zeros(())), (data[f"x_{split}_chunks"], data[f"y_{split}_chunks"], mask))
+        if split == "train":
+            xs = (data["train_idx_chunks"], mask)
+        else:
+            xs = (data[f"x_{split}_chunks"], data[f"y_{split}_chunks"], mask)
+        (loss_sum, hit_sum), _ = jax.lax.scan(body, (jnp.zeros(()), jnp.zeros(())), xs)
         n = jnp.sum(mask)
         out = {f"{split}_loss": loss_sum / n}
         if self.objective.has_accuracy:
@@ -260,17 +312,20 @@ class Program:
         from tqdm.auto import tqdm
 
         total = self.config.epochs
-        chunk = self.config.chunk_epochs or max(1, math.ceil(total / 20))
+        chunk = epochs_per_chunk(total, self.config.chunk_epochs or math.ceil(total / 20))
         state, parts = init(keys, grid_hp), []
+
+        def report(bar, hist):  # waits for that chunk only
+            bar.set_postfix(test_loss=f"{float(np.nanmean(jax.device_get(hist['test_loss']))):.4f}")
+            bar.update(chunk)
+
         with tqdm(total=total, desc=desc or self.config.model, unit="epoch") as bar:
-            done = 0
-            while done < total:
-                n = min(chunk, total - done)
-                state, hist = epochs(state, grid_hp, data, n)
+            for _ in range(total // chunk):
+                state, hist = epochs(state, grid_hp, data, chunk)  # dispatched asynchronously
+                if parts:
+                    report(bar, parts[-1])  # the previous chunk, while this one runs
                 parts.append(hist)
-                done += n
-                bar.set_postfix(test_loss=f"{float(np.nanmean(jax.device_get(hist['test_loss']))):.4f}")
-                bar.update(n)
+            report(bar, parts[-1])
         diverged_at = parts[-1].pop("diverged_at")
         for p in parts[:-1]:
             p.pop("diverged_at")
@@ -291,8 +346,11 @@ def make_train(config: TrainConfig, dataset: Dataset, *, progress: bool = False)
     Args:
       config: a :class:`TrainConfig`.
       dataset: a :class:`lossatlas.data.Dataset` (moved to the device once).
-      progress: show a tqdm progress bar; the run then executes in chunks of
-        ``config.chunk_epochs`` epochs (same numbers as the fused program).
+      progress: show a tqdm progress bar; the run then executes in equal chunks of
+        epochs (the largest divisor of ``epochs`` not above ``config.chunk_epochs``,
+        default ``ceil(epochs / 20)``, so one compile). Its numbers equal the fused
+        program's up to floating-point reassociation (batch-norm running statistics
+        under Adam can amplify it to ~1e-3 in evaluation loss).
 
     Returns:
       ``train(key) -> (TrainState, history)`` where history has per-step

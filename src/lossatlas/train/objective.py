@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax.numpy as jnp
+import numpy as np
 
 from lossatlas import losses, models
 from lossatlas.data import Dataset
@@ -59,11 +60,35 @@ def make_objective(loss: str | None, dataset: Dataset) -> Objective:
     return Objective(loss=name, has_accuracy=dataset.task != "regression")
 
 
+def check_inputs(name: str, dataset: Dataset) -> None:
+    """Raise ValueError if model ``name`` cannot take ``dataset``'s examples (before tracing).
+
+    Uses the registry's :class:`lossatlas.models.InputSpec`: accepted example shapes,
+    integer tokens, and per-token output (which language data needs, and only it).
+    """
+    spec = models.MODELS[name].input_spec
+    shape, dtype = dataset.input_shape, np.asarray(dataset.x_train).dtype
+    if not spec.accepts_shape(shape):
+        raise ValueError(f"TrainConfig.model: {name} accepts examples shaped {spec.describe_shapes()}; "
+                         f"dataset {dataset.name!r} has examples shaped {list(shape)}")
+    if spec.tokens and not np.issubdtype(dtype, np.integer):
+        raise ValueError(f"TrainConfig.model: {name} accepts integer token inputs; "
+                         f"dataset {dataset.name!r} has {dtype} inputs")
+    if spec.per_token and dataset.task != "language":
+        raise ValueError(f"TrainConfig.model: {name} predicts every position and needs task='language' "
+                         f"data; dataset {dataset.name!r} has task={dataset.task!r}")
+    if dataset.task == "language" and not spec.per_token:
+        per_token = [n for n in models.list_models() if models.MODELS[n].input_spec.per_token]
+        raise ValueError(f"TrainConfig.model: language data ({dataset.name!r}) needs a per-token model "
+                         f"({', '.join(per_token)}); {name} makes one prediction per example")
+
+
 def build_model(name: str, model_kwargs: dict, dataset: Dataset, objective: Objective):
     """The flax module, with its output width filled in from the dataset."""
     entry = models.MODELS.get(name)
     if entry is None:
         return models.get_model(name, **model_kwargs)  # raises the listing ValueError
+    check_inputs(name, dataset)
     fields = {f.name for f in dataclasses.fields(entry.cls)}
     kwargs = dict(model_kwargs)
     if "vocab_size" in fields and "vocab_size" not in kwargs:

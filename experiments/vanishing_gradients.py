@@ -1,0 +1,219 @@
+"""Vanishing gradients through depth, and the fixes (Glorot & Bengio 2010; He et al. 2016).
+
+Three views of deep MLPs on MNIST-1D:
+  1. at initialisation, the gradient norm of every layer's kernel against its depth,
+     for sigmoid/tanh/ReLU with naive small-normal, Glorot, He and orthogonal init,
+     plain vs residual + batch norm (log scale, float64 so tiny norms don't underflow);
+  2. Glorot & Bengio-style histograms of activations and back-propagated gradients
+     per layer, for tanh with naive vs Glorot init;
+  3. a trainability map: final training loss against depth for plain, batch-norm
+     and residual + batch-norm nets (He et al. 2016's degradation problem).
+Every variant's seeds run as one vmapped program.
+
+Command:    lossatlas run vanishing_gradients [--quick]
+Checks:     20-layer sigmoid + naive init: first-layer gradient >= 1e3x below the last;
+            He + residual + batch norm: within 10x; at depth 50 the plain (batch-norm)
+            net stays near chance while the residual net trains.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from lossatlas._compat import enable_x64
+
+from lossatlas import data as data_lib
+from lossatlas import models, plotting
+from lossatlas.grads.flow import flow_fn, layer_order
+from lossatlas.train import TrainConfig, sweep
+
+TABLE_TITLE = "Vanishing gradients: first/last layer gradient ratio at init, and trainability by depth"
+
+# name -> mlp fields (besides widths)
+INIT_VARIANTS = {
+    "sigmoid, naive": dict(activation="sigmoid", init="naive"),
+    "sigmoid, glorot": dict(activation="sigmoid", init="glorot"),
+    "tanh, naive": dict(activation="tanh", init="naive"),
+    "tanh, glorot": dict(activation="tanh", init="glorot"),
+    "relu, he": dict(activation="relu", init="he"),
+    "relu, orthogonal": dict(activation="relu", init="orthogonal"),
+    "relu, he, residual+BN": dict(activation="relu", init="he", residual=True, norm="batch"),
+}
+TRAIN_VARIANTS = {
+    "sigmoid, naive": dict(activation="sigmoid", init="naive"),
+    "relu, he": dict(activation="relu", init="he"),
+    "relu, he, BN (plain)": dict(activation="relu", init="he", norm="batch"),
+    "relu, he, residual+BN": dict(activation="relu", init="he", residual=True, norm="batch"),
+    "relu, he, residual+LN": dict(activation="relu", init="he", residual=True, norm="layer"),
+}
+PLAIN, RESIDUAL = "relu, he, BN (plain)", "relu, he, residual+BN"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    width: int = 64
+    flow_depth: int = 20
+    flow_batch: int = 512
+    hist_depth: int = 5
+    train_depths: tuple = (2, 5, 10, 20, 50, 100)
+    train_variants: tuple = tuple(TRAIN_VARIANTS)
+    deep_only_variants: tuple = ()  # variants trained only at the deepest depth (quick mode)
+    epochs: int = 20
+    learning_rate: float = 1e-3
+    batch_size: int = 100
+    seeds: int = 3
+    seed: int = 0
+
+    def __post_init__(self):
+        bad = [v for v in self.train_variants + self.deep_only_variants if v not in TRAIN_VARIANTS]
+        if bad:
+            raise ValueError(f"Config.train_variants: unknown {bad}; known: {list(TRAIN_VARIANTS)}")
+        if self.flow_depth < 2 or min(self.train_depths) < 1:
+            raise ValueError("Config.flow_depth must be >= 2 and train_depths >= 1")
+
+
+QUICK = {"train_depths": (2, 20), "train_variants": ("sigmoid, naive", "relu, he", PLAIN, RESIDUAL),
+         "deep_only_variants": (PLAIN, RESIDUAL), "epochs": 5, "seeds": 2, "flow_batch": 256}
+
+
+def _init_flow(name, fields, depth, cfg, x, y, keys):
+    """Per-seed flow statistics at initialisation, in float64 (one vmapped call)."""
+    model = models.get_model("mlp", widths=(cfg.width,) * depth, num_outputs=10, **fields)
+    with enable_x64():
+        x64 = jnp.asarray(x, jnp.float64)
+        variables = jax.vmap(lambda k: model.init(k, x64[:2]))(keys)
+        variables = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), variables)
+        state = {k: v for k, v in variables.items() if k == "batch_stats"}
+        f = flow_fn(model, train=bool(state))
+        out = jax.vmap(f, in_axes=(0, 0, None, None))(variables["params"], state, x64, jnp.asarray(y))
+        names = sorted(variables["params"], key=layer_order)  # flow's parameter order
+        idx = [i for i, n in enumerate(names) if n.startswith("dense_")]
+        return jax.device_get({"kernel_grad_norm": out["grad_norm"][:, np.asarray(idx)],
+                               "activations": out["activations"], "backprop": out["backprop"],
+                               "act_saturated": out["act_saturated"]})
+
+
+def run(cfg: Config, key) -> dict:
+    ds = data_lib.load("mnist1d")
+    x, y = ds.x_train[: cfg.flow_batch], ds.y_train[: cfg.flow_batch]
+    k_flow, k_hist, k_train = jax.random.split(key, 3)
+    keys = jax.random.split(k_flow, cfg.seeds)
+    out = {"flow": {}, "hist": {}, "train": {}}
+    for name, fields in INIT_VARIANTS.items():
+        r = _init_flow(name, fields, cfg.flow_depth, cfg, x, y, keys)
+        out["flow"][name] = np.asarray(r["kernel_grad_norm"])  # [seed, layer]
+    for name in ("tanh, naive", "tanh, glorot"):
+        r = _init_flow(name, INIT_VARIANTS[name], cfg.hist_depth, cfg, x, y, jax.random.split(k_hist, 1))
+        out["hist"][name] = {
+            "activations": np.stack([np.asarray(r["activations"][f"layer_{i}"][0]) for i in range(cfg.hist_depth)]),
+            "backprop": np.stack([np.asarray(r["backprop"][f"layer_{i}"][0]) for i in range(cfg.hist_depth)]),
+        }
+    deepest = max(cfg.train_depths + ((50,) if cfg.deep_only_variants else ()))
+    plan = [(v, d) for v in cfg.train_variants for d in cfg.train_depths]
+    plan += [(v, deepest) for v in cfg.deep_only_variants if (v, deepest) not in plan]
+    for i, (name, depth) in enumerate(plan):
+        # Training uses the scanned-layer MLP: the same function family, compile time flat in depth.
+        tcfg = TrainConfig(model="mlp", model_cfg=dict(widths=(cfg.width,) * depth, scan_layers=depth > 2,
+                                                       **TRAIN_VARIANTS[name]),
+                           optimizer="adam", learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
+                           epochs=cfg.epochs)
+        _, hist = sweep(tcfg, ds, seeds=cfg.seeds, key=jax.random.fold_in(k_train, i))
+        hist = jax.device_get(hist)
+        out["train"].setdefault(name, {})[str(depth)] = {
+            "train_loss": np.asarray(hist["train_loss"][:, -1]), "train_acc": np.asarray(hist["train_acc"][:, -1]),
+            "test_acc": np.asarray(hist["test_acc"][:, -1]), "curve": np.asarray(hist["train_loss"])}
+    return out
+
+
+def _ratio(g):
+    """First over last hidden layer's kernel gradient norm, geometric mean over seeds."""
+    with np.errstate(divide="ignore"):
+        return float(np.exp(np.mean(np.log(g[:, 0]) - np.log(g[:, -1]))))
+
+
+def _deep(res, cfg):
+    depth = str(max(int(d) for d in res["train"][RESIDUAL]))
+    return depth, res["train"][PLAIN].get(depth), res["train"][RESIDUAL].get(depth)
+
+
+def table(res: dict, cfg: Config) -> list[dict]:
+    rows = []
+    for name, g in res["flow"].items():
+        rows.append({"variant": name, "what": f"grad ratio first/last at depth {cfg.flow_depth} (init)",
+                     "value": f"{_ratio(g):.3g}"})
+    for name, by_depth in res["train"].items():
+        for depth in sorted(by_depth, key=int):
+            r = by_depth[depth]
+            rows.append({"variant": name, "what": f"final train loss, depth {depth}",
+                         "value": f"{r['train_loss'].mean():.3f} +- {r['train_loss'].std():.3f} (acc {r['train_acc'].mean():.2f})"})
+    return rows
+
+
+def checks(res: dict, cfg: Config) -> list[dict]:
+    chance = float(np.log(10))
+    bad, good = _ratio(res["flow"]["sigmoid, naive"]), _ratio(res["flow"]["relu, he, residual+BN"])
+    depth, plain, resid = _deep(res, cfg)
+    out = [
+        {"name": "sigmoid+naive vanishes", "value": bad, "passed": bad <= 1e-3,
+         "detail": f"depth {cfg.flow_depth}: first/last layer gradient = {bad:.2e} (<= 1e-3)"},
+        {"name": "He+residual+BN keeps gradients", "value": good, "passed": 0.1 <= good <= 10,
+         "detail": f"depth {cfg.flow_depth}: first/last layer gradient = {good:.3g} (within 10x)"},
+    ]
+    if int(depth) >= 50 and plain is not None and resid is not None:
+        p, r = float(plain["train_loss"].mean()), float(resid["train_loss"].mean())
+        out.append({"name": f"depth {depth}: plain fails, residual trains", "value": [p, r],
+                    "passed": p >= 0.9 * chance and r <= 0.7 * chance,
+                    "detail": f"final train loss plain+BN {p:.3f} (>= 0.9 ln10 = {0.9 * chance:.2f}) vs "
+                              f"residual+BN {r:.3f} (<= 0.7 ln10 = {0.7 * chance:.2f})"})
+    return out
+
+
+def plot(res: dict, cfg: Config) -> dict:
+    figs = {}
+    fig, axes = plotting.figure(ncols=2, width=4.6, height=3.0)
+    ax = axes[0, 0]
+    for name, g in res["flow"].items():
+        layers = np.arange(1, g.shape[1] + 1)
+        gm = np.exp(np.mean(np.log(np.maximum(g, 1e-300)), axis=0))
+        ax.plot(layers, gm, marker="o", ms=2.5, label=name)
+    ax.set(yscale="log", xlabel="layer (input -> output)", ylabel="||dL/dW_layer|| at init (float64)",
+           title=f"{cfg.flow_depth}-layer MLP on MNIST-1D, width {cfg.width}")
+    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax = axes[0, 1]
+    for name, by_depth in res["train"].items():
+        depths = sorted(by_depth, key=int)
+        d = np.array([int(v) for v in depths])
+        losses = np.stack([by_depth[k]["train_loss"] for k in depths], axis=1)  # [seed, depth]
+        m, s = losses.mean(0), losses.std(0)
+        line, = ax.plot(d, m, marker="o", ms=3, label=name)
+        ax.fill_between(d, m - s, m + s, color=line.get_color(), alpha=0.15, lw=0)
+    ax.axhline(np.log(10), ls="--", color="gray", lw=0.8)
+    ax.text(ax.get_xlim()[0], np.log(10), " chance (ln 10)", va="bottom", fontsize=7, color="gray")
+    all_depths = sorted({int(d) for v in res["train"].values() for d in v})
+    ax.set(xscale="log", xlabel="depth (hidden layers)", ylabel=f"train loss after {cfg.epochs} epochs",
+           title=f"trainability, {cfg.seeds} seeds (Adam lr {cfg.learning_rate:g})")
+    ax.set_xticks(all_depths, [str(d) for d in all_depths])
+    ax.minorticks_off()
+    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    fig.tight_layout()
+    figs["vanishing_gradients"] = fig
+
+    fig, axes = plotting.figure(ncols=2, nrows=2, width=3.4, height=2.4)
+    for col, name in enumerate(("tanh, naive", "tanh, glorot")):
+        h = res["hist"][name]
+        for row, (kind, xlabel) in enumerate((("activations", "activation value"),
+                                               ("backprop", "back-propagated gradient dL/dh"))):
+            ax = axes[row, col]
+            vals = h[kind]
+            lim = np.percentile(np.abs(vals), 99.5) or 1.0
+            bins = np.linspace(-lim, lim, 61)
+            for i in range(vals.shape[0]):
+                ax.hist(vals[i].ravel(), bins=bins, histtype="step", density=True, label=f"layer {i + 1}")
+            ax.set(xlabel=xlabel, ylabel="density", yscale="log",
+                   title=f"{name} init, {cfg.hist_depth} layers: {kind}")
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    figs["glorot_bengio_histograms"] = fig
+    return figs

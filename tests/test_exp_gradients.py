@@ -1,0 +1,28 @@
+"""Issue-4 experiments in quick mode: the paper effects must be present (Glorot & Bengio 2010; He et al. 2016)."""
+import numpy as np
+import pytest
+
+from lossatlas import runner
+
+
+@pytest.fixture(scope="module")
+def vanishing(tmp_path_factory):
+    module = runner.get_experiment("vanishing_gradients")
+    cfg = runner.make_config(module, quick=True)
+    path, res, checks = runner.run_experiment("vanishing_gradients", cfg, out_dir=tmp_path_factory.mktemp("runs"))
+    return path, res, checks
+
+
+def test_vanishing_gradients_effects(vanishing):
+    path, res, checks = vanishing
+    assert all(c["passed"] for c in checks), checks
+    # Glorot & Bengio: sigmoid/tanh with naive init lose many orders of magnitude; Glorot init for tanh and He for
+    # ReLU keep the first layer within an order of magnitude of the last.
+    ratio = {k: np.exp(np.mean(np.log(g[:, 0]) - np.log(g[:, -1]))) for k, g in res["flow"].items()}
+    assert ratio["sigmoid, naive"] < 1e-10 and ratio["tanh, naive"] < 1e-10
+    assert 0.1 < ratio["tanh, glorot"] < 10 and 0.1 < ratio["relu, he"] < 10
+    # histograms: naive-init tanh activations collapse towards 0 with depth, Glorot's stay spread
+    naive, glorot = res["hist"]["tanh, naive"]["activations"], res["hist"]["tanh, glorot"]["activations"]
+    assert naive[-1].std() < 0.05 * naive[0].std() and glorot[-1].std() > 0.3 * glorot[0].std()
+    for name in ("vanishing_gradients.png", "glorot_bengio_histograms.pdf", "table.md"):
+        assert (path / name).exists()
