@@ -128,3 +128,24 @@ def test_adding_problem_dataset():
     assert abs(np.mean((ds.y_train - 1.0) ** 2) - 1 / 6) < 0.02
     with pytest.raises(ValueError, match="seq_len"):
         data.load("adding", seq_len=1)
+
+
+def test_jacobian_spectrum_dense_lanczos_and_exact():
+    """For a deep linear net J = W_L ... W_1 exactly; Lanczos top-k equals the dense SVD."""
+    from lossatlas.grads import jacobian_spectrum
+    model = models.get_model("deep_linear", widths=(12, 12, 12), num_outputs=6)
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 10))
+    params = model.init(jax.random.PRNGKey(1), x)["params"]
+    apply = lambda p, xb: model.apply({"params": p}, xb)  # noqa: E731
+    dense = jacobian_spectrum(apply, params, x)
+    kernels = [params[n]["kernel"] for n in sorted(params, key=lambda n: (n == "readout", n))]
+    product = kernels[0]
+    for w in kernels[1:]:
+        product = product @ w
+    exact = np.linalg.svd(np.asarray(product), compute_uv=False)
+    for i in range(3):  # linear: the same spectrum at every input
+        np.testing.assert_allclose(dense[i], exact, rtol=1e-4)
+    top = jacobian_spectrum(apply, params, x, method="lanczos", k=3, num_iters=10)
+    np.testing.assert_allclose(top, dense[:, :3], rtol=1e-3)
+    with pytest.raises(ValueError, match="method"):
+        jacobian_spectrum(apply, params, x, method="svd")
