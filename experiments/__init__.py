@@ -6,4 +6,6 @@ Each module defines ``Config``, ``QUICK``, ``run``, ``table``, ``checks`` and ``
 EXPERIMENTS = {
     "mnist1d_benchmark": "MNIST-1D test accuracy of logreg/MLP/CNN/GRU vs Greydanus (2020), Table 1",
     "vanishing_gradients": "Per-layer gradient norms, activation/gradient histograms, trainability by depth",
+    "exploding_gradients": "RNN/MLP gradient growth with length/depth, and global-norm clipping (Pascanu 2013)",
+    "initialisation_scale": "Order-to-chaos trainability heatmap of deep tanh MLPs over sigma_w^2 and depth",
 }

@@ -192,10 +192,9 @@ def plot(res: dict, cfg: Config) -> dict:
     ax.axhline(np.log(10), ls="--", color="gray", lw=0.8)
     ax.text(ax.get_xlim()[0], np.log(10), " chance (ln 10)", va="bottom", fontsize=7, color="gray")
     all_depths = sorted({int(d) for v in res["train"].values() for d in v})
-    ax.set(xscale="log", xlabel="depth (hidden layers)", ylabel=f"train loss after {cfg.epochs} epochs",
+    plotting.log_xticks(ax, all_depths)
+    ax.set(xlabel="depth (hidden layers)", ylabel=f"train loss after {cfg.epochs} epochs",
            title=f"trainability, {cfg.seeds} seeds (Adam lr {cfg.learning_rate:g})")
-    ax.set_xticks(all_depths, [str(d) for d in all_depths])
-    ax.minorticks_off()
     ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.tight_layout()
     figs["vanishing_gradients"] = fig

@@ -26,3 +26,32 @@ def test_vanishing_gradients_effects(vanishing):
     assert naive[-1].std() < 0.05 * naive[0].std() and glorot[-1].std() > 0.3 * glorot[0].std()
     for name in ("vanishing_gradients.png", "glorot_bengio_histograms.pdf", "table.md"):
         assert (path / name).exists()
+
+
+def _quick(name, tmp_path_factory):
+    module = runner.get_experiment(name)
+    cfg = runner.make_config(module, quick=True)
+    return runner.run_experiment(name, cfg, out_dir=tmp_path_factory.mktemp("runs"))
+
+
+def test_exploding_gradients_effects(tmp_path_factory):
+    """Pascanu et al. 2013: radius > 1 explodes with length; clipping prevents divergence."""
+    path, res, checks = _quick("exploding_gradients", tmp_path_factory)
+    assert all(c["passed"] for c in checks), checks
+    g = np.exp(np.log(res["rnn_grad"]).mean(1))  # [radius, length]
+    assert np.all(np.diff(np.log(g[-1])) > 0)  # radius 2: strictly growing with length
+    tr = res["train"]
+    # a diverged member is frozen: NaN after its divergence step, finite before
+    for i, s in zip(*np.nonzero(tr["diverged_at"] >= 0)):
+        d = tr["diverged_at"][i, s]
+        assert np.all(np.isnan(tr["loss"][i, s, d:])) and np.all(np.isfinite(tr["loss"][i, s, :d]))
+    assert (path / "exploding_gradients.png").exists()
+
+
+def test_initialisation_scale_order_to_chaos(tmp_path_factory):
+    """Schoenholz et al. 2017: deep tanh nets train only near sigma_w^2 ~ 1; the band narrows with depth."""
+    path, res, checks = _quick("initialisation_scale", tmp_path_factory)
+    assert all(c["passed"] for c in checks), checks
+    acc = res["train_acc"].mean(-1)  # [depth, sigma]
+    assert acc.shape == (len(res["depths"]), len(res["sigma_w2"]))
+    assert acc[0].min() > acc[-1].min()  # the shallow net trains more broadly than the deep one

@@ -59,3 +59,11 @@ def mean_band(ax, x, ys, label=None, color=None, alpha=0.2, band=True, **kw):
 
 def close(fig) -> None:
     plt.close(fig)
+
+
+def log_xticks(ax, values) -> None:
+    """Log-scale x axis labelled exactly at ``values`` (no crowded minor labels)."""
+    values = list(values)
+    ax.set_xscale("log")
+    ax.set_xticks(values, [f"{v:g}" for v in values])
+    ax.minorticks_off()

@@ -1,0 +1,210 @@
+"""Exploding gradients and gradient clipping (Pascanu, Mikolov & Bengio 2013).
+
+  1. A vanilla tanh RNN on the adding problem: the gradient norm at initialisation
+     against sequence length, for recurrent weights of spectral radius 0.5 to 2
+     (orthogonal times the radius); above 1 it grows exponentially with length.
+  2. A deep ReLU MLP whose He init is multiplied by a gain > 1: the first layer's
+     gradient grows like gain^depth.
+  3. Training the radius-2 RNN with SGD on long sequences, with and without
+     global-norm clipping at several thresholds, all seeds and thresholds in one
+     vmapped program; a diverging member is frozen and flagged (NaN/Inf), not a crash.
+
+Command:    lossatlas run exploding_gradients [--quick]
+Checks:     gradient norm grows with length for radius > 1 and shrinks for radius < 1;
+            without clipping a majority of seeds diverge or stall; with clipping none
+            diverge and the loss falls below its starting value. (Clipping makes training
+            stable; at T=100 the vanilla RNN still ends near the predict-the-mean MSE of
+            1/6, i.e. it does not solve the task in this budget, and we do not claim it.)
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lossatlas import data as data_lib
+from lossatlas import losses, models, plotting
+from lossatlas.grads.flow import flow_fn, layer_order
+from lossatlas.train import TrainConfig, sweep
+
+TABLE_TITLE = "Exploding gradients: growth with length/depth, and clipping (Pascanu et al. 2013)"
+NO_CLIP = 1e30  # a threshold no finite gradient reaches: clipping off
+YMAX = 1e3  # loss chart ceiling; diverging runs are marked there
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    seq_lens: tuple = (10, 25, 50, 100, 200)
+    radii: tuple = (0.5, 1.0, 1.5, 2.0)
+    hidden: int = 32
+    mlp_depths: tuple = (5, 10, 20, 40)
+    mlp_gains: tuple = (1.0, 1.5, 2.0)
+    mlp_width: int = 64
+    train_seq_len: int = 100
+    train_radius: float = 2.0
+    clip_norms: tuple = (NO_CLIP, 1.0, 0.3)
+    learning_rate: float = 0.1
+    batch_size: int = 50
+    num_train: int = 2000
+    epochs: int = 30
+    seeds: int = 8
+    seed: int = 0
+
+    def __post_init__(self):
+        if NO_CLIP not in self.clip_norms or len(self.clip_norms) < 2:
+            raise ValueError(f"Config.clip_norms must include {NO_CLIP:g} (no clipping) and at least one threshold")
+        if min(self.seq_lens) < 2 or min(self.radii) <= 0:
+            raise ValueError("Config.seq_lens must be >= 2 and radii > 0")
+
+
+QUICK = {"seq_lens": (10, 50, 100), "mlp_depths": (5, 10, 20), "epochs": 15, "seeds": 4}
+
+
+def _rnn_grad_norms(cfg, seq_len, keys):
+    """[radius, seed] global gradient norm at init on a batch of the adding problem."""
+    ds = data_lib.load("adding", seq_len=seq_len, num_train=256, num_test=1)
+    x, y = jnp.asarray(ds.x_train), jnp.asarray(ds.y_train)
+    model = models.get_model("rnn", cell="tanh", hidden=cfg.hidden, num_outputs=1, readout="last",
+                             recurrent_scale=1.0)
+
+    def one(key, radius):
+        params = model.init(key, x[:1])["params"]
+        # the orthogonal recurrent kernel has every singular value 1: scaling sets the spectral radius
+        params = dict(params, fwd=dict(params["fwd"], recurrent={"kernel": params["fwd"]["recurrent"]["kernel"] * radius}))
+        g = jax.grad(lambda p: losses.mse(model.apply({"params": p}, x), y))(params)
+        return jnp.sqrt(sum(jnp.sum(l ** 2) for l in jax.tree_util.tree_leaves(g)))
+
+    radii = jnp.asarray(cfg.radii, jnp.float32)
+    return np.asarray(jax.jit(jax.vmap(jax.vmap(one, (0, None)), (None, 0)))(keys, radii))
+
+
+def _mlp_first_layer(cfg, depth, keys, x, y):
+    """[gain, seed] first-layer kernel gradient norm at init of a ReLU MLP with He init x gain."""
+    model = models.get_model("mlp", widths=(cfg.mlp_width,) * depth, num_outputs=10, init="he")
+    f = flow_fn(model)
+
+    def one(key, gain):
+        params = model.init(key, x[:1])["params"]
+        params = {n: dict(m, kernel=m["kernel"] * gain) for n, m in params.items()}
+        out = f(params, {}, x, y)
+        return out["grad_norm"][0]  # dense_0 is first in layer order
+
+    assert sorted(model.init(keys[0], x[:1])["params"], key=layer_order)[0] == "dense_0"
+    gains = jnp.asarray(cfg.mlp_gains, jnp.float32)
+    return np.asarray(jax.vmap(jax.vmap(one, (0, None)), (None, 0))(keys, gains))
+
+
+def run(cfg: Config, key) -> dict:
+    k_rnn, k_mlp, k_train = jax.random.split(key, 3)
+    keys = jax.random.split(k_rnn, cfg.seeds)
+    out = {"rnn_grad": np.stack([_rnn_grad_norms(cfg, t, keys) for t in cfg.seq_lens], axis=-1)}  # [R, S, T]
+    mnist = data_lib.load("mnist1d")
+    x, y = jnp.asarray(mnist.x_train[:256]), jnp.asarray(mnist.y_train[:256])
+    mkeys = jax.random.split(k_mlp, cfg.seeds)
+    out["mlp_grad"] = np.stack([_mlp_first_layer(cfg, d, mkeys, x, y) for d in cfg.mlp_depths], axis=-1)  # [G, S, D]
+    ds = data_lib.load("adding", seq_len=cfg.train_seq_len, num_train=cfg.num_train, num_test=500)
+    tcfg = TrainConfig(model="rnn", model_cfg=dict(cell="tanh", hidden=cfg.hidden, readout="last",
+                                                   recurrent_scale=cfg.train_radius),
+                       optimizer="sgd", learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
+                       epochs=cfg.epochs, clip_norm=1.0)
+    _, hist = sweep(tcfg, ds, seeds=cfg.seeds, grid={"clip_norm": list(cfg.clip_norms)}, key=k_train)
+    hist = jax.device_get(hist)
+    out["train"] = {k: np.asarray(hist[k]) for k in ("loss", "grad_norm", "train_loss", "test_loss", "diverged_at")}
+    out["baseline_mse"] = np.asarray(ds.meta["baseline_mse"])
+    return out
+
+
+def _outcomes(res, cfg):
+    """Per threshold: diverged, stalled and 'fell' flags per seed."""
+    tr = res["train"]
+    start = np.nanmean(tr["loss"][..., :5], axis=-1)  # loss of the first steps, before much learning
+    final = tr["train_loss"][..., -1]
+    diverged = tr["diverged_at"] >= 0
+    stalled = ~diverged & ~(final < 0.95 * start)
+    fell = ~diverged & (final < 0.95 * start)
+    return start, final, diverged, stalled, fell
+
+
+def _label(c):
+    return "no clipping" if c >= NO_CLIP else f"clip {c:g}"
+
+
+def table(res: dict, cfg: Config) -> list[dict]:
+    rows = []
+    g = res["rnn_grad"]
+    for i, r in enumerate(cfg.radii):
+        rows.append({"setting": f"RNN radius {r:g}", "measure": "grad norm at init, T=" + "/".join(map(str, cfg.seq_lens)),
+                     "value": " / ".join(f"{v:.3g}" for v in np.exp(np.log(g[i]).mean(0)))})
+    m = res["mlp_grad"]
+    for i, gain in enumerate(cfg.mlp_gains):
+        rows.append({"setting": f"MLP He x {gain:g}", "measure": "first-layer grad, depth " + "/".join(map(str, cfg.mlp_depths)),
+                     "value": " / ".join(f"{v:.3g}" for v in np.exp(np.log(m[i]).mean(0)))})
+    start, final, diverged, stalled, fell = _outcomes(res, cfg)
+    for i, c in enumerate(cfg.clip_norms):
+        rows.append({"setting": f"RNN T={cfg.train_seq_len}, {_label(c)}", "measure": "diverged / stalled / fell (seeds)",
+                     "value": f"{diverged[i].sum()} / {stalled[i].sum()} / {fell[i].sum()} of {cfg.seeds}; "
+                              f"final train MSE {np.nanmedian(np.where(diverged[i], np.nan, final[i])):.3f} (median of survivors)"})
+    return rows
+
+
+def checks(res: dict, cfg: Config) -> list[dict]:
+    g = np.exp(np.log(res["rnn_grad"]).mean(1))  # [R, T]
+    hi, lo = int(np.argmax(cfg.radii)), int(np.argmin(cfg.radii))
+    grow = g[hi, -1] / g[hi, 0]
+    shrink = g[lo, -1] / g[lo, 0]
+    start, final, diverged, stalled, fell = _outcomes(res, cfg)
+    none = list(cfg.clip_norms).index(NO_CLIP)
+    clipped = [i for i in range(len(cfg.clip_norms)) if i != none]
+    bad = int((diverged[none] | stalled[none]).sum())
+    best = max(clipped, key=lambda i: fell[i].sum())
+    mg = np.exp(np.log(res["mlp_grad"]).mean(1))  # [G, D]
+    return [
+        {"name": "RNN gradient explodes with length (radius > 1)", "value": float(grow), "passed": grow > 100,
+         "detail": f"radius {cfg.radii[hi]:g}: grad norm x{grow:.3g} from T={cfg.seq_lens[0]} to T={cfg.seq_lens[-1]} (> 100)"},
+        {"name": "RNN gradient does not grow for radius < 1", "value": float(shrink), "passed": shrink < 2,
+         "detail": f"radius {cfg.radii[lo]:g}: x{shrink:.3g} over the same lengths (< 2)"},
+        {"name": "MLP gradient grows with depth for gain > 1", "value": float(mg[-1, -1] / mg[-1, 0]),
+         "passed": mg[-1, -1] / mg[-1, 0] > 100 and mg[-1, -1] / mg[0, -1] > 100,
+         "detail": f"He x {cfg.mlp_gains[-1]:g}: first-layer grad x{mg[-1, -1] / mg[-1, 0]:.3g} from depth "
+                   f"{cfg.mlp_depths[0]} to {cfg.mlp_depths[-1]}, x{mg[-1, -1] / mg[0, -1]:.3g} over gain 1"},
+        {"name": "without clipping most seeds diverge or stall", "value": bad, "passed": bad > cfg.seeds / 2,
+         "detail": f"{int(diverged[none].sum())} diverged + {int(stalled[none].sum())} stalled of {cfg.seeds}"},
+        {"name": "with clipping none diverge", "value": int(diverged[clipped].sum()), "passed": not diverged[clipped].any(),
+         "detail": "thresholds " + ", ".join(f"{cfg.clip_norms[i]:g}: {int(diverged[i].sum())}" for i in clipped)},
+        {"name": "with clipping the loss falls", "value": int(fell[best].sum()), "passed": bool(fell[best].all()),
+         "detail": f"clip {cfg.clip_norms[best]:g}: final train MSE below 0.95x its start for {int(fell[best].sum())}/{cfg.seeds} seeds"},
+    ]
+
+
+def plot(res: dict, cfg: Config) -> dict:
+    fig, axes = plotting.figure(ncols=3, width=3.4, height=2.8)
+    ax = axes[0, 0]
+    for i, r in enumerate(cfg.radii):
+        plotting.mean_band(ax, np.asarray(cfg.seq_lens), np.log10(res["rnn_grad"][i]), label=f"radius {r:g}", marker="o", ms=3)
+    ax.set(xlabel="sequence length T", ylabel="log10 ||dL/dtheta|| at init", title="tanh RNN, adding problem")
+    ax.legend()
+    ax = axes[0, 1]
+    for i, g in enumerate(cfg.mlp_gains):
+        plotting.mean_band(ax, np.asarray(cfg.mlp_depths), np.log10(res["mlp_grad"][i]), label=f"He x {g:g}", marker="o", ms=3)
+    ax.set(xlabel="depth (hidden layers)", ylabel="log10 ||dL/dW_1|| at init", title=f"ReLU MLP width {cfg.mlp_width}, MNIST-1D")
+    ax.legend()
+    ax = axes[0, 2]
+    tr = res["train"]
+    steps = np.arange(tr["loss"].shape[-1])
+    for i, c in enumerate(cfg.clip_norms):
+        curves = tr["loss"][i]
+        color = f"C{i}"
+        for s in range(curves.shape[0]):
+            ax.plot(steps, curves[s], color=color, lw=0.6, alpha=0.45)
+            d = int(tr["diverged_at"][i, s])
+            if d >= 0:  # divergence: marked at the top edge, where the step's loss went off the chart
+                ax.plot(d, 0.7 * YMAX, "x", color=color, ms=7, mew=1.5, clip_on=False)
+        ax.plot([], [], color=color, label=f"{_label(c)} ({int((tr['diverged_at'][i] >= 0).sum())} diverged, x)")
+    ax.axhline(float(res["baseline_mse"]), ls="--", color="gray", lw=0.8, label="predict the mean (1/6)")
+    ax.set(yscale="log", ylim=(0.05, YMAX), xlabel="SGD step", ylabel="train MSE (per step, clipped to the chart)",
+           title=f"radius {cfg.train_radius:g} RNN, T={cfg.train_seq_len}, {cfg.seeds} seeds")
+    ax.legend(fontsize=6.5)
+    fig.tight_layout()
+    return {"exploding_gradients": fig}
