@@ -8,4 +8,5 @@ EXPERIMENTS = {
     "vanishing_gradients": "Per-layer gradient norms, activation/gradient histograms, trainability by depth",
     "exploding_gradients": "RNN/MLP gradient growth with length/depth, and global-norm clipping (Pascanu 2013)",
     "initialisation_scale": "Order-to-chaos trainability heatmap of deep tanh MLPs over sigma_w^2 and depth",
+    "optimizers": "SGD/momentum/Nesterov/RMSProp/Adam: quadratic rates vs theory (kappa 10-1e4), Rosenbrock, MNIST-1D, Adam's effective step",
 }
