@@ -9,4 +9,6 @@ EXPERIMENTS = {
     "exploding_gradients": "RNN/MLP gradient growth with length/depth, and global-norm clipping (Pascanu 2013)",
     "initialisation_scale": "Order-to-chaos trainability heatmap of deep tanh MLPs over sigma_w^2 and depth",
     "optimizers": "SGD/momentum/Nesterov/RMSProp/Adam: quadratic rates vs theory (kappa 10-1e4), Rosenbrock, MNIST-1D, Adam's effective step",
+    "loss_functions": "Cross-entropy/MSE/token-NLL cost of a mistake, and the gradient each loss sends back",
+    "backprop_vs_finite_differences": "jax.grad vs finite differences: float64 correctness on 4 models; cost vs parameter count",
 }
