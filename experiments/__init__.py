@@ -11,4 +11,7 @@ EXPERIMENTS = {
     "optimizers": "SGD/momentum/Nesterov/RMSProp/Adam: quadratic rates vs theory (kappa 10-1e4), Rosenbrock, MNIST-1D, Adam's effective step",
     "loss_functions": "Cross-entropy/MSE/token-NLL cost of a mistake, and the gradient each loss sends back",
     "backprop_vs_finite_differences": "jax.grad vs finite differences: float64 correctness on 4 models; cost vs parameter count",
+    "error_specificity": "Misclassified-example gradients: readout/selective-unit concentration, near-diagonal class cosines, corrective step helps own class; 1/sqrt(B) minibatch error, within>between alignment",
+    "batch_noise": "Gradient noise scale/SNR through training, steps to a target loss vs batch size (critical batch), SGD escaping a shallow minimum",
+    "learning_curve": "Loss vs step on MNIST-1D and markov_text: power-law fit, shrinking improvement, frequent patterns learned first, entropy-rate floor",
 }

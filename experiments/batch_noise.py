@@ -1,0 +1,377 @@
+"""Gradient noise and batch size: the noise scale, the critical batch size, escaping a shallow minimum.
+
+  1. Noise scale through training. An MNIST-1D MLP (40-64-10, ReLU) trained with plain SGD
+     (batch ``noise_batch``, lr ``noise_lr``) in one ``lax.scan`` that keeps the parameters every
+     ``ckpt_every`` steps; at every checkpoint ``grads.noise_scale`` over the training set gives
+     the simple noise scale B_simple = tr(Sigma) / |G|^2 and the per-example SNR
+     |G|^2 / tr(Sigma) (McCandlish, Kaplan, Amodei et al. 2018). As the loss falls the mean
+     gradient shrinks faster than its per-example spread, so B_simple grows.
+  2. Steps to a target training loss against batch size, 16 ... full batch (N). Plain SGD
+     (minibatches drawn with replacement; B = N is exact full-batch gradient descent), the
+     learning rate picked per batch size from the grid ``lrs`` (fewest median steps over seeds),
+     seeds vmapped; the full training loss is evaluated every ``eval_every`` steps inside a
+     ``lax.while_loop`` that stops when every seed is below the target. McCandlish et al.'s
+     S(B) = S_min (1 + B_crit / B) is fitted (least squares in 1/B): steps fall ~1/B below
+     B_crit and flatten above it; B_crit is compared with B_simple at the target loss.
+  3. Escaping a shallow minimum. A 1-D landscape L(x) = mean_i l(x; xi_i) over N synthetic
+     examples, l(x; xi) = L0(x) + xi x (each example tilts the landscape; the xi have mean
+     exactly 0 and std ``tilt_std``), with L0 a narrow shallow Gaussian well at 0 next to a
+     wide deep one at ``deep_center`` plus a weak quadratic wall. Every run starts at the
+     narrow minimum; ``escape_runs`` SGD runs per batch size (vmapped, ``lax.scan`` over
+     steps) at a fixed lr; a run escaped if it ends beyond the barrier, in the deep basin.
+     Minibatch noise (variance tilt_std^2 / B) carries small batches over the barrier;
+     full-batch gradient descent sits at the narrow minimum for ever.
+
+Command:    lossatlas run batch_noise [--quick]
+Checks:     B_simple grows as the loss falls; steps fall with batch size below B_crit (log-log
+            slope < -0.5 over the two smallest sizes) and flatten above it (slope > -0.25 over
+            the two largest); the fitted B_crit is within 10x of B_simple at the target loss;
+            full-batch GD never escapes; the smallest batch escapes in more than half the runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lossatlas import data as data_lib
+from lossatlas import losses, models, plotting
+from lossatlas.grads.noise import noise_scale
+
+TABLE_TITLE = "Gradient noise scale, critical batch size and escaping a shallow minimum (McCandlish et al. 2018)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    num_train: int = 4000
+    width: int = 64
+    # (a) noise scale through training
+    noise_batch: int = 64
+    noise_lr: float = 1.0
+    noise_steps: int = 400
+    ckpt_every: int = 25
+    # (b) steps to a target loss
+    batch_sizes: tuple = (16, 32, 64, 128, 256, 512, 1024, 4000)
+    lrs: tuple = (0.1, 0.3, 1.0, 3.0)
+    target_loss: float = 1.2
+    max_steps: int = 3000
+    eval_every: int = 10
+    # (c) escaping a shallow minimum
+    escape_batch_sizes: tuple = (1, 2, 4, 8, 16, 32, 64, 1024)
+    escape_examples: int = 1024
+    escape_runs: int = 4096
+    escape_steps: int = 1000
+    escape_lr: float = 0.1
+    tilt_std: float = 3.0
+    shallow_depth: float = 0.3
+    shallow_width: float = 0.2
+    deep_depth: float = 1.0
+    deep_width: float = 1.0
+    deep_center: float = 2.5
+    wall: float = 0.05
+    seeds: int = 4
+    seed: int = 0
+
+    def __post_init__(self):
+        if max(self.batch_sizes) != self.num_train or min(self.batch_sizes) < 1:
+            raise ValueError("Config.batch_sizes must lie in [1, num_train] and include num_train (full batch)")
+        if max(self.escape_batch_sizes) != self.escape_examples:
+            raise ValueError("Config.escape_batch_sizes must include escape_examples (full batch)")
+        if self.noise_steps % self.ckpt_every:
+            raise ValueError("Config.noise_steps must be a multiple of ckpt_every")
+
+
+QUICK = {"num_train": 500, "batch_sizes": (16, 32, 128, 500), "lrs": (1.0,), "max_steps": 600,
+         "noise_steps": 300, "ckpt_every": 50, "noise_lr": 0.5, "seeds": 1,
+         "escape_batch_sizes": (1, 4, 16, 256), "escape_examples": 256, "escape_runs": 512, "escape_steps": 300}
+
+
+def _mnist(cfg):
+    ds = data_lib.load("mnist1d")
+    x, y = jnp.asarray(ds.x_train[:cfg.num_train]), jnp.asarray(ds.y_train[:cfg.num_train])
+    model = models.get_model("mlp", widths=(cfg.width,), num_outputs=10)
+
+    def loss_fn(p, batch):
+        return losses.cross_entropy(model.apply({"params": p}, batch[0]), batch[1])
+
+    return model, loss_fn, x, y
+
+
+def _sgd(p, g, lr):
+    return jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g)
+
+
+def _noise_through_training(cfg, key):
+    model, loss_fn, x, y = _mnist(cfg)
+    n = x.shape[0]
+    k_init, k_data = jax.random.split(key)
+    params = model.init(k_init, x[:1])["params"]
+
+    @jax.jit
+    def train(params):
+        def step(p, t):
+            idx = jax.random.randint(jax.random.fold_in(k_data, t), (cfg.noise_batch,), 0, n)
+            return _sgd(p, jax.grad(loss_fn)(p, (x[idx], y[idx])), cfg.noise_lr), None
+
+        def block(p, b):
+            p, _ = jax.lax.scan(step, p, b * cfg.ckpt_every + jnp.arange(cfg.ckpt_every))
+            return p, p
+
+        _, ckpts = jax.lax.scan(block, params, jnp.arange(cfg.noise_steps // cfg.ckpt_every))
+        return jax.tree_util.tree_map(lambda c, p0: jnp.concatenate([p0[None], c]), ckpts, params)
+
+    ckpts = train(params)
+    num = cfg.noise_steps // cfg.ckpt_every + 1
+    out = {k: [] for k in ("b_simple", "snr", "grad_norm_sq", "trace_sigma", "loss")}
+    full_loss = jax.jit(lambda p: loss_fn(p, (x, y)))
+    for i in range(num):  # one compiled noise_scale program, called per checkpoint
+        p = jax.tree_util.tree_map(lambda c: c[i], ckpts)
+        ns = noise_scale(loss_fn, p, (x, y), chunk_size=250)
+        for k in ("b_simple", "snr", "grad_norm_sq", "trace_sigma"):
+            out[k].append(float(ns[k]))
+        out["loss"].append(float(full_loss(p)))
+    out = {k: np.asarray(v) for k, v in out.items()}
+    out["step"] = np.arange(num) * cfg.ckpt_every
+    return out
+
+
+def _steps_to_target(cfg, key):
+    """[batch size, lr, seed] SGD steps to reach the target full training loss (-1: never)."""
+    model, loss_fn, x, y = _mnist(cfg)
+    n = x.shape[0]
+    full_loss = lambda p: loss_fn(p, (x, y))  # noqa: E731
+    seed_keys = jax.random.split(key, cfg.seeds)
+    out = np.full((len(cfg.batch_sizes), len(cfg.lrs), cfg.seeds), -1, np.int64)
+    for bi, b in enumerate(cfg.batch_sizes):
+        def one(k, lr, b=b):
+            k_init, k_data = jax.random.split(k)
+            p0 = model.init(k_init, x[:1])["params"]
+            l0 = full_loss(p0)
+
+            def step(p, t):
+                if b == n:  # exact full-batch gradient descent
+                    batch = (x, y)
+                else:
+                    idx = jax.random.randint(jax.random.fold_in(k_data, t), (b,), 0, n)
+                    batch = (x[idx], y[idx])
+                return _sgd(p, jax.grad(loss_fn)(p, batch), lr), None
+
+            def cond(c):
+                _, t, l = c
+                return (l > cfg.target_loss) & (t < cfg.max_steps) & (l < 3 * l0)  # NaN/blow-up stops too
+
+            def body(c):
+                p, t, _ = c
+                p, _ = jax.lax.scan(step, p, t + jnp.arange(cfg.eval_every))
+                return p, t + cfg.eval_every, full_loss(p)
+
+            _, t, l = jax.lax.while_loop(cond, body, (p0, jnp.asarray(0), l0))
+            return jnp.where(l <= cfg.target_loss, t, -1)
+
+        prog = jax.jit(jax.vmap(one, (0, None)))
+        for li, lr in enumerate(cfg.lrs):  # separate loops: each lr stops as soon as its seeds are done
+            out[bi, li] = np.asarray(prog(seed_keys, jnp.float32(lr)))
+    return out
+
+
+def _landscape(cfg):
+    def l0(x):
+        return (-cfg.shallow_depth * jnp.exp(-x ** 2 / (2 * cfg.shallow_width ** 2))
+                - cfg.deep_depth * jnp.exp(-(x - cfg.deep_center) ** 2 / (2 * cfg.deep_width ** 2))
+                + cfg.wall * (x - 1.0) ** 2)
+    return l0
+
+
+def _escape(cfg, key):
+    l0 = _landscape(cfg)
+    n = cfg.escape_examples
+    k_xi, k_run = jax.random.split(key)
+    xi = jax.random.normal(k_xi, (n,))
+    xi = (xi - xi.mean()) / xi.std() * cfg.tilt_std  # mean exactly 0: the full-batch loss is L0
+    grad0 = jax.vmap(jax.grad(l0))
+
+    # the narrow minimum (full-batch GD from 0) and the barrier (first maximum to its right)
+    x0 = jax.jit(lambda: jax.lax.fori_loop(0, 5000, lambda _, x: x - cfg.escape_lr * grad0(x), jnp.zeros(1)))()
+    x0 = float(x0[0])
+    grid = np.linspace(x0, cfg.deep_center, 20001)
+    lg = np.asarray(l0(jnp.asarray(grid)))
+    j = int(np.argmax(np.diff(lg) < 0))  # first downhill step after the climb
+    barrier = float(grid[j])
+
+    def sim(b, k):
+        def step(x, t):
+            g = grad0(x)
+            if b < n:  # minibatch gradient: L0'(x) + mean of the tilts of B examples (with replacement)
+                idx = jax.random.randint(jax.random.fold_in(k, t), (x.shape[0], b), 0, n)
+                g = g + xi[idx].mean(axis=1)
+            return x - cfg.escape_lr * g, None
+
+        x, _ = jax.lax.scan(step, jnp.full((cfg.escape_runs,), x0), jnp.arange(cfg.escape_steps))
+        return x
+
+    sim = jax.jit(sim, static_argnums=0)
+    finals = np.stack([np.asarray(sim(b, jax.random.fold_in(k_run, i)))
+                       for i, b in enumerate(cfg.escape_batch_sizes)])
+    xs = np.linspace(-2.0, cfg.deep_center + 2.5 * cfg.deep_width, 800)
+    return {"final_x": finals, "escaped": (finals > barrier).mean(axis=1), "x0": np.asarray(x0),
+            "barrier": np.asarray(barrier), "barrier_height": np.asarray(lg[j] - lg[0]),
+            "curve_x": xs, "curve_L": np.asarray(l0(jnp.asarray(xs)))}
+
+
+def run(cfg: Config, key) -> dict:
+    k_a, k_b, k_c = jax.random.split(key, 3)
+    out = {"noise": _noise_through_training(cfg, k_a)}
+    out["steps"] = _steps_to_target(cfg, k_b)
+    out["escape"] = _escape(cfg, k_c)
+    return out
+
+
+def _best_steps(res, cfg):
+    """Per batch size: median steps over seeds of the best lr (NaN if no lr reached the target)."""
+    s = res["steps"].astype(float)
+    s[s < 0] = np.nan
+    with np.errstate(all="ignore"):
+        med = np.where(np.all(np.isfinite(s), axis=2), np.median(s, axis=2), np.nan)  # [B, lr]
+    best = np.full(len(cfg.batch_sizes), np.nan)
+    lr = np.full(len(cfg.batch_sizes), np.nan)
+    for i in range(len(cfg.batch_sizes)):
+        if np.isfinite(med[i]).any():
+            j = int(np.nanargmin(med[i]))
+            best[i], lr[i] = med[i, j], cfg.lrs[j]
+    return best, lr
+
+
+def _fit(res, cfg):
+    """S(B) = S_min (1 + B_crit / B), least squares in 1/B over the batch sizes that reached the target."""
+    best, _ = _best_steps(res, cfg)
+    b = np.asarray(cfg.batch_sizes, float)
+    ok = np.isfinite(best)
+    a_, c_ = np.polyfit(1 / b[ok], best[ok], 1)[::-1] if ok.sum() >= 2 else (np.nan, np.nan)
+    return float(a_), float(c_ / a_)  # S_min, B_crit
+
+
+def _b_simple_at_target(res, cfg):
+    nz = res["noise"]
+    loss, bs = nz["loss"], nz["b_simple"]
+    i = int(np.argmax(loss <= cfg.target_loss)) if (loss <= cfg.target_loss).any() else len(loss) - 1
+    if i == 0:
+        return float(bs[0])
+    f = (loss[i - 1] - cfg.target_loss) / max(loss[i - 1] - loss[i], 1e-12)
+    return float(np.exp(np.log(bs[i - 1]) + np.clip(f, 0, 1) * (np.log(bs[i]) - np.log(bs[i - 1]))))
+
+
+def _slope(b, s):
+    return float(np.log(s[1] / s[0]) / np.log(b[1] / b[0]))
+
+
+def table(res: dict, cfg: Config) -> list[dict]:
+    nz = res["noise"]
+    rows = [{"part": "(a) noise scale", "setting": f"step {int(t)}", "value": f"train loss {l:.3f}, B_simple {b:.1f}, SNR(B=1) {1 / b:.3g}"}
+            for t, l, b in zip(nz["step"], nz["loss"], nz["b_simple"])]
+    best, lr = _best_steps(res, cfg)
+    for b, s, r in zip(cfg.batch_sizes, best, lr):
+        rows.append({"part": f"(b) steps to loss {cfg.target_loss:g}", "setting": f"B={b}" + (" (full)" if b == cfg.num_train else ""),
+                     "value": f"{s:.0f} steps (best lr {r:g}), {s * b:.3g} examples" if np.isfinite(s) else "not reached"})
+    s_min, b_crit = _fit(res, cfg)
+    rows.append({"part": "(b) fit S_min(1 + B_crit/B)", "setting": "",
+                 "value": f"S_min {s_min:.1f}, B_crit {b_crit:.1f}; B_simple at the target loss {_b_simple_at_target(res, cfg):.1f}"})
+    esc = res["escape"]
+    for b, f in zip(cfg.escape_batch_sizes, esc["escaped"]):
+        rows.append({"part": "(c) escape shallow minimum", "setting": f"B={b}" + (" (full)" if b == cfg.escape_examples else ""),
+                     "value": f"{f:.3f} of {cfg.escape_runs} runs in the deep basin"})
+    return rows
+
+
+def checks(res: dict, cfg: Config) -> list[dict]:
+    nz = res["noise"]
+    grow = float(np.mean(nz["b_simple"][-2:]) / nz["b_simple"][0])
+    best, _ = _best_steps(res, cfg)
+    b = np.asarray(cfg.batch_sizes, float)
+    low = _slope(b[:2], best[:2])
+    high = _slope(b[-2:], best[-2:])
+    s_min, b_crit = _fit(res, cfg)
+    bs_t = _b_simple_at_target(res, cfg)
+    ratio = b_crit / bs_t
+    esc = res["escape"]["escaped"]
+    return [
+        {"name": "B_simple grows as the loss falls", "value": grow,
+         "passed": bool(grow > 1.5 and nz["loss"][-1] < nz["loss"][0]),
+         "detail": f"B_simple {nz['b_simple'][0]:.2f} at init -> {np.mean(nz['b_simple'][-2:]):.2f} over the last two checkpoints (x{grow:.3g} > 1.5) as train loss "
+                   f"{nz['loss'][0]:.3f} -> {nz['loss'][-1]:.3f}"},
+        {"name": "steps fall ~1/B below the critical batch size", "value": low, "passed": bool(low < -0.5),
+         "detail": f"log-log slope of steps vs B over B={cfg.batch_sizes[0]}..{cfg.batch_sizes[1]}: {low:.2f} (< -0.5; perfect scaling -1)"},
+        {"name": "steps flatten above the critical batch size", "value": high, "passed": bool(high > -0.25),
+         "detail": f"slope over B={cfg.batch_sizes[-2]}..{cfg.batch_sizes[-1]} (full): {high:.2f} (> -0.25)"},
+        {"name": "fitted B_crit is of the order of B_simple", "value": float(ratio), "passed": bool(0.1 < ratio < 10),
+         "detail": f"B_crit {b_crit:.1f} (fit of S_min(1 + B_crit/B), S_min {s_min:.1f}) vs B_simple {bs_t:.1f} at loss "
+                   f"{cfg.target_loss:g}: ratio {ratio:.2f} (within 10x)"},
+        {"name": "full-batch GD never escapes the shallow minimum", "value": float(esc[-1]), "passed": bool(esc[-1] == 0),
+         "detail": f"B={cfg.escape_batch_sizes[-1]} (full): {esc[-1]:.3f} of {cfg.escape_runs} runs escaped"},
+        {"name": "the smallest batch escapes", "value": float(esc[0]), "passed": bool(esc[0] > 0.5),
+         "detail": f"B={cfg.escape_batch_sizes[0]}: {esc[0]:.3f} escaped (> 0.5); by batch size "
+                   + ", ".join(f"{bb}: {f:.2f}" for bb, f in zip(cfg.escape_batch_sizes, esc))},
+    ]
+
+
+def plot(res: dict, cfg: Config) -> dict:
+    fig, axes = plotting.figure(ncols=4, width=3.3, height=2.9)
+    nz = res["noise"]
+    ax = axes[0, 0]
+    ax.plot(nz["step"], nz["b_simple"], "o-", ms=3, color="C0", label="B_simple")
+    ax.set(yscale="log", xlabel="SGD step", ylabel="B_simple = tr(Sigma)/|G|^2",
+           title=f"(a) noise scale, MLP on MNIST-1D (N={cfg.num_train})")
+    ax2 = ax.twinx()
+    ax2.plot(nz["step"], nz["loss"], "s--", ms=2.5, color="C3", label="train loss")
+    ax2.set_ylabel("full train loss", color="C3")
+    ax2.tick_params(axis="y", colors="C3")
+    ax2.grid(False)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="center right")
+
+    ax = axes[0, 1]
+    b = np.asarray(cfg.batch_sizes, float)
+    s = res["steps"].astype(float)
+    s[s < 0] = np.nan
+    for j, lr in enumerate(cfg.lrs):
+        with np.errstate(all="ignore"):
+            med = np.array([np.median(r[np.isfinite(r)]) if np.isfinite(r).any() else np.nan for r in s[:, j]])
+        ax.plot(b, med, ".:", color=f"C{j + 1}",
+                alpha=0.7, label=f"lr {lr:g}")
+    best, _ = _best_steps(res, cfg)
+    ax.plot(b, best, "o-", color="k", ms=4, label="best lr per B")
+    s_min, b_crit = _fit(res, cfg)
+    bb = np.geomspace(b[0], b[-1], 100)
+    ax.plot(bb, s_min * (1 + b_crit / bb), "--", color="gray", label=f"fit, B_crit={b_crit:.0f}")
+    ax.axvline(_b_simple_at_target(res, cfg), color="C0", lw=1, label="B_simple at target")
+    ax.set(yscale="log", xlabel="batch size B", ylabel=f"SGD steps to train loss {cfg.target_loss:g}",
+           title="(b) steps vs batch size")
+    plotting.log_xticks(ax, cfg.batch_sizes)
+    ax.tick_params(axis="x", labelrotation=45)
+    ax.legend(fontsize=6.5)
+
+    ax = axes[0, 2]
+    ax.plot(b, best * b, "o-", color="k", ms=4)
+    ax.axvline(b_crit, color="gray", ls="--", lw=1, label="fitted B_crit")
+    ax.set(yscale="log", xlabel="batch size B", ylabel="examples processed (steps x B)", title="(b) data cost vs batch size")
+    plotting.log_xticks(ax, cfg.batch_sizes)
+    ax.tick_params(axis="x", labelrotation=45)
+    ax.legend()
+
+    ax = axes[0, 3]
+    esc = res["escape"]
+    eb = np.asarray(cfg.escape_batch_sizes, float)
+    ax.plot(eb, esc["escaped"], "o-", color="C2")
+    ax.set(ylim=(-0.05, 1.05), xlabel="batch size B", ylabel="fraction ending in the deep basin",
+           title=f"(c) escape, {cfg.escape_runs} runs per B, lr {cfg.escape_lr:g}")
+    plotting.log_xticks(ax, cfg.escape_batch_sizes)
+    ins = ax.inset_axes([0.5, 0.45, 0.47, 0.42])
+    ins.plot(esc["curve_x"], esc["curve_L"], color="k", lw=1)
+    ins.axvline(float(esc["barrier"]), color="gray", ls=":", lw=0.8)
+    ins.plot([float(esc["x0"])], [float(np.interp(esc["x0"], esc["curve_x"], esc["curve_L"]))], "o", color="C3", ms=3)
+    ins.set_title("L(x); start (red), barrier", fontsize=6.5)
+    ins.tick_params(labelsize=6)
+    fig.tight_layout()
+    return {"batch_noise": fig}

@@ -1,0 +1,410 @@
+"""Learning curves: loss against step, a power law, shrinking improvement, and what is learned first.
+
+  1. MNIST-1D MLP (40-100-100-10, Adam), seeds vmapped (``lossatlas.train.sweep``): the
+     per-step training loss (mean over seeds) and a fitted power law
+     L(t) = a t^-b + c (``scipy.optimize.curve_fit``, t = step, from 1), with its R^2.
+  2. A small causal transformer (``transformer_lm``) on ``markov_text`` (an order-k Markov
+     character source whose entropy rate H is known exactly), trained by a short custom
+     loop built from ``lossatlas.train.program`` pieces (init / train_step, seeds vmapped,
+     every ``ckpt_every`` steps a test-set evaluation inside the same compiled scan). Its
+     per-step loss gets the same power-law fit; H is drawn as the floor no model can beat.
+  3. Per-step improvement -dL/dt: the least-squares slope of the per-step loss inside
+     log-spaced windows (and in each quarter of training); it shrinks as training goes on.
+  4. What is learned first (markov_text): at each checkpoint the mean test NLL of target
+     tokens grouped by how frequent the target character is (unigram) and by how frequent
+     the (previous character, target) bigram is. Groups are token-mass terciles: "frequent"
+     = the most common types that together hold the first third of the test tokens, "rare" =
+     the tail types holding the last third. A group's half-time is the first step at which
+     its NLL has covered half the way from its initial to its final value.
+
+Command:    lossatlas run learning_curve [--quick]
+Checks:     the power law fits both curves (R^2 > 0.9 on log-binned means, b > 0); the improvement per step in the
+            last quarter is < 25% of the first quarter's (both datasets); frequent characters
+            and frequent bigrams reach half-way before rare ones; the final test NLL (positions
+            with the full context) is not below the entropy rate (beyond 3 standard errors) and
+            approaches it (gap < 25% of the initial gap log V - H).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy.optimize import curve_fit
+
+from lossatlas import data as data_lib
+from lossatlas import plotting
+from lossatlas.train import TrainConfig, program, sweep
+
+TABLE_TITLE = "Learning curves: power-law fits, shrinking improvement, frequent patterns first, entropy floor"
+GROUPS = ("frequent", "middle", "rare")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    # MNIST-1D
+    mnist_widths: tuple = (100, 100)
+    mnist_lr: float = 3e-3
+    mnist_batch_size: int = 100
+    mnist_epochs: int = 20
+    # markov_text
+    vocab_size: int = 16
+    order: int = 1
+    concentration: float = 0.3
+    seq_len: int = 32
+    num_train: int = 2048
+    num_test: int = 256
+    d_model: int = 32
+    num_heads: int = 2
+    num_layers: int = 1
+    lm_lr: float = 3e-3
+    lm_batch_size: int = 32
+    lm_steps: int = 1500
+    ckpt_every: int = 10
+    num_evals: int = 24  # log-spaced test evaluations among the lm_steps / ckpt_every checkpoints
+    # analysis
+    improvement_windows: int = 12
+    fit_skip: int = 5  # steps left out of the power-law fit (the first few are transient)
+    seeds: int = 4
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.lm_steps % self.ckpt_every:
+            raise ValueError("Config.lm_steps must be a multiple of ckpt_every")
+        if self.lm_steps < 8 * self.ckpt_every:
+            raise ValueError("Config.lm_steps must give at least 8 checkpoints")
+
+
+QUICK = {"mnist_epochs": 8, "lm_steps": 600, "num_train": 1024, "seeds": 2}
+
+
+# ----------------------------------------------------------------------------- curve analysis
+def power_law(t, a, b, c):
+    return a * np.power(t, -b) + c
+
+
+def log_bins(loss: np.ndarray, skip: int, num: int = 40):
+    """Mean step and mean loss in ~``num`` log-spaced bins of steps t > skip (t = 1, 2, ...)."""
+    T = loss.shape[0]
+    edges = np.unique(np.round(np.geomspace(skip + 1, T + 1, num + 1)).astype(int))
+    t = np.arange(1, T + 1, dtype=float)
+    tb = np.asarray([t[lo - 1:hi - 1].mean() for lo, hi in zip(edges[:-1], edges[1:])])
+    yb = np.asarray([np.nanmean(loss[lo - 1:hi - 1]) for lo, hi in zip(edges[:-1], edges[1:])])
+    return tb, yb
+
+
+def fit_power_law(loss: np.ndarray, skip: int = 5, num_bins: int = 40) -> dict:
+    """Fit L(t) = a t^-b + c (a, b, c >= 0) to a per-step loss (t = 1, 2, ...).
+
+    The per-step loss (steps t > ``skip``) is first averaged in log-spaced bins, so every decade of
+    steps weighs the same and minibatch noise does not dominate; R^2 is over those bin means.
+    """
+    tt, yy = log_bins(loss, skip, num_bins)
+    ok = np.isfinite(yy)
+    tt, yy = tt[ok], yy[ok]
+    c0 = 0.5 * float(yy.min())
+    p0 = (max(float(yy[0] - c0), 1e-3) * tt[0] ** 0.5, 0.5, c0)
+    try:
+        (a, b, c), _ = curve_fit(power_law, tt, yy, p0=p0, bounds=([0.0, 0.0, 0.0], [np.inf, 5.0, np.inf]),
+                                 maxfev=20000)
+    except RuntimeError:
+        return {"a": np.nan, "b": np.nan, "c": np.nan, "r2": np.nan, "t_bins": tt, "loss_bins": yy}
+    pred = power_law(tt, a, b, c)
+    r2 = 1.0 - np.sum((yy - pred) ** 2) / np.sum((yy - yy.mean()) ** 2)
+    return {"a": float(a), "b": float(b), "c": float(c), "r2": float(r2), "t_bins": tt, "loss_bins": yy}
+
+
+def _slope(t, y):
+    return float(np.polyfit(t, y, 1)[0])
+
+
+def improvement(loss: np.ndarray, windows: int) -> dict:
+    """-dL/dt as least-squares slopes: in each quarter, and in log-spaced windows."""
+    T = loss.shape[0]
+    t = np.arange(1, T + 1, dtype=float)
+    q = T // 4
+    quarters = np.asarray([-_slope(t[i * q:(i + 1) * q], loss[i * q:(i + 1) * q]) for i in range(4)])
+    edges = np.unique(np.round(np.geomspace(1, T + 1, windows + 1)).astype(int))
+    mids, rates = [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        if hi - lo >= 3:  # enough points for a slope
+            mids.append(np.sqrt(lo * (hi - 1)))
+            rates.append(-_slope(t[lo - 1:hi - 1], loss[lo - 1:hi - 1]))
+    return {"quarters": quarters, "window_t": np.asarray(mids), "window_rate": np.asarray(rates),
+            "ratio_last_first": float(quarters[-1] / quarters[0])}
+
+
+def mass_terciles(counts: np.ndarray) -> np.ndarray:
+    """Group id per type (0 frequent, 1 middle, 2 rare, -1 unseen) by cumulative token mass.
+
+    Types are sorted by count; a type is "frequent" if the mass of the types before it is
+    < 1/3 of all tokens, "rare" if that mass is >= 2/3, "middle" otherwise.
+    """
+    counts = np.asarray(counts, float)
+    group = np.full(counts.shape, -1, int)
+    seen = np.nonzero(counts > 0)[0]
+    order = seen[np.argsort(-counts[seen], kind="stable")]
+    before = np.concatenate([[0.0], np.cumsum(counts[order])[:-1]]) / counts.sum()
+    group[order] = np.where(before < 1 / 3, 0, np.where(before < 2 / 3, 1, 2))
+    if not np.any(group == 2) and order.size >= 3:  # a tiny vocabulary: the last type is the rare tail
+        group[order[-1]] = 2
+    return group
+
+
+def half_time(steps: np.ndarray, curve: np.ndarray) -> float:
+    """First step (linear interpolation) at which ``curve`` has covered half of its initial-to-final drop."""
+    start, end = curve[0], curve[-1]
+    if not end < start:
+        return float("nan")
+    target = start - 0.5 * (start - end)
+    below = np.nonzero(curve <= target)[0]
+    i = int(below[0])
+    if i == 0:
+        return float(steps[0])
+    t0, t1, y0, y1 = steps[i - 1], steps[i], curve[i - 1], curve[i]
+    return float(t0 + (y0 - target) / (y0 - y1) * (t1 - t0))
+
+
+# ----------------------------------------------------------------------------- MNIST-1D
+def _run_mnist(cfg, key):
+    ds = data_lib.load("mnist1d")
+    tc = TrainConfig(model="mlp", model_cfg={"widths": tuple(cfg.mnist_widths)}, optimizer="adam",
+                     learning_rate=cfg.mnist_lr, batch_size=cfg.mnist_batch_size, epochs=cfg.mnist_epochs,
+                     eval_train=False)
+    _, h = sweep(tc, ds, seeds=cfg.seeds, key=key)
+    h = jax.device_get(h)
+    loss = np.asarray(h["loss"], float)  # [seeds, steps]
+    mean = np.nanmean(loss, 0)
+    return {"loss": loss, "test_loss": np.asarray(h["test_loss"]),
+            "test_acc": np.asarray(h["test_acc"]), "steps_per_epoch": ds.num_train // cfg.mnist_batch_size,
+            "fit": fit_power_law(mean, cfg.fit_skip), "improvement": improvement(mean, cfg.improvement_windows)}
+
+
+# ----------------------------------------------------------------------------- markov_text
+def checkpoints(n_ckpt: int, num: int) -> np.ndarray:
+    """About ``num`` log-spaced checkpoint indices in 0..n_ckpt (0 = initialisation, n_ckpt = the end)."""
+    return np.unique(np.concatenate([[0], np.round(np.geomspace(1, n_ckpt, num - 1)).astype(int)]))
+
+
+def _markov_program(cfg, ds, keys):
+    """Per-step training loss [S, steps], per-checkpoint summed test NLL per bigram [S, C+1, V*V] and
+    summed squared NLL [S, C+1] (full-context positions), and ``diverged_at`` [S]."""
+    V = ds.num_classes
+    tc = TrainConfig(model="transformer_lm",
+                     model_cfg={"d_model": cfg.d_model, "num_heads": cfg.num_heads, "num_layers": cfg.num_layers,
+                                "max_len": cfg.seq_len},
+                     optimizer="adam", learning_rate=cfg.lm_lr, batch_size=cfg.lm_batch_size,
+                     epochs=max(1, -(-cfg.lm_steps * cfg.lm_batch_size // ds.num_train)), eval_train=False)
+    prog = program(tc, ds)
+    spe, bs, n = prog.steps_per_epoch, cfg.lm_batch_size, ds.num_train
+    x_tr, y_tr = jnp.asarray(ds.x_train), jnp.asarray(ds.y_train)
+    x_te, y_te = jnp.asarray(ds.x_test), jnp.asarray(ds.y_test)
+    full = (jnp.arange(ds.x_test.shape[1]) >= ds.meta["full_context_start"]).astype(jnp.float32)
+    seg = (x_te * V + y_te).reshape(-1)
+    n_ckpt = cfg.lm_steps // cfg.ckpt_every
+    eval_at = checkpoints(n_ckpt, cfg.num_evals)
+
+    def train(key):
+        hp = prog.hparams()
+        tx = prog.optimizer(hp)
+        state = prog.init(key, hp)
+        # per-epoch shuffles, as in the library's training loop, precomputed: [lm_steps, batch]
+        epochs = -(-cfg.lm_steps // spe)
+        perms = jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(state.key, e), n)[: spe * bs])(
+            jnp.arange(epochs))
+        idx_all = perms.reshape(epochs * spe, bs)[: cfg.lm_steps].reshape(n_ckpt, cfg.ckpt_every, bs)
+
+        def step(st, idx):
+            return prog.train_step(st, x_tr[idx], y_tr[idx], hp, tx)
+
+        def chunk(st, idx):
+            st, (loss, _) = jax.lax.scan(step, st, idx)
+            return st, (loss, st.params)
+
+        params0 = state.params
+        state, (loss, ckpts) = jax.lax.scan(chunk, state, idx_all)
+        ckpts = jax.tree_util.tree_map(lambda p0, p: jnp.concatenate([p0[None], p]), params0, ckpts)
+        return loss.reshape(-1), ckpts, state.model_state, state.diverged_at
+
+    def evaluate(params, model_state):
+        """Summed NLL per (previous, target) bigram [V*V] and the sum of squared NLLs (full-context positions)."""
+        logits, _ = prog.apply(params, model_state, x_te, train=False)
+        nll = -jnp.take_along_axis(jax.nn.log_softmax(logits, -1), y_te[..., None], -1)[..., 0] * full[None, :]
+        return jax.ops.segment_sum(nll.reshape(-1), seg, num_segments=V * V), jnp.sum(nll ** 2)
+
+    loss, ckpts, model_state, div = jax.jit(jax.vmap(train))(keys)
+    ckpts = jax.tree_util.tree_map(lambda p: p[:, eval_at], ckpts)
+    # checkpoints are evaluated by a separate (forward-only) program: two small compiles beat one big one
+    evs, sq = jax.jit(jax.vmap(jax.vmap(evaluate, (0, None)), (0, 0)))(ckpts, model_state)
+    return np.asarray(loss, float), np.asarray(evs, float), np.asarray(sq, float), np.asarray(div), eval_at
+
+
+def _run_markov(cfg, key):
+    ds = data_lib.load("markov_text", vocab_size=cfg.vocab_size, order=cfg.order, concentration=cfg.concentration,
+                       seq_len=cfg.seq_len, num_train=cfg.num_train, num_test=cfg.num_test, seed=cfg.seed)
+    V, H = ds.num_classes, float(ds.meta["entropy_rate"])
+    loss, evs, sq, div, eval_at = _markov_program(cfg, ds, jax.random.split(key, cfg.seeds))
+    fcs = ds.meta["full_context_start"]
+    bigram_counts = np.bincount((ds.x_test[:, fcs:] * V + ds.y_test[:, fcs:]).ravel(), minlength=V * V).astype(float)
+    char_counts = bigram_counts.reshape(V, V).sum(0)  # by target character
+    n_tok = bigram_counts.sum()
+    steps = eval_at * cfg.ckpt_every
+    test_nll = evs.sum(-1) / n_tok  # [S, C+1], positions with the full context
+    char_sum = evs.reshape(evs.shape[:2] + (V, V)).sum(2)  # [S, C+1, V]
+    groups = {}
+    for kind, sums, counts in (("char", char_sum, char_counts), ("bigram", evs, bigram_counts)):
+        g = mass_terciles(counts)
+        curves = np.stack([sums[..., g == k].sum(-1) / counts[g == k].sum() for k in range(3)], -1)  # [S, C+1, 3]
+        mean = curves.mean(0)
+        groups[kind] = {"group": g, "curves": curves, "types": np.asarray([(g == k).sum() for k in range(3)]),
+                        "half_time": np.asarray([half_time(steps, mean[:, k]) for k in range(3)]),
+                        "initial": mean[0], "final": mean[-1]}
+    mean_loss = np.nanmean(loss, 0)
+    return {"loss": loss, "steps": steps, "test_nll": test_nll, "entropy_rate": H, "log_vocab": float(np.log(V)),
+            "unigram": np.asarray(ds.meta["unigram"]), "char_counts": char_counts, "bigram_counts": bigram_counts,
+            "n_test_tokens": n_tok, "test_nll_sq": sq / n_tok, "diverged_at": div, "groups": groups,
+            "vocab": ds.meta["vocab"],
+            "fit": fit_power_law(mean_loss, cfg.fit_skip), "improvement": improvement(mean_loss, cfg.improvement_windows)}
+
+
+def run(cfg: Config, key) -> dict:
+    k1, k2 = jax.random.split(key)
+    return {"mnist": _run_mnist(cfg, k1), "markov": _run_markov(cfg, k2)}
+
+
+# ----------------------------------------------------------------------------- summaries
+def _final_gap(m):
+    final = m["test_nll"][:, -1]
+    return float(final.mean()), float(final.mean() - m["entropy_rate"])
+
+
+def table(res: dict, cfg: Config) -> list[dict]:
+    rows = []
+    for name, label in (("mnist", "MNIST-1D MLP"), ("markov", "markov_text transformer")):
+        r = res[name]
+        f, imp = r["fit"], r["improvement"]
+        rows.append({"setting": label, "measure": "power law L(t) = a t^-b + c (train loss, seed mean, log-binned)",
+                     "value": f"a {f['a']:.3g}, b {f['b']:.3f}, c {f['c']:.4f}, R^2 {f['r2']:.4f}"})
+        rows.append({"setting": label, "measure": "-dL/dt per quarter of training (x1e-4 nats/step)",
+                     "value": " / ".join(f"{v * 1e4:.2f}" for v in imp["quarters"])
+                              + f"; last/first {imp['ratio_last_first']:.3f}"})
+    mn = res["mnist"]
+    rows.append({"setting": "MNIST-1D MLP", "measure": f"final test acc / loss ({cfg.seeds} seeds)",
+                 "value": f"{mn['test_acc'][:, -1].mean():.3f} / {mn['test_loss'][:, -1].mean():.4f}"})
+    m = res["markov"]
+    final, gap = _final_gap(m)
+    rows.append({"setting": "markov_text", "measure": "final test NLL vs entropy rate H (nats/token)",
+                 "value": f"{final:.4f} vs H {m['entropy_rate']:.4f}: gap {gap:.4f} "
+                          f"(initial gap {m['test_nll'][:, 0].mean() - m['entropy_rate']:.3f}, log V {m['log_vocab']:.3f})"})
+    for kind in ("char", "bigram"):
+        g = m["groups"][kind]
+        rows.append({"setting": f"markov_text, {kind} groups (frequent/middle/rare)",
+                     "measure": "types; NLL initial -> final; half-time (steps)",
+                     "value": "; ".join(f"{GROUPS[k]}: {g['types'][k]} types, {g['initial'][k]:.3f} -> {g['final'][k]:.3f},"
+                                        f" t1/2 {g['half_time'][k]:.0f}" for k in range(3))})
+    return rows
+
+
+def checks(res: dict, cfg: Config) -> list[dict]:
+    out = []
+    for name, label in (("mnist", "MNIST-1D"), ("markov", "markov_text")):
+        f, imp = res[name]["fit"], res[name]["improvement"]
+        out.append({"name": f"power law fits the {label} learning curve", "value": f["r2"],
+                    "passed": bool(f["r2"] > 0.9 and f["b"] > 0),
+                    "detail": f"R^2 {f['r2']:.4f} (> 0.9), b {f['b']:.3f} (> 0), a {f['a']:.3g}, c {f['c']:.4f}"})
+        out.append({"name": f"per-step improvement shrinks ({label})", "value": imp["ratio_last_first"],
+                    "passed": bool(imp["quarters"][0] > 0 and imp["ratio_last_first"] < 0.25),
+                    "detail": f"-dL/dt last quarter / first quarter = {imp['ratio_last_first']:.4f} (< 0.25); "
+                              f"first {imp['quarters'][0]:.2e}, last {imp['quarters'][-1]:.2e} nats/step"})
+    m = res["markov"]
+    for kind, what in (("char", "characters"), ("bigram", "bigrams")):
+        ht = m["groups"][kind]["half_time"]
+        ok = bool(np.isfinite(ht[0]) and (not np.isfinite(ht[2]) or ht[0] < ht[2]))
+        out.append({"name": f"frequent {what} are learned before rare ones", "value": float(ht[0]), "passed": ok,
+                    "detail": f"half-time frequent {ht[0]:.0f} vs rare {ht[2]:.0f} steps (middle {ht[1]:.0f}); "
+                              "rare nan = its NLL never falls below its initial value"})
+    final, gap = _final_gap(m)
+    # standard error of the final test NLL from the per-token spread (seed mean of per-seed variances)
+    mean_sq = m["test_nll_sq"][:, -1].mean()
+    se = float(np.sqrt(max(mean_sq - final ** 2, 0.0) / m["n_test_tokens"]))
+    init_gap = float(m["test_nll"][:, 0].mean() - m["entropy_rate"])
+    out.append({"name": "no model beats the entropy rate", "value": gap, "passed": bool(gap >= -3 * se),
+                "detail": f"final test NLL {final:.4f} - H {m['entropy_rate']:.4f} = {gap:.4f} (>= -3 SE = {-3 * se:.4f})"})
+    out.append({"name": "the test NLL approaches the entropy rate", "value": gap / init_gap,
+                "passed": bool(gap < 0.25 * init_gap),
+                "detail": f"gap {gap:.4f} nats = {gap / init_gap:.1%} of the initial gap {init_gap:.3f} (< 25%)"})
+    out.append({"name": "no markov_text run diverged", "value": int((m["diverged_at"] >= 0).sum()),
+                "passed": bool(np.all(m["diverged_at"] < 0)), "detail": f"diverged_at {m['diverged_at'].tolist()}"})
+    return out
+
+
+# ----------------------------------------------------------------------------- figures
+def _smooth(y, w):
+    if w <= 1:
+        return y
+    k = np.ones(w) / w
+    return np.convolve(np.pad(y, (w // 2, w - 1 - w // 2), mode="edge"), k, mode="valid")
+
+
+def _curve_panel(ax, r, title, floor=None):
+    loss = r["loss"]
+    t = np.arange(1, loss.shape[1] + 1)
+    mean = np.nanmean(loss, 0)
+    ax.plot(t, mean, color="0.75", lw=0.6, label=f"per-step loss (mean of {loss.shape[0]} seeds)")
+    ax.plot(t, _smooth(mean, max(1, len(t) // 60)), color="C0", lw=1.4, label="smoothed")
+    f = r["fit"]
+    ax.plot(t, power_law(t, f["a"], f["b"], f["c"]), "k--", lw=1.0,
+            label=f"{f['a']:.2g} t^-{f['b']:.2f} + {f['c']:.3f} (R^2 {f['r2']:.3f})")
+    ax.axhline(f["c"], color="k", ls=":", lw=0.8)
+    if floor is not None:
+        ax.axhline(floor, color="C3", lw=1.2, label=f"entropy rate H = {floor:.3f} (floor)")
+    ax.set(xscale="log", xlabel="step t", ylabel="training loss (nats)", title=title)
+    ax.legend(fontsize=7, loc="upper right")
+
+
+def plot(res: dict, cfg: Config) -> dict:
+    figs = {}
+    mn, m = res["mnist"], res["markov"]
+    fig, axes = plotting.figure(ncols=3, width=3.8, height=3.2)
+    _curve_panel(axes[0, 0], mn, f"MNIST-1D MLP {'-'.join(map(str, cfg.mnist_widths))}, Adam")
+    _curve_panel(axes[0, 1], m, f"markov_text (V={cfg.vocab_size}, order {cfg.order}), transformer", m["entropy_rate"])
+    lo = min(m["entropy_rate"], np.nanmin(m["loss"])) - 0.1
+    axes[0, 1].set_ylim(lo, max(m["log_vocab"], np.nanmax(np.nanmean(m["loss"], 0))) + 0.1)
+    ax = axes[0, 2]
+    for i, (r, label) in enumerate(((mn, "MNIST-1D"), (m, "markov_text"))):
+        imp, f = r["improvement"], r["fit"]
+        ok = imp["window_rate"] > 0
+        ax.plot(imp["window_t"][ok], imp["window_rate"][ok], "o-", color=f"C{i}", ms=4, label=f"{label}: -dL/dt (window slope)")
+        tt = np.geomspace(1, len(np.nanmean(r["loss"], 0)), 100)
+        ax.plot(tt, f["a"] * f["b"] * tt ** (-f["b"] - 1), "--", color=f"C{i}", lw=0.9, label=f"{label}: power-law a b t^-(b+1)")
+    ax.set(xscale="log", yscale="log", xlabel="step t", ylabel="improvement per step -dL/dt (nats)",
+           title="the per-step improvement shrinks")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    figs["learning_curve"] = fig
+
+    fig, axes = plotting.figure(ncols=3, width=3.8, height=3.2)
+    steps = np.maximum(m["steps"], 1)
+    for j, (kind, what) in enumerate((("char", "target character"), ("bigram", "(previous, target) bigram"))):
+        ax, g = axes[0, j], m["groups"][kind]
+        mean = g["curves"].mean(0)
+        for k in range(3):
+            ax.plot(steps, mean[:, k], color=f"C{k}", label=f"{GROUPS[k]} ({g['types'][k]} types)")
+            if np.isfinite(g["half_time"][k]):
+                ax.axvline(g["half_time"][k], color=f"C{k}", ls=":", lw=0.9)
+        ax.axhline(m["log_vocab"], color="0.5", ls="--", lw=0.8, label="log V (uniform)")
+        ax.set(xscale="log", xlabel="step (checkpoint 0 drawn at 1)", ylabel="mean test NLL of the group (nats)",
+               title=f"grouped by {what} frequency")
+        ax.legend(fontsize=7, title="dotted: half-time", title_fontsize=7)
+    ax = axes[0, 2]
+    tn = m["test_nll"]
+    plotting.mean_band(ax, steps, tn, label="test NLL (full-context positions)", color="C0")
+    ax.axhline(m["entropy_rate"], color="C3", lw=1.2, label=f"entropy rate H = {m['entropy_rate']:.3f}")
+    ax.axhline(m["log_vocab"], color="0.5", ls="--", lw=0.8, label="log V (uniform)")
+    final, gap = _final_gap(m)
+    ax.set(xscale="log", xlabel="step", ylabel="test NLL (nats/token)", title=f"floor: final gap {gap:.3f} nats")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    figs["learning_curve_markov_patterns"] = fig
+    return figs

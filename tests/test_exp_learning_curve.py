@@ -1,0 +1,55 @@
+"""The learning_curve experiment in quick mode: power-law fits, shrinking improvement, frequent
+patterns learned first, and the entropy-rate floor on markov_text (no timed assertions)."""
+import numpy as np
+import pytest
+
+from lossatlas import runner
+
+import lossatlas_experiments
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    name = "learning_curve"
+    # Register the module for this run only (a no-op once it is in lossatlas_experiments.EXPERIMENTS).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(lossatlas_experiments.EXPERIMENTS, name, lossatlas_experiments.EXPERIMENTS.get(name, name))
+        module = runner.get_experiment(name)
+        cfg = runner.make_config(module, quick=True)
+        path, res, checks = runner.run_experiment(name, cfg, quick=True, out_dir=tmp_path_factory.mktemp("runs"))
+    return module, path, res, {c["name"]: c for c in checks}, cfg
+
+
+def test_learning_curve_checks_and_results(quick_run):
+    module, path, res, checks, cfg = quick_run
+    assert all(c["passed"] for c in checks.values()), {k: c["detail"] for k, c in checks.items() if not c["passed"]}
+    m = res["markov"]
+    steps_mnist = cfg.mnist_epochs * res["mnist"]["steps_per_epoch"]
+    assert res["mnist"]["loss"].shape == (cfg.seeds, steps_mnist)
+    assert m["loss"].shape == (cfg.seeds, cfg.lm_steps)
+    assert m["steps"][0] == 0 and m["steps"][-1] == cfg.lm_steps and np.all(np.diff(m["steps"]) > 0)
+    # the floor: the final test NLL is above the entropy rate (within noise) and the groups partition the tokens
+    assert m["test_nll"][:, -1].mean() > m["entropy_rate"] - 0.05
+    for kind in ("char", "bigram"):
+        g = m["groups"][kind]
+        counts = m["char_counts"] if kind == "char" else m["bigram_counts"]
+        np.testing.assert_allclose(sum(counts[g["group"] == k].sum() for k in range(3)), m["n_test_tokens"])
+        # the groups' NLLs recombine into the overall test NLL at every checkpoint
+        w = np.asarray([counts[g["group"] == k].sum() for k in range(3)]) / m["n_test_tokens"]
+        np.testing.assert_allclose((g["curves"] * w).sum(-1), m["test_nll"], rtol=1e-5)
+    for name in ("learning_curve.png", "learning_curve_markov_patterns.png", "table.md", "checks.json"):
+        assert (path / name).exists()
+
+
+def test_power_law_fit_recovers_known_parameters():
+    from lossatlas_experiments import learning_curve as lc
+    t = np.arange(1, 2001, dtype=float)
+    rng = np.random.default_rng(0)
+    loss = lc.power_law(t, 2.0, 0.6, 0.3) + 0.01 * rng.standard_normal(t.size)
+    fit = lc.fit_power_law(loss, skip=0)
+    assert abs(fit["b"] - 0.6) < 0.05 and abs(fit["c"] - 0.3) < 0.02 and fit["r2"] > 0.99
+    imp = lc.improvement(lc.power_law(t, 2.0, 0.6, 0.3), 12)
+    assert imp["ratio_last_first"] < 0.1 and np.all(np.diff(imp["window_rate"]) < 0)
+    g = lc.mass_terciles(np.array([50.0, 20.0, 10.0, 8.0, 6.0, 4.0, 2.0, 0.0]))
+    assert g[0] == 0 and g[-1] == -1 and g[-2] == 2
+    assert lc.half_time(np.array([0, 10, 20]), np.array([3.0, 2.0, 1.0])) == 10.0
