@@ -74,7 +74,7 @@ class Config:
             raise ValueError("Config.flow_depth must be >= 2 and train_depths >= 1")
 
 
-QUICK = {"train_depths": (2, 20), "train_variants": ("sigmoid, naive", "relu, he", PLAIN, RESIDUAL),
+QUICK = {"train_depths": (20,), "train_variants": ("sigmoid, naive", "relu, he", PLAIN, RESIDUAL),
          "deep_only_variants": (PLAIN, RESIDUAL), "epochs": 5, "seeds": 2, "flow_batch": 256}
 
 
