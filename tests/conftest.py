@@ -28,3 +28,21 @@ def mnist1d():
 def digits():
     from lossatlas import data
     return data.load("digits")
+
+
+@pytest.fixture(scope="session")
+def run_quick(tmp_path_factory):
+    """``run_quick(name, **overrides) -> (run_dir, results, {check name: check}, cfg)``.
+
+    Runs an experiment's ``--quick`` config (plus overrides) through the real runner into a
+    temporary results folder, exactly as ``lossatlas run NAME --quick`` does.
+    """
+    from lossatlas import runner
+
+    def run(name, **overrides):
+        module = runner.get_experiment(name)
+        cfg = runner.make_config(module, quick=True, overrides=overrides or None)
+        path, res, checks = runner.run_experiment(name, cfg, quick=True, out_dir=tmp_path_factory.mktemp("runs"))
+        return path, res, {c["name"]: c for c in checks}, cfg
+
+    return run

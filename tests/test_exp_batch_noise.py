@@ -1,22 +1,12 @@
 """The batch_noise experiment in quick mode: noise scale, critical batch size, escaping a shallow minimum."""
 import numpy as np
-import pytest
 
-from lossatlas import runner
-
-import lossatlas_experiments
 
 NAME = "batch_noise"
 
 
-def test_batch_noise_quick(tmp_path_factory):
-    # Register the module for this run only (a no-op once it is in lossatlas_experiments.EXPERIMENTS).
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(lossatlas_experiments.EXPERIMENTS, NAME, lossatlas_experiments.EXPERIMENTS.get(NAME, NAME))
-        module = runner.get_experiment(NAME)
-        cfg = runner.make_config(module, quick=True)
-        path, res, checks = runner.run_experiment(NAME, cfg, quick=True, out_dir=tmp_path_factory.mktemp("runs"))
-    checks = {c["name"]: c for c in checks}
+def test_batch_noise_quick(run_quick):
+    path, res, checks, cfg = run_quick(NAME)
     assert all(c["passed"] for c in checks.values()), checks
     nz = res["noise"]
     assert np.all(np.isfinite(nz["b_simple"])) and np.all(nz["b_simple"] > 0)

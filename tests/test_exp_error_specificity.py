@@ -8,22 +8,13 @@ timed assertions.
 import numpy as np
 import pytest
 
-from lossatlas import runner
-
-import lossatlas_experiments
 
 NAME = "error_specificity"
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    # Register the module for this run only (a no-op once it is in lossatlas_experiments.EXPERIMENTS).
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(lossatlas_experiments.EXPERIMENTS, NAME, lossatlas_experiments.EXPERIMENTS.get(NAME, NAME))
-        module = runner.get_experiment(NAME)
-        cfg = runner.make_config(module, quick=True)
-        path, res, checks = runner.run_experiment(NAME, cfg, quick=True, out_dir=tmp_path_factory.mktemp("runs"))
-    return path, res, {c["name"]: c for c in checks}, cfg
+def quick_run(run_quick):
+    return run_quick(NAME)
 
 
 def test_error_specificity_checks_pass(quick_run):

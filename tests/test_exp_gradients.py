@@ -2,15 +2,12 @@
 import numpy as np
 import pytest
 
-from lossatlas import runner
 
 
 @pytest.fixture(scope="module")
-def vanishing(tmp_path_factory):
-    module = runner.get_experiment("vanishing_gradients")
-    cfg = runner.make_config(module, quick=True)
-    path, res, checks = runner.run_experiment("vanishing_gradients", cfg, out_dir=tmp_path_factory.mktemp("runs"))
-    return path, res, checks
+def vanishing(run_quick):
+    path, res, checks, _ = run_quick("vanishing_gradients")
+    return path, res, list(checks.values())
 
 
 def test_vanishing_gradients_effects(vanishing):
@@ -28,16 +25,10 @@ def test_vanishing_gradients_effects(vanishing):
         assert (path / name).exists()
 
 
-def _quick(name, tmp_path_factory):
-    module = runner.get_experiment(name)
-    cfg = runner.make_config(module, quick=True)
-    return runner.run_experiment(name, cfg, out_dir=tmp_path_factory.mktemp("runs"))
-
-
-def test_exploding_gradients_effects(tmp_path_factory):
+def test_exploding_gradients_effects(run_quick):
     """Pascanu et al. 2013: radius > 1 explodes with length; clipping prevents divergence."""
-    path, res, checks = _quick("exploding_gradients", tmp_path_factory)
-    assert all(c["passed"] for c in checks), checks
+    path, res, checks, _ = run_quick("exploding_gradients")
+    assert all(c["passed"] for c in checks.values()), checks
     g = np.exp(np.log(res["rnn_grad"]).mean(1))  # [radius, length]
     assert np.all(np.diff(np.log(g[-1])) > 0)  # radius 2: strictly growing with length
     tr = res["train"]
@@ -48,10 +39,10 @@ def test_exploding_gradients_effects(tmp_path_factory):
     assert (path / "exploding_gradients.png").exists()
 
 
-def test_initialisation_scale_order_to_chaos(tmp_path_factory):
+def test_initialisation_scale_order_to_chaos(run_quick):
     """Schoenholz et al. 2017: deep tanh nets train only near sigma_w^2 ~ 1; the band narrows with depth."""
-    path, res, checks = _quick("initialisation_scale", tmp_path_factory)
-    assert all(c["passed"] for c in checks), checks
+    path, res, checks, _ = run_quick("initialisation_scale")
+    assert all(c["passed"] for c in checks.values()), checks
     acc = res["train_acc"].mean(-1)  # [depth, sigma]
     assert acc.shape == (len(res["depths"]), len(res["sigma_w2"]))
     assert acc[0].min() > acc[-1].min()  # the shallow net trains more broadly than the deep one

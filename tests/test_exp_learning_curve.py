@@ -5,19 +5,12 @@ import pytest
 
 from lossatlas import runner
 
-import lossatlas_experiments
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    name = "learning_curve"
-    # Register the module for this run only (a no-op once it is in lossatlas_experiments.EXPERIMENTS).
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(lossatlas_experiments.EXPERIMENTS, name, lossatlas_experiments.EXPERIMENTS.get(name, name))
-        module = runner.get_experiment(name)
-        cfg = runner.make_config(module, quick=True)
-        path, res, checks = runner.run_experiment(name, cfg, quick=True, out_dir=tmp_path_factory.mktemp("runs"))
-    return module, path, res, {c["name"]: c for c in checks}, cfg
+def quick_run(run_quick):
+    path, res, checks, cfg = run_quick("learning_curve")
+    return runner.get_experiment("learning_curve"), path, res, checks, cfg
 
 
 def test_learning_curve_checks_and_results(quick_run):

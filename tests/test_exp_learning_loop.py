@@ -10,25 +10,11 @@ are still computed and reported in the run's ``checks.json``.
 import math
 
 import numpy as np
-import pytest
-
-from lossatlas import runner
-
-import lossatlas_experiments
 
 
-def _run(name, tmp_path_factory, **overrides):
-    # Register the module for this run only (a no-op once it is in lossatlas_experiments.EXPERIMENTS).
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(lossatlas_experiments.EXPERIMENTS, name, lossatlas_experiments.EXPERIMENTS.get(name, name))
-        module = runner.get_experiment(name)
-        cfg = runner.make_config(module, quick=True, overrides=overrides)
-        path, res, checks = runner.run_experiment(name, cfg, quick=True, out_dir=tmp_path_factory.mktemp("runs"))
-    return path, res, {c["name"]: c for c in checks}, cfg
 
-
-def test_loss_functions_values_and_gradients(tmp_path_factory):
-    path, res, checks, cfg = _run("loss_functions", tmp_path_factory)
+def test_loss_functions_values_and_gradients(run_quick):
+    path, res, checks, cfg = run_quick("loss_functions")
     assert all(c["passed"] for c in checks.values()), checks
     # the quoted asymmetry: a wrong "99% spam" costs 4.61 nats, a wrong "51% spam" 0.71
     np.testing.assert_allclose(res["spam_cost_wrong"], [-math.log(0.01), -math.log(0.49)], rtol=1e-5)
@@ -44,9 +30,9 @@ def test_loss_functions_values_and_gradients(tmp_path_factory):
         assert (path / name).exists()
 
 
-def test_backprop_vs_finite_differences_correct_and_timings_well_formed(tmp_path_factory):
+def test_backprop_vs_finite_differences_correct_and_timings_well_formed(run_quick):
     widths = (4, 64)  # 4: every coordinate timed; 64 -> P = 5,898 > exact_up_to: sampled and extrapolated
-    path, res, checks, cfg = _run("backprop_vs_finite_differences", tmp_path_factory, widths=widths, repeats=1)
+    path, res, checks, cfg = run_quick("backprop_vs_finite_differences", widths=widths, repeats=1)
     for name in cfg.check_models:  # correctness: asserted
         assert res["check_max_error"][name] < 1e-6, (name, res["check_max_error"][name])
         assert checks[f"jax.grad matches finite differences: {name}"]["passed"]

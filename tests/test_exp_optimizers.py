@@ -1,27 +1,15 @@
 """Optimisers experiment in quick mode: known rates on the quadratic (Polyak 1964), Rosenbrock,
 MNIST-1D, and Adam's scale-invariant update (Kingma & Ba 2015)."""
-import jax
 import numpy as np
 import pytest
 
-from lossatlas import results
 from lossatlas_experiments import optimizers as exp
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory):
-    cfg = exp.Config(**exp.QUICK)
-    res = exp.run(cfg, jax.random.PRNGKey(cfg.seed))
-    out = tmp_path_factory.mktemp("runs")
-    with results.new_run("optimizers", {"experiment": "optimizers", "quick": True, "config": cfg}, out_dir=out) as run:
-        run.save_arrays({k: v for k, v in res.items() if isinstance(v, (np.ndarray, dict))})
-        rows = exp.table(res, cfg)
-        run.write_table(rows, "table", title=exp.TABLE_TITLE)
-        chk = exp.checks(res, cfg)
-        run.write_json("checks.json", chk)
-        for name, fig in exp.plot(res, cfg).items():
-            run.save_figure(fig, name)
-    return cfg, res, rows, chk, out
+def quick(run_quick):
+    path, res, checks, cfg = run_quick("optimizers")
+    return cfg, res, exp.table(res, cfg), list(checks.values()), path.parent.parent
 
 
 def test_checks_pass(quick):
