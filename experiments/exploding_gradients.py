@@ -27,6 +27,7 @@ import numpy as np
 from lossatlas import data as data_lib
 from lossatlas import losses, models, plotting
 from lossatlas.grads.flow import flow_fn, layer_order
+from lossatlas.treeutil import global_norm
 from lossatlas.train import TrainConfig, sweep
 
 TABLE_TITLE = "Exploding gradients: growth with length/depth, and clipping (Pascanu et al. 2013)"
@@ -74,7 +75,7 @@ def _rnn_grad_norms(cfg, seq_len, keys):
         # the orthogonal recurrent kernel has every singular value 1: scaling sets the spectral radius
         params = dict(params, fwd=dict(params["fwd"], recurrent={"kernel": params["fwd"]["recurrent"]["kernel"] * radius}))
         g = jax.grad(lambda p: losses.mse(model.apply({"params": p}, x), y))(params)
-        return jnp.sqrt(sum(jnp.sum(l ** 2) for l in jax.tree_util.tree_leaves(g)))
+        return global_norm(g)
 
     radii = jnp.asarray(cfg.radii, jnp.float32)
     return np.asarray(jax.jit(jax.vmap(jax.vmap(one, (0, None)), (None, 0)))(keys, radii))

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from lossatlas import losses
+from lossatlas.treeutil import global_norm
 
 # Where a unit counts as saturated, per activation (Glorot & Bengio 2010 use the
 # flat tails of the sigmoid / tanh).
@@ -78,10 +79,6 @@ def layer_order(name: str):
     """
     m = re.search(r"(\d+)$", name)
     return (int(m.group(1)) if m else float("inf"), name)
-
-
-def _tree_norm(tree):
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree_util.tree_leaves(tree)))
 
 
 def flow(model, params, batch, *, loss: str = "cross_entropy", model_state=None, train: bool = False,
@@ -145,8 +142,8 @@ def _flow_fn(model, loss_name: str, train: bool, activation):
         ex_norm = lambda g: jnp.mean(jnp.sqrt(jnp.sum(jnp.square(g.reshape(g.shape[0], -1)), axis=1)))  # noqa: E731
         return dict(
             loss=value,
-            grad_norm=jnp.stack([_tree_norm(g_params[n]) for n in names]),
-            weight_norm=jnp.stack([_tree_norm(params[n]) for n in names]),
+            grad_norm=jnp.stack([global_norm(g_params[n]) for n in names]),
+            weight_norm=jnp.stack([global_norm(params[n]) for n in names]),
             act_mean=per_layer(jnp.mean, acts),
             act_std=per_layer(jnp.std, acts),
             act_saturated=per_layer(saturated, acts),

@@ -17,6 +17,7 @@ import numpy as np
 import optax
 
 from lossatlas import devices, optim
+from lossatlas.treeutil import global_norm
 from lossatlas.data import Dataset
 from lossatlas.train.config import SWEEPABLE, TrainConfig
 from lossatlas.train.objective import build_model, make_objective
@@ -25,11 +26,6 @@ from lossatlas.train.state import TrainState
 _SHUFFLE, _STEP = 0, 1
 # Variable collections that only analysis tools use (see lossatlas.models.common.record).
 _PROBE_COLLECTIONS = ("intermediates", "perturbations")
-
-
-def global_norm(tree):
-    """sqrt(sum of squares) over every leaf of a pytree."""
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree_util.tree_leaves(tree)))
 
 
 def _chunk(x: np.ndarray, size: int):
