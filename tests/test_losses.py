@@ -336,3 +336,22 @@ def test_get_loss_known_and_unknown():
     assert "hinge" in msg
     for name in losses.LOSSES:
         assert name in msg
+
+
+def test_cross_entropy_jit_vmap_over_parameter_points_matches_reference():
+    """Regression: the two-reduction form ``(1-eps)*nll - eps*mean(logp)`` was miscompiled by
+    XLA:CPU under jit+vmap over 65 weight points (max error 0.22 at eps=0); the loss along a
+    line must equal a take_along_axis reference point by point."""
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(1000, 40)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, 10, 1000), jnp.int32)
+    w, d = (jnp.asarray(rng.normal(size=(40, 64)) / np.sqrt(40), jnp.float32) for _ in range(2))
+    v = jnp.asarray(rng.normal(size=(64, 10)) / 8, jnp.float32)
+    logits = lambda a: jax.nn.relu(x @ (w + a * d)) @ v  # noqa: E731
+    alphas = jnp.linspace(-1.0, 1.0, 65)
+    for eps in (0.0, 0.1):
+        got = jax.jit(jax.vmap(lambda a: cross_entropy(logits(a), y, label_smoothing=eps)))(alphas)
+        logp = jax.vmap(lambda a: jax.nn.log_softmax(logits(a)))(alphas)
+        nll = -jnp.take_along_axis(logp, jnp.broadcast_to(y[None, :, None], logp.shape[:2] + (1,)), -1)[..., 0]
+        ref = jnp.mean((1 - eps) * nll - eps * jnp.mean(logp, -1), -1)
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)

@@ -54,11 +54,14 @@ def cross_entropy(logits, targets, *, label_smoothing: float = 0.0, reduction: s
             raise ValueError(
                 f"cross_entropy: integer targets must have shape {logits.shape[:-1]}, got {targets.shape}")
         # A one-hot contraction rather than take_along_axis: its gradient is a dense
-        # multiply instead of a scatter-add, which is much faster on CPU.
-        onehot = jax.nn.one_hot(targets, num_classes, dtype=logp.dtype)
-        nll = -jnp.sum(onehot * logp, axis=-1)
-        # Smoothing mixes in the uniform distribution: (1-eps)*nll + eps*mean_k(-logp_k).
-        values = (1.0 - label_smoothing) * nll - label_smoothing * jnp.mean(logp, axis=-1)
+        # multiply instead of a scatter-add, which is much faster on CPU. Smoothing mixes
+        # in the uniform distribution, q = (1-eps)*onehot + eps/C, inside the ONE
+        # contraction: the two-reduction form (1-eps)*nll - eps*mean_k(logp_k) is
+        # miscompiled by XLA:CPU (jax 0.10) under jit+vmap over many parameter points
+        # (losses off by ~0.3 at eps=0; see tests/test_losses.py).
+        q = (1.0 - label_smoothing) * jax.nn.one_hot(targets, num_classes, dtype=logp.dtype) \
+            + label_smoothing / num_classes
+        values = -jnp.sum(q * logp, axis=-1)
     else:
         if targets.shape != logits.shape:
             raise ValueError(
