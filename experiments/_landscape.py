@@ -12,8 +12,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lossatlas import data as data_lib
 from lossatlas import devices
 from lossatlas.train import Program
+
+
+@functools.lru_cache(maxsize=None)
+def dataset(name: str = "mnist1d"):
+    """``lossatlas.data.load(name)``, one object per process: programs are cached per dataset
+    object, so experiments that train the same config on it share their compiled programs."""
+    return data_lib.load(name)
 
 
 def objective_fns(prog: Program):

@@ -23,11 +23,10 @@ import dataclasses
 import jax
 import numpy as np
 
-from lossatlas import data as data_lib
 from lossatlas import landscape, plotting
 from lossatlas.train import TrainConfig, program
 
-from ._landscape import objective_fns, split_data, take, train_checkpoints
+from ._landscape import dataset, objective_fns, split_data, take, train_checkpoints
 
 TABLE_TITLE = "Goodfellow et al. 2015: loss on the line from initialisation (alpha=0) to solution (alpha=1), MNIST-1D"
 
@@ -75,7 +74,7 @@ def train_config(cfg: Config, name: str) -> TrainConfig:
 
 
 def run(cfg: Config, key) -> dict:
-    ds = data_lib.load("mnist1d")
+    ds = dataset("mnist1d")
     train, test = split_data(ds)
     out = {"alphas": None, "models": {}}
     for i, name in enumerate(cfg.models):
