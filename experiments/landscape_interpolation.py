@@ -64,7 +64,7 @@ class Config:
             raise ValueError(f"Config.monotone_tol must be in [0, 1), got {self.monotone_tol!r}")
 
 
-QUICK = {"epochs": 4, "seeds": 2, "num_alphas": 9}
+QUICK = {"models": ("mlp",), "epochs": 4, "seeds": 2, "num_alphas": 9}  # the CNN only in the full run (test time)
 
 
 def train_config(cfg: Config, name: str) -> TrainConfig:
@@ -114,7 +114,9 @@ def _analysis(res: dict, cfg: Config, name: str) -> dict:
     rise = np.max(np.diff(seg, axis=1), axis=1) / drop
     barrier = seg.max(1) - np.maximum(seg[:, 0], seg[:, -1])
     test_seg = m["test_loss"][:, i0:i1 + 1]
+    steps = np.diff(seg, axis=1)
     return {"i0": i0, "i1": i1, "drop": drop, "rise": rise, "barrier": barrier,
+            "rise_at": a[i0 + 1 + np.argmax(steps, axis=1)], "line_min_alpha": a[i0 + np.argmin(seg, axis=1)],
             "past": m["train_loss"][:, -1] - seg[:, -1],
             "test_barrier": test_seg.max(1) - np.maximum(test_seg[:, 0], test_seg[:, -1]),
             "test_min_alpha": a[i0 + np.argmin(test_seg, axis=1)]}
@@ -145,7 +147,9 @@ def checks(res: dict, cfg: Config) -> list[dict]:
              "value": float(np.max(s["rise"])), "passed": bool(np.all(s["rise"] <= cfg.monotone_tol)),
              "detail": f"largest rise between neighbouring alphas on [0, 1] per seed: "
                        f"{np.array2string(s['rise'], precision=4)} x (L(0) - L(1)) (<= {cfg.monotone_tol}; "
-                       f"negative = strictly falling everywhere)"},
+                       f"negative = strictly falling everywhere), largest step ending at alpha "
+                       f"{np.array2string(s['rise_at'], precision=2)}; the line's lowest point is at alpha "
+                       f"{np.array2string(s['line_min_alpha'], precision=2)}"},
             {"name": f"{name}: no barrier on the line (Goodfellow et al. 2015)", "value": float(np.max(s["barrier"])),
              "passed": bool(np.all(s["barrier"] <= 1e-6)),
              "detail": f"max_[0,1] L - max(L(0), L(1)) per seed: {np.array2string(s['barrier'], precision=4)} "

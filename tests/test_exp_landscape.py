@@ -68,3 +68,68 @@ def test_mode_connectivity_quick(connectivity):
     np.testing.assert_allclose([pl["loss"][i0, j0], pl["loss"][i1, j0]], line[0, [0, -1]], rtol=1e-4)
     np.testing.assert_allclose(pl["curve_xy"][[0, -1]], [[0.0, 0.0], [pl["b_xy"][0], 0.0]], atol=1e-3 * pl["b_xy"][0])
     assert (path / "mode_connectivity.png").exists()
+
+
+@pytest.fixture(scope="module")
+def filter_norm(run_quick):
+    return run_quick("landscape_filter_norm")
+
+
+def test_landscape_filter_norm_quick(filter_norm):
+    path, res, checks, cfg = filter_norm
+    assert all(c["passed"] for c in checks.values()), checks
+    c = cfg.grid // 2
+    assert res["xs"][c] == 0.0
+    for net in ("plain", "residual"):
+        r = res["nets"][net]
+        assert r["surface"].shape == (cfg.seeds, cfg.grid, cfg.grid)
+        # the plane's centre is the trained network, and so is the trajectory's last checkpoint
+        np.testing.assert_allclose(r["surface"][:, c, c], r["center_loss"], rtol=1e-5)
+        np.testing.assert_allclose(r["path_loss"][:, -1], r["center_loss"], rtol=1e-5)
+        assert r["path_loss"].shape == (cfg.seeds, cfg.checkpoints + 1)
+        assert np.all(r["path_loss"][:, 0] > r["path_loss"][:, -1])                 # training went downhill
+        np.testing.assert_allclose(r["traj_coords"][:, -1], 0.0, atol=1e-5)         # PCA plane centred on the end
+        ev = r["explained"]
+        assert np.all(ev >= 0) and np.all(ev.sum(-1) <= 1 + 1e-5) and np.all(ev[:, 0] >= ev[:, 1])
+        assert r["traj_surface"].shape == (cfg.seeds, cfg.trajectory_grid, cfg.trajectory_grid)
+    for name in ("landscape_filter_norm.png", "landscape_filter_norm_surface.png"):
+        assert (path / name).exists()
+
+
+def test_layerwise_filter_normalisation_of_stacked_layers():
+    """Li et al.'s normalisation per layer and filter, also for nn.scan-stacked kernels
+    [layers, in, out]; biases and LayerNorm vectors (1-D per layer) are zeroed."""
+    import jax
+    from lossatlas.models import get_model
+    from lossatlas_experiments.landscape_filter_norm import layerwise_direction
+    model = get_model("mlp", widths=(5, 5, 5, 5), num_outputs=3, norm="layer", scan_layers=True)
+    params = model.init(jax.random.PRNGKey(0), np.zeros((1, 4), np.float32))["params"]
+    rng = np.random.default_rng(0)
+    # filters (and layers) of very different norms, so normalising over the wrong axes cannot pass
+    params = jax.tree_util.tree_map(lambda p: np.asarray(p) * np.asarray(1 + rng.uniform(0, 9, p.shape[-1:]), np.float32), params)
+    params["layers"]["dense"]["kernel"] = params["layers"]["dense"]["kernel"] * np.asarray([1.0, 10.0, 100.0])[:, None, None]
+    d = jax.jit(layerwise_direction)(jax.random.PRNGKey(1), params)
+    k, dk = np.asarray(params["layers"]["dense"]["kernel"]), np.asarray(d["layers"]["dense"]["kernel"])
+    assert k.shape == (3, 5, 5)
+    np.testing.assert_allclose(np.linalg.norm(dk, axis=1), np.linalg.norm(k, axis=1), rtol=1e-5)   # [layer, filter]
+    for name in ("dense_0", "readout"):
+        np.testing.assert_allclose(np.linalg.norm(d[name]["kernel"], axis=0),
+                                   np.linalg.norm(params[name]["kernel"], axis=0), rtol=1e-5)
+    for leaf in (d["layers"]["norm"]["scale"], d["layers"]["dense"]["bias"], d["norm_0"]["scale"], d["readout"]["bias"]):
+        assert np.all(np.asarray(leaf) == 0)
+
+
+def test_surface_curvature_and_minima_on_known_surfaces():
+    from lossatlas_experiments.landscape_filter_norm import local_minima, surface_curvature
+    xs = np.linspace(-1, 1, 21)
+    X, Y = np.meshgrid(xs, xs, indexing="ij")
+    # quadratic: the finite-difference Hessian is exact, [[2a, c], [c, 2b]]
+    a, b, c = 1.5, -0.5, 0.8
+    lmin, lmax = surface_curvature(a * X ** 2 + b * Y ** 2 + c * X * Y, xs[1] - xs[0])
+    ev = np.linalg.eigvalsh([[2 * a, c], [c, 2 * b]])
+    np.testing.assert_allclose(lmin, ev[0], rtol=1e-6)
+    np.testing.assert_allclose(lmax, ev[1], rtol=1e-6)
+    assert local_minima(X ** 2 + Y ** 2) == 1
+    two_wells = np.minimum((X - 0.5) ** 2 + Y ** 2, (X + 0.5) ** 2 + Y ** 2 + 0.1)      # minima at (+-0.5, 0)
+    assert local_minima(two_wells) == 2
+    assert local_minima(np.zeros_like(X)) == 0                                        # a plateau has no strict minimum
