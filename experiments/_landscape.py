@@ -47,7 +47,7 @@ def split_data(ds, num_train: int | None = None, num_test: int | None = None):
     return tr, te
 
 
-def train_checkpoints(prog: Program, keys, num_checkpoints: int):
+def train_checkpoints(prog: Program, keys, num_checkpoints: int, init_eval: bool = True):
     """Train one run per key (vmapped; the key axis sharded over the CPU cores where it
     divides) with the library's training loop, keeping the parameters at
     ``num_checkpoints + 1`` evenly spaced moments (0 = initialisation, last = the end).
@@ -60,32 +60,34 @@ def train_checkpoints(prog: Program, keys, num_checkpoints: int):
         of ``num_checkpoints``.
       keys: ``[S]`` PRNG keys.
       num_checkpoints: parameter snapshots after the initial one (static int >= 1).
+      init_eval: also evaluate the initial parameters on the training set (needs
+        ``prog.config.eval_train``).
 
     Returns:
       ``(checkpoints, history)``: params pytree with leading axes ``[S, C+1]``, and per-epoch
-      ``train_loss``, ``train_acc``, ``test_loss``, ``test_acc`` ``[S, epochs]`` plus
-      ``init_train_loss``, ``init_train_acc`` (the initial parameters) and ``diverged_at``
-      ``[S]`` as numpy arrays.
+      ``test_loss``, ``test_acc`` (and ``train_loss``, ``train_acc`` with ``eval_train``)
+      ``[S, epochs]`` plus ``init_train_loss``, ``init_train_acc`` (with ``init_eval``) and
+      ``diverged_at`` ``[S]`` as numpy arrays.
     """
     epochs = prog.config.epochs
     if num_checkpoints < 1 or epochs % num_checkpoints:
         raise ValueError(f"epochs ({epochs}) must be a positive multiple of num_checkpoints ({num_checkpoints})")
     mesh = devices.seed_mesh(keys.shape[0])
-    ckpts, hist = _train_program(prog, num_checkpoints)(devices.shard_leading(keys, mesh), prog.device_data(mesh))
+    ckpts, hist = _train_program(prog, num_checkpoints, init_eval)(devices.shard_leading(keys, mesh), prog.device_data(mesh))
     return ckpts, {k: np.asarray(v) for k, v in jax.device_get(hist).items()}
 
 
 @functools.lru_cache(maxsize=16)
-def _train_program(prog: Program, num_checkpoints: int):
+def _train_program(prog: Program, num_checkpoints: int, init_eval: bool):
     """The jitted, vmapped ``keys, data -> (checkpoints, history)`` (cached: experiments that
     train the same config share one compile)."""
     per = prog.config.epochs // num_checkpoints
     hp = prog.hparams()
-    names = ("train_loss", "train_acc", "test_loss", "test_acc")
+    names = ("test_loss", "test_acc") + (("train_loss", "train_acc") if prog.config.eval_train else ())
 
     def one(key, data):
         state = prog.init(key, hp)
-        init_metrics = prog.evaluate(state.params, state.model_state, data, "train")
+        init_metrics = prog.evaluate(state.params, state.model_state, data, "train") if init_eval else {}
 
         def chunk(st, _):
             st, hist = prog.run_epochs(st, hp, data, per)

@@ -101,7 +101,7 @@ def train_config(cfg: Config, residual: bool) -> TrainConfig:
     return TrainConfig(model="mlp", model_cfg={"widths": (cfg.width,) * cfg.depth, "residual": residual,
                                                "norm": cfg.norm, "init": "he", "scan_layers": True},
                        optimizer=cfg.optimizer, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
-                       epochs=cfg.epochs)
+                       epochs=cfg.epochs, eval_train=False)
 
 
 def layerwise_direction(key, params):
@@ -145,7 +145,7 @@ def run(cfg: Config, key) -> dict:
     for i, net in enumerate(NETS):
         prog = program(train_config(cfg, net == "residual"), ds)
         ckpts, hist = train_checkpoints(prog, jax.random.split(jax.random.fold_in(k_train, i), cfg.seeds),
-                                        cfg.checkpoints)
+                                        cfg.checkpoints, init_eval=False)
         loss_fn, _ = objective_fns(prog)
 
         def landscape_of(path, key, train):
@@ -168,8 +168,7 @@ def run(cfg: Config, key) -> dict:
         keys = jax.random.split(k_dir, cfg.seeds)
         res = jax.device_get(jax.jit(jax.vmap(landscape_of, (0, 0, None)))(ckpts, keys, train))
         res = {k: np.asarray(v) for k, v in res.items()}
-        res.update({"final_train_acc": hist["train_acc"][:, -1], "final_test_acc": hist["test_acc"][:, -1],
-                    "final_train_loss": hist["train_loss"][:, -1]})
+        res.update({"final_test_acc": hist["test_acc"][:, -1], "final_test_loss": hist["test_loss"][:, -1]})
         out["nets"][net] = res
     return out
 
@@ -202,8 +201,8 @@ def table(res: dict, cfg: Config) -> list[dict]:
         r, cv = res["nets"][net], _convexity(res, cfg, net)
         z = r["surface"]
         rows.append({"net": f"{net} MLP depth {cfg.depth} x {cfg.width}",
-                     "train / test acc": f"{r['final_train_acc'].mean():.3f} / {r['final_test_acc'].mean():.3f}",
-                     "loss at centre": f"{z[:, c, c].mean():.3f}",
+                     "test acc": f"{r['final_test_acc'].mean():.3f}",
+                     "train loss at centre": f"{z[:, c, c].mean():.3f}",
                      "max loss on plane": f"{z.max(axis=(1, 2)).mean():.2f}",
                      f"non-convex in basin (L <= L* + {cfg.basin_rise:g})": f"{cv['basin'].mean():.3f}",
                      "basin grid points": " ".join(str(int(v)) for v in cv["basin_size"]),
