@@ -160,7 +160,7 @@ def run(cfg: Config, key) -> dict:
             traj = landscape.plane(loss_fn, final, take(proj.directions, 0), take(proj.directions, 1), tx, ty,
                                    data=train)
             path_loss = jax.vmap(lambda p: loss_fn(p, train))(path)
-            return {"surface": surface, "center_loss": loss_fn(final, train), "traj_xs": tx, "traj_ys": ty,
+            return {"surface": surface, "traj_xs": tx, "traj_ys": ty,
                     "traj_surface": traj, "traj_coords": proj.coords, "explained": proj.explained_variance_ratio,
                     "path_loss": path_loss}
 

@@ -83,9 +83,8 @@ def test_landscape_filter_norm_quick(filter_norm):
     for net in ("plain", "residual"):
         r = res["nets"][net]
         assert r["surface"].shape == (cfg.seeds, cfg.grid, cfg.grid)
-        # the plane's centre is the trained network, and so is the trajectory's last checkpoint
-        np.testing.assert_allclose(r["surface"][:, c, c], r["center_loss"], rtol=1e-5)
-        np.testing.assert_allclose(r["path_loss"][:, -1], r["center_loss"], rtol=1e-5)
+        # the plane's centre is the trained network: the loss of the trajectory's last checkpoint
+        np.testing.assert_allclose(r["surface"][:, c, c], r["path_loss"][:, -1], rtol=1e-5)
         assert r["path_loss"].shape == (cfg.seeds, cfg.checkpoints + 1)
         assert np.all(r["path_loss"][:, 0] > r["path_loss"][:, -1])                 # training went downhill
         np.testing.assert_allclose(r["traj_coords"][:, -1], 0.0, atol=1e-5)         # PCA plane centred on the end
