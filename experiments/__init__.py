@@ -14,4 +14,7 @@ EXPERIMENTS = {
     "error_specificity": "Misclassified-example gradients: readout/selective-unit concentration, near-diagonal class cosines, corrective step helps own class; 1/sqrt(B) minibatch error, within>between alignment",
     "batch_noise": "Gradient noise scale/SNR through training, steps to a target loss vs batch size (critical batch), SGD escaping a shallow minimum",
     "learning_curve": "Loss vs step on MNIST-1D and markov_text: power-law fit, shrinking improvement, frequent patterns learned first, entropy-rate floor",
+    "landscape_interpolation": "Loss/accuracy on the line from init to solution, MLP and CNN on MNIST-1D: monotone, no barrier (Goodfellow et al. 2015)",
+    "mode_connectivity": "Two MNIST-1D minima: loss barrier on the straight line vs trained Bezier/polychain curves, plane through both and the bend (Garipov et al. 2018)",
+    "landscape_filter_norm": "Filter-normalised 2-D loss surfaces of a deep plain vs residual MLP, convexity map, training path on its PCA plane (Li et al. 2018)",
 }

@@ -1,0 +1,266 @@
+"""Mode connectivity: two independently trained minima joined by a low-loss curve
+(Garipov, Izmailov, Podoprikhin, Vetrov & Wilson 2018).
+
+Garipov et al. ("Loss Surfaces, Mode Connectivity, and Fast Ensembling of DNNs",
+NeurIPS 2018) train pairs of networks from different seeds, show that the loss on the
+straight segment between them rises to a high barrier, and that a quadratic Bezier
+curve (or a one-bend polygonal chain) whose bend is trained to minimise the loss
+averaged over the curve, ``E_{t ~ U(0,1)} L(phi(t))``, joins them with nearly no barrier.
+Here ``2 * pairs`` MLPs are trained on MNIST-1D (one vmapped program), and
+:func:`lossatlas.landscape.connect` trains every pair's curve (pairs vmapped, one
+program per curve type, minibatch Adam as in the paper's SGD setting). Losses along
+line and curves are evaluated on the training and the test set; the first pair's
+Bezier curve is also drawn on the loss over the plane through ``w_a``, the bend and
+``w_b`` (the paper's Fig. 1; a quadratic Bezier curve lies in the plane of its three
+control points).
+
+Barrier here: ``max_t L(path(t)) - (L(w_a) + L(w_b)) / 2`` (height above the mean of the
+endpoints, as in Frankle et al. 2020); the library's ``connect`` also reports the
+height above the higher endpoint, shown in the table.
+
+Command:    lossatlas run mode_connectivity [--quick]
+Checks:     for every pair the straight line has a clear training-loss barrier (> 0.5 nats
+            and > 5x the endpoints' mean loss gap) and a test-error barrier (> 0.1); every
+            trained curve's barrier is below 10% of its line's in training loss and in test
+            error (the two quantities Garipov et al. plot); the curve keeps the endpoints
+            fixed. The test-LOSS barrier is reported, not checked: the MLPs overfit MNIST-1D
+            and points off the line are more overconfident, so test loss rises along a curve
+            even where test error does not.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lossatlas import landscape, plotting
+from lossatlas.curvature import dataset_loss
+from lossatlas.train import TrainConfig, program
+
+from ._landscape import dataset, objective_fns, split_data, take, train_checkpoints
+
+TABLE_TITLE = "Garipov et al. 2018: loss barrier on the straight line vs trained curves between two MNIST-1D minima"
+
+CURVES = landscape.CURVES
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    widths: tuple = (100, 100)
+    optimizer: str = "adam"
+    learning_rate: float = 1e-2
+    batch_size: int = 100
+    epochs: int = 30
+    pairs: int = 2                  # independent pairs of minima (2 * pairs seeds, vmapped)
+    curves: tuple = ("bezier", "polychain")
+    curve_steps: int = 1000         # Adam steps on the bend
+    curve_lr: float = 1e-2
+    curve_batch: int = 256          # minibatch per curve step (the paper's SGD setting)
+    curve_samples: int = 4          # t ~ U(0, 1) samples per step
+    num_points: int = 41            # evaluation grid on t in [0, 1]
+    plane_points: int = 31          # per axis of the plane through (w_a, bend, w_b); 0 = no plane
+    line_min_barrier: float = 0.5   # nats: the straight line must have at least this barrier
+    curve_max_fraction: float = 0.1  # curve barrier / line barrier must stay below this
+    seeds: int = 4                  # = 2 * pairs (kept for the runner's protocol)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.pairs < 1 or self.seeds != 2 * self.pairs:
+            raise ValueError(f"Config.seeds must equal 2 * Config.pairs (pairs >= 1), got seeds={self.seeds!r}, "
+                             f"pairs={self.pairs!r}")
+        if not self.curves or any(c not in CURVES for c in self.curves):
+            raise ValueError(f"Config.curves must be a non-empty tuple from {CURVES}, got {self.curves!r}")
+        if self.curve_steps < 1 or self.curve_samples < 1 or self.curve_batch < 1 or self.curve_lr <= 0:
+            raise ValueError("Config.curve_steps, curve_samples, curve_batch must be >= 1 and curve_lr > 0")
+        if self.num_points < 3 or self.num_points % 2 == 0:
+            raise ValueError(f"Config.num_points must be odd and >= 3 (t = 0.5 on the grid), got {self.num_points!r}")
+        if self.plane_points != 0 and (self.plane_points < 7 or (self.plane_points - 1) % 6):
+            raise ValueError(f"Config.plane_points must be 0 (no plane) or 6k + 1 >= 7 (so w_a and w_b are grid "
+                             f"points), got {self.plane_points!r}")
+
+
+QUICK = {"epochs": 4, "pairs": 1, "seeds": 2, "curves": ("bezier",), "curve_steps": 200, "curve_batch": 128,
+         "num_points": 11, "plane_points": 13}
+
+
+def train_config(cfg: Config) -> TrainConfig:
+    return TrainConfig(model="mlp", model_cfg={"widths": tuple(cfg.widths)}, optimizer=cfg.optimizer,
+                       learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, epochs=cfg.epochs)
+
+
+def run(cfg: Config, key) -> dict:
+    k_train, k_curve = jax.random.split(key)
+    ds = dataset("mnist1d")
+    train, test = split_data(ds)
+    prog = program(train_config(cfg), ds)
+    ckpts, hist = train_checkpoints(prog, jax.random.split(k_train, cfg.seeds), 1)
+    final = take(ckpts, (slice(None), -1))
+    pa, pb = take(final, slice(0, None, 2)), take(final, slice(1, None, 2))      # [P] each
+    loss_fn, acc_fn = objective_fns(prog)
+
+    def evaluate(params, data):
+        return dataset_loss(loss_fn, data)(params), dataset_loss(acc_fn, data)(params)
+
+    out = {"final_train_loss": hist["train_loss"][:, -1], "final_test_loss": hist["test_loss"][:, -1],
+           "final_test_acc": hist["test_acc"][:, -1], "curves": {}}
+    for c, curve in enumerate(cfg.curves):
+
+        def one(a, b, k, train, test):
+            r = landscape.connect(loss_fn, a, b, k, curve=curve, num_steps=cfg.curve_steps,
+                                  learning_rate=cfg.curve_lr, num_samples_per_step=cfg.curve_samples,
+                                  data=train, batch_size=cfg.curve_batch, num_points=cfg.num_points)
+            on_curve = lambda t: curve_point(curve, a, r.bend, b, t)   # noqa: E731
+            on_line = lambda t: jax.tree_util.tree_map(lambda u, v: (1 - t) * u + t * v, a, b)  # noqa: E731
+            curve_eval = {f"{split}_{q}": v for split, d in (("train", train), ("test", test))
+                          for q, v in zip(("loss", "acc"), landscape.map_points(lambda t: evaluate(on_curve(t), d), r.ts))}
+            line_eval = {f"{split}_{q}": v for split, d in (("train", train), ("test", test))
+                         for q, v in zip(("loss", "acc"), landscape.map_points(lambda t: evaluate(on_line(t), d), r.ts))}
+            return r, curve_eval, line_eval
+
+        keys = jax.random.split(jax.random.fold_in(k_curve, c), cfg.pairs)
+        r, ce, le = jax.device_get(jax.jit(jax.vmap(one, (0, 0, 0, None, None)))(pa, pb, keys, train, test))
+        entry = {"ts": np.asarray(r.ts[0]), "curve": {k: np.asarray(v) for k, v in ce.items()},
+                 "line": {k: np.asarray(v) for k, v in le.items()},
+                 "connect_curve_losses": np.asarray(r.curve_losses), "connect_line_losses": np.asarray(r.line_losses),
+                 "connect_curve_barrier": np.asarray(r.curve_barrier), "connect_line_barrier": np.asarray(r.line_barrier),
+                 "objective": np.asarray(r.train_losses)}
+        if c == 0 and cfg.plane_points:
+            entry["plane"] = _plane(cfg, curve, loss_fn, take(pa, 0), take(r.bend, 0), take(pb, 0), train)
+        out["curves"][curve] = entry
+    return out
+
+
+def curve_point(curve, a, bend, b, t):
+    """:func:`lossatlas.landscape.curve_point` (re-exported for the plane's curve coordinates)."""
+    return landscape.curve_point(curve, a, bend, b, t)
+
+
+def _plane(cfg, curve, loss_fn, a, bend, b, train) -> dict:
+    """Training loss on the plane through ``a``, ``bend``, ``b`` (Garipov et al. Fig. 1): origin ``a``,
+    ``e1`` along ``b - a``, ``e2`` the part of ``bend - a`` orthogonal to it (Gram-Schmidt)."""
+    flat = lambda t: jnp.concatenate([x.ravel() for x in jax.tree_util.tree_leaves(t)])  # noqa: E731
+    sub = lambda x, y: jax.tree_util.tree_map(jnp.subtract, x, y)  # noqa: E731
+    u, v = sub(b, a), sub(bend, a)
+    nu = jnp.linalg.norm(flat(u))
+    e1 = jax.tree_util.tree_map(lambda x: x / nu, u)
+    proj = jnp.dot(flat(v), flat(e1))
+    w = jax.tree_util.tree_map(lambda x, y: x - proj * y, v, e1)
+    nw = jnp.linalg.norm(flat(w))
+    e2 = jax.tree_util.tree_map(lambda x: x / nw, w)
+    xs = jnp.linspace(-0.25, 1.25, cfg.plane_points) * nu
+    ys = jnp.linspace(-0.25, 1.25, cfg.plane_points) * jnp.maximum(nw, 0.25 * nu)   # the bend is at height nw
+    coords = lambda p: jnp.stack([jnp.dot(flat(sub(p, a)), flat(e1)), jnp.dot(flat(sub(p, a)), flat(e2))])  # noqa: E731
+    ts = jnp.linspace(0.0, 1.0, 101)
+
+    @jax.jit
+    def go(a, e1, e2, bend, b, train):
+        grid = landscape.plane(loss_fn, a, e1, e2, xs, ys, data=train)
+        path = jax.vmap(lambda t: coords(curve_point(curve, a, bend, b, t)))(ts)
+        off = jax.vmap(lambda t: jnp.linalg.norm(flat(sub(curve_point(curve, a, bend, b, t), a))
+                                                - coords(curve_point(curve, a, bend, b, t)) @ jnp.stack([flat(e1), flat(e2)])))(ts)
+        return grid, path, jnp.max(off), coords(bend), coords(b)
+
+    grid, path, off, cb, cbb = jax.device_get(go(a, e1, e2, bend, b, train))
+    return {"xs": np.asarray(xs), "ys": np.asarray(ys), "loss": np.asarray(grid), "curve_xy": np.asarray(path),
+            "bend_xy": np.asarray(cb), "b_xy": np.asarray(cbb), "max_off_plane": np.asarray(off)}
+
+
+def barriers(losses):
+    """``max_t L(t) - (L(0) + L(1)) / 2`` over the last axis (``[..., T]`` -> ``[...]``)."""
+    losses = np.asarray(losses)
+    return losses.max(-1) - (losses[..., 0] + losses[..., -1]) / 2
+
+
+def _barriers(e: dict, path: str) -> dict:
+    """Barriers of one path (``"line"`` or ``"curve"``) per pair: train loss, test loss, test error."""
+    return {"train": barriers(e[path]["train_loss"]), "test_loss": barriers(e[path]["test_loss"]),
+            "test_err": barriers(1 - e[path]["test_acc"])}
+
+
+def table(res: dict, cfg: Config) -> list[dict]:
+    first = res["curves"][cfg.curves[0]]
+    f = lambda x: f"{np.mean(x):.3f} +- {np.std(x):.3f}" if np.size(x) > 1 else f"{float(np.mean(x)):.3f}"  # noqa: E731
+    mid = cfg.num_points // 2
+    ends_err = 1 - (first["line"]["test_acc"][:, 0] + first["line"]["test_acc"][:, -1]) / 2
+    paths = [("straight line", first["line"], _barriers(first, "line"), first["connect_line_barrier"])]
+    paths += [(f"trained {c}", res["curves"][c]["curve"], _barriers(res["curves"][c], "curve"),
+               res["curves"][c]["connect_curve_barrier"]) for c in cfg.curves]
+    return [{"path": name, "train loss barrier": f(b["train"]), "test error barrier": f(b["test_err"]),
+             "test loss barrier": f(b["test_loss"]), "train barrier above higher end": f(above),
+             "test error at t=0.5": f(1 - ev["test_acc"][:, mid]), "endpoints' test error": f(ends_err),
+             "max test error on path": f(1 - ev["test_acc"].min(-1))}
+            for name, ev, b, above in paths]
+
+
+def checks(res: dict, cfg: Config) -> list[dict]:
+    first = res["curves"][cfg.curves[0]]
+    line = _barriers(first, "line")
+    gap = np.abs(first["line"]["train_loss"][:, 0] - first["line"]["train_loss"][:, -1]) / 2
+    p = lambda x: np.array2string(np.asarray(x), precision=3)  # noqa: E731
+    out = [{"name": "the straight line between independent minima has a barrier", "value": float(line["train"].min()),
+            "passed": bool(np.all(line["train"] > cfg.line_min_barrier) & np.all(line["train"] > 5 * gap)
+                           & np.all(line["test_err"] > 0.1)),
+            "detail": f"train loss barrier per pair {p(line['train'])} (> {cfg.line_min_barrier} nats and > 5x half the "
+                      f"endpoints' gap {p(gap)}); test error barrier {p(line['test_err'])} (> 0.1); test loss barrier "
+                      f"{p(line['test_loss'])} (reported)"}]
+    for curve in cfg.curves:
+        e = res["curves"][curve]
+        b = _barriers(e, "curve")
+        frac_tr, frac_err = b["train"] / line["train"], b["test_err"] / line["test_err"]
+        frac_te = b["test_loss"] / np.maximum(line["test_loss"], 1e-12)
+        ok = bool(np.all(frac_tr < cfg.curve_max_fraction) and np.all(frac_err < cfg.curve_max_fraction))
+        out.append({"name": f"a trained {curve} curve joins the minima with (nearly) no barrier",
+                    "value": float(max(frac_tr.max(), frac_err.max())), "passed": ok,
+                    "detail": f"curve / line barrier per pair (Garipov et al.'s train loss and test error): train loss "
+                              f"{p(frac_tr)}, test error {p(frac_err)} (< {cfg.curve_max_fraction}); curve barriers: train "
+                              f"loss {p(b['train'])} nats, test error {p(b['test_err'])}. Test LOSS barrier (reported, not "
+                              f"checked): {p(b['test_loss'])} nats = {p(frac_te)} of the line's"})
+        ends = np.abs(e["curve"]["train_loss"][:, [0, -1]] - e["line"]["train_loss"][:, [0, -1]]).max()
+        out.append({"name": f"the {curve} curve keeps its endpoints", "value": float(ends), "passed": bool(ends < 1e-4),
+                    "detail": f"max |L_curve - L_line| at t = 0, 1: {ends:.2e} (< 1e-4)"})
+    return out
+
+
+def plot(res: dict, cfg: Config) -> dict:
+    first = res["curves"][cfg.curves[0]]
+    ts = first["ts"]
+    has_plane = "plane" in first
+    fig, axes = plotting.figure(ncols=4 if has_plane else 3, width=3.8, height=3.2)
+    line = _barriers(first, "line")
+    panels = (("train_loss", "train loss", lambda v: v), ("test_acc", "test error", lambda v: 1 - v),
+              ("test_loss", "test loss", lambda v: v))
+    for c, (key, label, fn) in enumerate(panels):
+        ax = axes[0, c]
+        plotting.mean_band(ax, ts, fn(first["line"][key]), label="straight line", color="k")
+        for i, curve in enumerate(cfg.curves):
+            plotting.mean_band(ax, ts, fn(res["curves"][curve]["curve"][key]), label=f"trained {curve}", color=f"C{i}")
+        ax.set(xlabel="t along the path (0 = $w_a$, 1 = $w_b$)", ylabel=label,
+               title=f"{label} ({cfg.pairs} pair{'s' if cfg.pairs > 1 else ''}, mean $\\pm$ sd)")
+        ax.legend(fontsize=7)
+    axes[0, 2].set_title("test loss (overconfident off the line: reported, not checked)", fontsize=8)
+    worst = max(float(max((_barriers(res["curves"][c], "curve")["train"] / line["train"]).max(),
+                          (_barriers(res["curves"][c], "curve")["test_err"] / line["test_err"]).max()))
+                for c in cfg.curves)
+    verdict = (f"curves remove the barrier (worst curve/line {worst:.2f})" if worst < cfg.curve_max_fraction
+               else f"curves do NOT remove the barrier (curve/line up to {worst:.2f})")
+    if has_plane:
+        pl = first["plane"]
+        ax = axes[0, 3]
+        z = np.log(np.maximum(pl["loss"].T, 1e-6))
+        cs = ax.contourf(pl["xs"], pl["ys"], z, levels=20, cmap="viridis")
+        fig.colorbar(cs, ax=ax, label="log train loss")
+        ax.plot(pl["curve_xy"][:, 0], pl["curve_xy"][:, 1], color="w", lw=1.5, label=f"{cfg.curves[0]} curve")
+        ax.plot([0, pl["b_xy"][0]], [0, 0], color="r", ls="--", lw=1.2, label="straight line")
+        ax.scatter([0, pl["b_xy"][0], pl["bend_xy"][0]], [0, 0, pl["bend_xy"][1]], c=["w", "w", "orange"], s=20,
+                   zorder=3, edgecolors="k")
+        for xy, txt in (((0, 0), "$w_a$"), ((pl["b_xy"][0], 0), "$w_b$"), (pl["bend_xy"], "bend")):
+            ax.annotate(txt, xy, textcoords="offset points", xytext=(4, 4), color="w", fontsize=8)
+        ax.set(xlabel="along $w_b - w_a$", ylabel="along the bend (orthogonalised)",
+               title="plane through $w_a$, bend, $w_b$ (pair 0)")
+        ax.grid(False)
+        ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"Garipov et al. 2018 mode connectivity, MLP {tuple(cfg.widths)} on MNIST-1D: {verdict}", fontsize=10)
+    fig.tight_layout()
+    return {"mode_connectivity": fig}
