@@ -14,4 +14,7 @@ EXPERIMENTS = {
     "error_specificity": "Misclassified-example gradients: readout/selective-unit concentration, near-diagonal class cosines, corrective step helps own class; 1/sqrt(B) minibatch error, within>between alignment",
     "batch_noise": "Gradient noise scale/SNR through training, steps to a target loss vs batch size (critical batch), SGD escaping a shallow minimum",
     "learning_curve": "Loss vs step on MNIST-1D and markov_text: power-law fit, shrinking improvement, frequent patterns learned first, entropy-rate floor",
+    "hessian_spectrum": "SLQ Hessian density at init/after training, with/without batch norm: outliers ~ one per class (Ghorbani et al. 2019)",
+    "minima_similarity": "Final test loss over hundreds of seeds per width: the spread shrinks as width grows (Choromanska et al. 2015)",
+    "sharpness_batch_size": "Small vs large batch: lambda_max, epsilon-sharpness, SB-LB interpolation, generalisation gap (Keskar et al. 2017)",
 }
