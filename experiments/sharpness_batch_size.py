@@ -81,7 +81,7 @@ class Config:
             raise ValueError("Config.ascent_steps must be >= 1, num_iters >= 20 and chunk_size >= 0 (0: all at once)")
 
 
-QUICK = {"widths": (32, 32), "epochs": 30, "seeds": 2, "epsilons": (1e-3,), "interp_points": 13, "slice_points": 11,
+QUICK = {"epochs": 60, "seeds": 2, "epsilons": (1e-3,), "interp_points": 13, "slice_points": 11,
          "num_directions": 1}
 
 
