@@ -87,7 +87,8 @@ class Config:
             raise ValueError(f"Config.sigma_frac must lie in (0, 1), got {self.sigma_frac!r}")
 
 
-QUICK = {"seeds": 2, "num_train": 600, "widths": (32, 32), "epochs": 40, "num_probes": 4, "grid_points": 300}
+QUICK = {"seeds": 2, "num_train": 400, "widths": (32, 32), "epochs": 40, "num_steps": 60, "num_iters": 60, "num_probes": 4,
+         "grid_points": 300}
 
 
 def _dataset(cfg):

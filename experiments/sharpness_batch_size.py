@@ -209,25 +209,32 @@ def checks(res: dict, cfg: Config) -> list[dict]:
     ]
 
 
+def _seed_lines(ax, x, ys, color, label, ls="-"):
+    """Geometric mean over seeds (log axes) plus every seed as a thin line (a +-sd band breaks on log axes)."""
+    ys = np.asarray(ys, float).reshape(-1, len(x))
+    for y in ys:
+        ax.plot(x, y, color=color, ls=ls, lw=0.6, alpha=0.3)
+    ax.plot(x, np.exp(np.log(np.maximum(ys, 1e-30)).mean(0)), color=color, ls=ls, label=label)
+
+
 def plot(res: dict, cfg: Config) -> dict:
     fig, axes = plotting.figure(ncols=4, width=3.4, height=3.0)
     colors = {"SB": "C0", "LB": "C3"}
     ax = axes[0, 0]
     a = res["interp_alpha"]
-    plotting.mean_band(ax, a, res["interp"][:, 0], label="train loss", color="k")
-    plotting.mean_band(ax, a, res["interp"][:, 1], label="test loss", color="C1", ls="--")
+    _seed_lines(ax, a, res["interp"][:, 0], "k", "train loss")
+    _seed_lines(ax, a, res["interp"][:, 1], "C1", "test loss", ls="--")
     ax.axvline(0, color=colors["SB"], lw=0.8, ls=":")
     ax.axvline(1, color=colors["LB"], lw=0.8, ls=":")
-    ax.set(yscale="log", xlabel="alpha  (0: SB solution, 1: LB solution)", ylabel="cross-entropy",
-           title="(a) L((1-alpha) theta_SB + alpha theta_LB)")
+    ax.set(yscale="log", xlabel="alpha  (0: SB solution, 1: LB solution)", ylabel="cross-entropy (geo. mean, seeds thin)",
+           title="(a) L((1-a) theta_SB + a theta_LB), Keskar Fig. 3")
     ax.legend()
     ax = axes[0, 1]
     sa = res["slice_alpha"]
     for r in RUNS:
         sl = res[r]["slices"]                       # [S, D, 2, A]
-        plotting.mean_band(ax, sa, sl[:, :, 0].reshape(-1, sl.shape[-1]), color=colors[r], label=f"{r} train")
-        plotting.mean_band(ax, sa, sl[:, :, 1].reshape(-1, sl.shape[-1]), color=colors[r], ls="--", band=False,
-                           label=f"{r} test")
+        _seed_lines(ax, sa, sl[:, :, 0], colors[r], f"{r} train")
+        _seed_lines(ax, sa, sl[:, :, 1], colors[r], f"{r} test", ls="--")
     ax.set(yscale="log", xlabel="alpha (filter-normalised random direction)", ylabel="cross-entropy",
            title="(b) random 1-D slices (Li et al. 2018)")
     ax.legend(fontsize=7)
@@ -244,8 +251,8 @@ def plot(res: dict, cfg: Config) -> dict:
     ax = axes[0, 3]
     for r in RUNS:
         ep = np.arange(1, res[r]["hist_test_loss"].shape[1] + 1)
-        plotting.mean_band(ax, ep, res[r]["hist_train_loss"], color=colors[r], label=f"{r} train")
-        plotting.mean_band(ax, ep, res[r]["hist_test_loss"], color=colors[r], ls="--", label=f"{r} test")
+        _seed_lines(ax, ep, res[r]["hist_train_loss"], colors[r], f"{r} train")
+        _seed_lines(ax, ep, res[r]["hist_test_loss"], colors[r], f"{r} test", ls="--")
     gap_ok = _final(res, "LB", "test_acc").mean() < _final(res, "SB", "test_acc").mean() and \
         _final(res, "LB", "test_loss").mean() > _final(res, "SB", "test_loss").mean()
     accs = ", ".join(f"{r} {_final(res, r, 'test_acc').mean():.3f}" for r in RUNS)
