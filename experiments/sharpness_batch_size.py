@@ -264,7 +264,7 @@ def plot(res: dict, cfg: Config) -> dict:
         _final(res, "LB", "test_loss").mean() > _final(res, "SB", "test_loss").mean()
     accs = ", ".join(f"{r} {_final(res, r, 'test_acc').mean():.3f}" for r in RUNS)
     ax.set(yscale="log", xlabel="epoch", ylabel="cross-entropy",
-           title=f"(d) test acc {accs}:\n" + ("LB generalises worse" if gap_ok else "generalisation gap did NOT appear here"))
+           title=f"(d) test acc {accs}\n" + ("LB generalises worse" if gap_ok else "gap did NOT appear here"))
     ax.legend(fontsize=7)
     fig.suptitle(f"Small vs large batch, MLP {tuple(cfg.widths)} on {cfg.dataset}, {cfg.optimizer}, {cfg.epochs} epochs, "
                  f"{cfg.seeds} seeds (Keskar et al. 2017); thick: geometric mean over seeds, thin: seeds", fontsize=10)
