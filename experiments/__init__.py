@@ -17,4 +17,7 @@ EXPERIMENTS = {
     "landscape_interpolation": "Loss/accuracy on the line from init to solution, MLP and CNN on MNIST-1D: monotone, no barrier (Goodfellow et al. 2015)",
     "mode_connectivity": "Two MNIST-1D minima: loss barrier on the straight line vs trained Bezier/polychain curves, plane through both and the bend (Garipov et al. 2018)",
     "landscape_filter_norm": "Filter-normalised 2-D loss surfaces of a deep plain vs residual MLP, convexity map, training path on its PCA plane (Li et al. 2018)",
+    "hessian_spectrum": "SLQ Hessian density at init/after training, with/without batch norm: outliers ~ one per class (Ghorbani et al. 2019)",
+    "minima_similarity": "Final test loss over hundreds of seeds per width: the spread shrinks as width grows (Choromanska et al. 2015)",
+    "sharpness_batch_size": "Small vs large batch: lambda_max, epsilon-sharpness, SB-LB interpolation, generalisation gap (Keskar et al. 2017)",
 }

@@ -1,0 +1,250 @@
+"""Hessian eigenvalue density at initialisation and after training, with and without batch norm.
+
+Ghorbani, Krishnan & Xiao 2019 ("An Investigation into Neural Net Optimization via Hessian
+Eigenvalue Density") estimate the full Hessian spectrum of a network by stochastic Lanczos
+quadrature (SLQ) and find, after training, a bulk concentrated near zero plus a few large
+isolated outliers (about one per class, as Sagun et al. 2017 and Papyan 2019 also report),
+and that networks with batch norm have no such outliers.
+
+Here an MLP (``widths``, ReLU) with ``norm="none"`` and ``norm="batch"`` is trained on
+``dataset`` (SGD with momentum, seeds vmapped by ``lossatlas.train.sweep``). At
+initialisation and after training, for every seed (one compiled, vmapped program per
+model, initial and trained parameters stacked on the seed axis):
+
+* SLQ (``curvature.lanczos_quadrature``, ``num_probes`` Rademacher probes x ``num_steps``
+  Lanczos steps) gives the spectral measure; it is broadened by Gaussians of width
+  ``sigma_frac`` x (range of the nodes) (Ghorbani et al.'s eq. 7, as
+  ``curvature.spectral_density`` does) on one grid per (model, phase), and plotted as
+  log-density against eigenvalue;
+* ``curvature.top_eigenvalues`` (Lanczos, ``num_iters`` steps) gives the ``top_k = 2C``
+  largest eigenvalues. Outliers: the bulk edge is taken as the ``top_k``-th eigenvalue
+  (inside the bulk when there are fewer than ``top_k`` outliers) and an eigenvalue is an
+  outlier when it exceeds ``outlier_factor`` x the bulk edge.
+
+The Hessian is that of the mean training loss over the whole training set (all
+``num_train`` examples in one batch). For batch norm it is taken in training mode: the
+batch statistics of the whole training set, differentiated through, i.e. the objective
+the network was trained on with the batch being the training set.
+
+Command:    lossatlas run hessian_spectrum [--quick]
+Checks:     after training without batch norm the number of outliers is about the number of
+            classes (within C/2 of C); with batch norm it is at most half that; every outlier
+            from top_eigenvalues has a Ritz value of the SLQ probes next to it (within 3% of
+            lambda_max) in at least half the probes (the density's support holds the outliers).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lossatlas import curvature
+from lossatlas import data as data_lib
+from lossatlas import losses, plotting
+from lossatlas.train import TrainConfig, program, sweep
+
+TABLE_TITLE = "Hessian spectrum (SLQ + Lanczos top eigenvalues): outliers vs classes, with and without batch norm (Ghorbani et al. 2019)"
+
+NORMS = ("none", "batch")
+PHASES = ("init", "trained")
+DATASETS = ("digits", "mnist1d")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    dataset: str = "digits"
+    num_train: int = 0              # 0: the whole training set
+    widths: tuple = (64, 64)
+    learning_rate: float = 0.05     # SGD with momentum 0.9
+    batch_size: int = 64
+    epochs: int = 30
+    num_steps: int = 80             # SLQ Lanczos steps per probe
+    num_probes: int = 8
+    top_k: int = 20                 # 2C for 10 classes
+    num_iters: int = 80             # Lanczos steps for top_eigenvalues
+    outlier_factor: float = 3.0     # outlier: > outlier_factor x bulk edge (the top_k-th eigenvalue)
+    sigma_frac: float = 0.01        # Gaussian broadening, fraction of the spectrum's range
+    grid_points: int = 600
+    seeds: int = 3
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"Config.dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if self.num_train < 0:
+            raise ValueError(f"Config.num_train must be >= 0 (0: all), got {self.num_train!r}")
+        if len(self.widths) < 1 or min(self.widths) < 1:
+            raise ValueError(f"Config.widths must be positive hidden widths, got {self.widths!r}")
+        if self.top_k < 2 or self.num_iters < self.top_k:
+            raise ValueError(f"Config.top_k must be >= 2 and num_iters >= top_k, got {self.top_k}, {self.num_iters}")
+        if self.num_steps < 2 or self.num_probes < 1:
+            raise ValueError("Config.num_steps must be >= 2 and num_probes >= 1")
+        if self.outlier_factor <= 1:
+            raise ValueError(f"Config.outlier_factor must be > 1, got {self.outlier_factor!r}")
+        if not 0 < self.sigma_frac < 1:
+            raise ValueError(f"Config.sigma_frac must lie in (0, 1), got {self.sigma_frac!r}")
+
+
+QUICK = {"seeds": 2, "num_train": 400, "widths": (32, 32), "epochs": 40, "num_steps": 60, "num_iters": 60, "num_probes": 4,
+         "grid_points": 300}
+
+
+def _dataset(cfg):
+    ds = data_lib.load(cfg.dataset)
+    return ds.subset(cfg.num_train) if cfg.num_train else ds
+
+
+def _train_config(cfg, norm):
+    return TrainConfig(model="mlp", model_cfg={"widths": tuple(cfg.widths), "norm": norm}, optimizer="momentum",
+                       learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, epochs=cfg.epochs)
+
+
+def _analyse(cfg, tcfg, ds):
+    """jit(vmap((params, model_state, key) -> (nodes [P, m], weights [P, m], top [k])))."""
+    model = program(tcfg, ds).model
+    data = (jnp.asarray(ds.x_train), jnp.asarray(ds.y_train))
+
+    def one(params, model_state, key):
+        def loss_fn(p, batch):
+            if model_state:  # batch norm in training mode: statistics of the batch, differentiated through
+                out, _ = model.apply({"params": p, **model_state}, batch[0], train=True, mutable=list(model_state))
+            else:
+                out = model.apply({"params": p}, batch[0])
+            return losses.cross_entropy(out, batch[1])
+
+        k_slq, k_top = jax.random.split(key)
+        nodes, weights = curvature.lanczos_quadrature(loss_fn, params, k_slq, cfg.num_steps, cfg.num_probes, data=data)
+        top = curvature.top_eigenvalues(loss_fn, params, cfg.top_k, k_top, num_iters=cfg.num_iters, data=data)
+        return nodes, weights, top
+
+    return jax.jit(jax.vmap(one))
+
+
+def broaden(nodes, weights, grid, sigma):
+    """Gaussian-broadened SLQ density on ``grid`` (Ghorbani et al. 2019, eq. 7).
+
+    Args:
+      nodes, weights: ``[P, m]`` quadrature nodes and weights (each row of weights sums to 1).
+      grid: ``[G]`` evaluation points; sigma: Gaussian width.
+
+    Returns:
+      ``[G]`` density ``(1/P) sum_pj w_pj N(t; theta_pj, sigma^2)`` (integrates to 1 on the real line).
+    """
+    z = (np.asarray(grid)[:, None, None] - nodes[None]) / sigma
+    return (np.exp(-0.5 * z ** 2) / (sigma * np.sqrt(2 * np.pi)) * weights[None]).sum((1, 2)) / nodes.shape[0]
+
+
+def run(cfg: Config, key) -> dict:
+    ds = _dataset(cfg)
+    out = {}
+    for i, norm in enumerate(NORMS):
+        tcfg = _train_config(cfg, norm)
+        k_train, k_eig = jax.random.split(jax.random.fold_in(key, i))
+        state, hist = sweep(tcfg, ds, seeds=cfg.seeds, key=k_train)
+        init_fn = program(tcfg, ds).compiled((), 1)[0]
+        state0 = init_fn(jax.random.split(k_train, cfg.seeds), {})        # the same seeds' initial states
+        both = jax.device_get(((state0.params, state0.model_state), (state.params, state.model_state)))
+        both = jax.tree_util.tree_map(lambda a, b: np.concatenate([a, b]), *both)   # [init seeds..., trained seeds...]
+        keys = jax.random.split(k_eig, 2 * cfg.seeds)
+        nodes, weights, top = (np.asarray(a) for a in _analyse(cfg, tcfg, ds)(*both, keys))
+        n = int(sum(a.size for a in jax.tree_util.tree_leaves(state.params)) // cfg.seeds)
+        res = {"train_loss": np.asarray(hist["train_loss"][:, -1]), "train_acc": np.asarray(hist["train_acc"][:, -1]),
+               "test_acc": np.asarray(hist["test_acc"][:, -1]), "num_params": np.asarray(n)}
+        for j, phase in enumerate(PHASES):
+            sl = slice(j * cfg.seeds, (j + 1) * cfg.seeds)
+            nd, w, tp = nodes[sl], weights[sl], top[sl]
+            lo, hi = min(nd.min(), tp.min()), max(nd.max(), tp.max())
+            sigma = cfg.sigma_frac * (hi - lo)
+            grid = np.linspace(lo - 5 * sigma, hi + 5 * sigma, cfg.grid_points)
+            dens = np.stack([broaden(nd[s], w[s], grid, sigma) for s in range(cfg.seeds)])
+            edge = tp[:, -1]
+            res[phase] = {"nodes": nd, "weights": w, "top": tp, "grid": grid, "density": dens,
+                          "sigma": np.asarray(sigma), "edge": edge,
+                          "outliers": (tp > cfg.outlier_factor * edge[:, None]).sum(1)}
+        out[norm] = res
+    out["num_classes"] = np.asarray(ds.num_classes)
+    return out
+
+
+def _near_fraction(ph, tol_frac=0.03):
+    """Per seed and outlier: the fraction of SLQ probes with a Ritz value within tol_frac * lambda_max."""
+    fr = []
+    for s in range(len(ph["top"])):
+        m = int(ph["outliers"][s])
+        tol = tol_frac * ph["top"][s, 0]
+        d = np.abs(ph["nodes"][s][None] - ph["top"][s, :m, None, None]).min(-1)   # [m, P]
+        fr.append((d < tol).mean(-1))
+    return fr
+
+
+def table(res: dict, cfg: Config) -> list[dict]:
+    rows = []
+    for norm in NORMS:
+        r = res[norm]
+        for phase in PHASES:
+            ph = r[phase]
+            rows.append({
+                "norm": "batch norm" if norm == "batch" else "no norm", "phase": phase,
+                "params": int(r["num_params"]),
+                "train loss / test acc": f"{r['train_loss'].mean():.4f} / {r['test_acc'].mean():.3f}" if phase == "trained" else "",
+                "lambda_max": f"{ph['top'][:, 0].mean():.4g}",
+                "bulk edge (lambda_{%d})" % cfg.top_k: f"{ph['edge'].mean():.3g}",
+                "lambda_max / edge": f"{(ph['top'][:, 0] / ph['edge']).mean():.3g}",
+                f"outliers (> {cfg.outlier_factor:g} x edge) per seed": " ".join(str(int(c)) for c in ph["outliers"]),
+                "SLQ mass above edge": f"{np.mean([(w[nd > e]).sum() / len(w) for nd, w, e in zip(ph['nodes'], ph['weights'], ph['edge'])]):.2e}",
+            })
+    return rows
+
+
+def checks(res: dict, cfg: Config) -> list[dict]:
+    C = int(res["num_classes"])
+    plain, bn = res["none"]["trained"], res["batch"]["trained"]
+    c_plain, c_bn = float(plain["outliers"].mean()), float(bn["outliers"].mean())
+    near = np.concatenate([f for norm in NORMS for ph in PHASES for f in _near_fraction(res[norm][ph])] + [np.ones(1)])
+    return [
+        {"name": "about one outlier per class after training", "value": c_plain, "passed": bool(abs(c_plain - C) <= C / 2),
+         "detail": f"no norm, trained: {c_plain:.1f} eigenvalues above {cfg.outlier_factor:g} x the bulk edge (mean over "
+                   f"{cfg.seeds} seeds; per seed {plain['outliers'].tolist()}), C = {C} classes (need |count - C| <= C/2); "
+                   f"at init {res['none']['init']['outliers'].tolist()}"},
+        {"name": "batch norm suppresses the outliers", "value": c_bn, "passed": bool(c_bn <= c_plain / 2),
+         "detail": f"trained with batch norm: {c_bn:.1f} outliers (per seed {bn['outliers'].tolist()}) vs {c_plain:.1f} without "
+                   f"(need <= half); lambda_max / bulk edge {np.mean(bn['top'][:, 0] / bn['edge']):.3g} vs "
+                   f"{np.mean(plain['top'][:, 0] / plain['edge']):.3g}"},
+        {"name": "the SLQ density's support holds the Lanczos outliers", "value": float(near.min()),
+         "passed": bool(near.min() >= 0.5),
+         "detail": f"every outlier of top_eigenvalues has an SLQ Ritz value within 3% of lambda_max in a fraction "
+                   f">= {near.min():.2f} of the {cfg.num_probes} probes (need >= 0.5), all models, phases and seeds"},
+    ]
+
+
+def plot(res: dict, cfg: Config) -> dict:
+    fig, axes = plotting.figure(ncols=4, width=3.3, height=3.1)
+    C = int(res["num_classes"])
+    supp = res["batch"]["trained"]["outliers"].mean() <= res["none"]["trained"]["outliers"].mean() / 2
+    for col, (norm, phase) in enumerate([(n, p) for n in NORMS for p in PHASES]):
+        ax, ph = axes[0, col], res[norm][phase]
+        color = ("0.45" if phase == "init" else "C0") if norm == "none" else ("0.45" if phase == "init" else "C2")
+        for s in range(cfg.seeds):
+            ax.plot(ph["grid"], np.log10(np.maximum(ph["density"][s], 1e-12)), color=color, lw=1, alpha=0.9 - 0.4 * (s > 0),
+                    label=f"SLQ density, {cfg.seeds} seeds" if s == 0 else None)
+        edge = cfg.outlier_factor * ph["edge"][0]
+        top = ph["top"][0]
+        ax.plot(top[top > edge], np.full(int((top > edge).sum()), -10.3), "v", color="C3", ms=5,
+                label=f"outliers, seed 0 ({int((top > edge).sum())})")
+        ax.plot(top[top <= edge], np.full(int((top <= edge).sum()), -10.3), "|", color="k", ms=6,
+                label=f"other top-{cfg.top_k} (Lanczos)")
+        ax.axvline(edge, color="C3", ls=":", lw=0.8, label=f"{cfg.outlier_factor:g} x bulk edge")
+        title = f"{'batch norm' if norm == 'batch' else 'no normalisation'}, {phase}\noutliers per seed: " \
+                + " ".join(str(int(c)) for c in ph["outliers"]) + f" (C = {C})"
+        if norm == "batch" and phase == "trained":
+            title += "\n" + ("BN suppresses the outliers" if supp else "BN did NOT suppress the outliers here")
+        ax.set(ylim=(-11, None), xlabel="eigenvalue", title=title)
+        if col == 0:
+            ax.set_ylabel("log10 density (SLQ, Gaussian-broadened)")
+        ax.legend(fontsize=6, loc="upper right")
+    fig.suptitle(f"Hessian eigenvalue density of an MLP {tuple(cfg.widths)} on {cfg.dataset}, init vs trained, "
+                 "with and without batch norm (Ghorbani, Krishnan & Xiao 2019)", fontsize=10)
+    fig.tight_layout()
+    return {"hessian_spectrum": fig}

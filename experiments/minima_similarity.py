@@ -1,0 +1,139 @@
+"""Minima of wide networks are all alike: the spread of final test loss over seeds shrinks with width.
+
+Choromanska, Henaff, Mathieu, Ben Arous & LeCun 2015 ("The Loss Surfaces of Multilayer
+Networks", sec. 6 and Fig. 2) train one-hidden-layer networks of increasing size on (scaled
+down) MNIST from many random initialisations and find that the test losses of the minima SGD
+reaches concentrate in a narrow band as the network grows (their spin-glass picture: for
+large networks the low-lying critical points have nearly the same loss), while small
+networks land in minima of widely varying quality; the typical loss also falls with size.
+
+Here a one-hidden-layer ReLU MLP of every width in ``widths`` is trained on ``dataset``
+from ``seeds`` random initialisations with SGD + momentum for ``epochs`` epochs. Seeds are
+a vmap axis (``lossatlas.train.sweep``): hundreds of seeds are one compiled program per
+width. The final test loss of every seed gives one histogram per width (as the paper's
+Fig. 2), and its spread (standard deviation and interquartile range) and mean per width.
+
+Command:    lossatlas run minima_similarity [--quick]
+Checks:     the spread of the final test loss shrinks with width (std at the widest net below
+            half the narrowest's, and Spearman rank correlation of std with width <= -0.7);
+            the mean final test loss falls from the narrowest to the widest net.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+
+from lossatlas import data as data_lib
+from lossatlas import plotting
+from lossatlas.train import TrainConfig, sweep
+
+TABLE_TITLE = "Spread of final test loss over seeds vs width (Choromanska et al. 2015)"
+
+DATASETS = ("digits", "mnist1d")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    dataset: str = "digits"
+    widths: tuple = (2, 4, 8, 16, 32, 64, 128)
+    learning_rate: float = 0.05       # SGD with momentum 0.9
+    batch_size: int = 64
+    epochs: int = 20
+    bins: int = 40
+    seeds: int = 256
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"Config.dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if len(self.widths) < 2 or min(self.widths) < 1 or list(self.widths) != sorted(set(self.widths)):
+            raise ValueError(f"Config.widths must be at least two increasing positive widths, got {self.widths!r}")
+        if self.bins < 2:
+            raise ValueError(f"Config.bins must be >= 2, got {self.bins!r}")
+        if self.seeds < 8:
+            raise ValueError(f"Config.seeds must be >= 8 for a spread over seeds, got {self.seeds!r}")
+
+
+QUICK = {"widths": (4, 16, 64), "seeds": 32, "epochs": 6}
+
+
+def run(cfg: Config, key) -> dict:
+    ds = data_lib.load(cfg.dataset)
+    out = {k: [] for k in ("test_loss", "train_loss", "test_acc", "diverged")}   # train_loss: last epoch's minibatch mean
+    for i, w in enumerate(cfg.widths):   # one compiled program per width; seeds are its vmap axis
+        tcfg = TrainConfig(model="mlp", model_cfg={"widths": (w,)}, optimizer="momentum", learning_rate=cfg.learning_rate,
+                           batch_size=cfg.batch_size, epochs=cfg.epochs, eval_train=False)
+        _, h = sweep(tcfg, ds, seeds=cfg.seeds, key=jax.random.fold_in(key, i))
+        out["test_loss"].append(np.asarray(h["test_loss"][:, -1]))
+        steps = len(h["loss"][0]) // cfg.epochs
+        out["train_loss"].append(np.asarray(h["loss"][:, -steps:]).mean(1))
+        out["test_acc"].append(np.asarray(h["test_acc"][:, -1]))
+        out["diverged"].append(np.asarray(h["diverged_at"]) >= 0)
+    return {k: np.stack(v) for k, v in out.items()}           # [widths, seeds]
+
+
+def _stats(res):
+    x = res["test_loss"]
+    q75, q25 = np.nanpercentile(x, [75, 25], axis=1)
+    return {"mean": np.nanmean(x, 1), "std": np.nanstd(x, 1), "iqr": q75 - q25,
+            "min": np.nanmin(x, 1), "max": np.nanmax(x, 1)}
+
+
+def _spearman(a, b):
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def table(res: dict, cfg: Config) -> list[dict]:
+    st = _stats(res)
+    return [{"width": w, "seeds": cfg.seeds, "mean test loss": f"{st['mean'][i]:.4f}", "std": f"{st['std'][i]:.4f}",
+             "IQR": f"{st['iqr'][i]:.4f}", "min / max": f"{st['min'][i]:.3f} / {st['max'][i]:.3f}",
+             "mean test acc": f"{np.nanmean(res['test_acc'][i]):.3f}", "mean train loss (last epoch)": f"{np.nanmean(res['train_loss'][i]):.4f}",
+             "diverged": int(res["diverged"][i].sum())}
+            for i, w in enumerate(cfg.widths)]
+
+
+def checks(res: dict, cfg: Config) -> list[dict]:
+    st = _stats(res)
+    ratio = float(st["std"][-1] / st["std"][0])
+    rho = _spearman(np.asarray(cfg.widths, float), st["std"])
+    return [
+        {"name": "the spread of final test loss shrinks with width", "value": ratio, "passed": bool(ratio < 0.5 and rho <= -0.7),
+         "detail": f"std over {cfg.seeds} seeds: " + ", ".join(f"w{w}: {s:.4f}" for w, s in zip(cfg.widths, st["std"]))
+                   + f"; widest/narrowest {ratio:.3f} (< 0.5), Spearman(width, std) {rho:.2f} (<= -0.7); IQR "
+                   + ", ".join(f"{q:.4f}" for q in st["iqr"])},
+        {"name": "the mean final test loss falls with width", "value": float(st["mean"][-1] - st["mean"][0]),
+         "passed": bool(st["mean"][-1] < st["mean"][0]),
+         "detail": "mean test loss " + ", ".join(f"w{w}: {m:.4f}" for w, m in zip(cfg.widths, st["mean"]))},
+    ]
+
+
+def plot(res: dict, cfg: Config) -> dict:
+    st = _stats(res)
+    fig, axes = plotting.figure(ncols=2, width=4.2, height=3.2)
+    ax = axes[0, 0]
+    x = res["test_loss"]
+    lo, hi = np.nanmin(x), np.nanmax(x)
+    bins = np.geomspace(lo, hi, cfg.bins + 1) if lo > 0 else np.linspace(lo, hi, cfg.bins + 1)
+    cmap = plotting.plt.get_cmap("viridis")
+    for i, w in enumerate(cfg.widths):
+        ax.hist(x[i][np.isfinite(x[i])], bins=bins, histtype="stepfilled", alpha=0.45,
+                color=cmap(i / max(1, len(cfg.widths) - 1)), label=f"width {w}")
+    ax.set(xscale="log" if lo > 0 else "linear", xlabel="final test loss (cross-entropy)", ylabel=f"seeds (of {cfg.seeds})",
+           title=f"(a) one histogram per width, {cfg.seeds} seeds each")
+    ax.legend(fontsize=7)
+    ax = axes[0, 1]
+    ax.plot(cfg.widths, st["std"], "o-", label="std over seeds")
+    ax.plot(cfg.widths, st["iqr"], "s--", label="IQR over seeds")
+    ax.plot(cfg.widths, st["mean"], "^:", color="k", label="mean")
+    ok = all(c["passed"] for c in checks(res, cfg))
+    ax.set(xscale="log", yscale="log", xlabel="hidden width", ylabel="final test loss statistic",
+           title="(b) spread " + ("shrinks" if ok else "does NOT shrink as expected") + " with width")
+    plotting.log_xticks(ax, cfg.widths)
+    ax.legend(fontsize=7)
+    fig.suptitle(f"One-hidden-layer MLPs on {cfg.dataset}, SGD+momentum, {cfg.epochs} epochs "
+                 "(Choromanska et al. 2015, Fig. 2)", fontsize=10)
+    fig.tight_layout()
+    return {"minima_similarity": fig}

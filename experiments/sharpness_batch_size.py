@@ -1,0 +1,272 @@
+"""Small- vs large-batch training: sharpness of the minimum and the generalisation gap.
+
+Keskar, Mudigere, Nocedal, Smelyanskiy & Tang 2017 ("On Large-Batch Training for Deep
+Learning: Generalization Gap and Sharp Minima") train the same network with a small batch
+(SB) and a large batch (LB, ~10% of the data) for the same number of epochs (Adam) and find
+that LB solutions are sharper (larger epsilon-sharpness, their Metric 2.1, and larger top
+Hessian eigenvalue) and generalise worse; the 1-D interpolation
+``L((1 - alpha) theta_SB + alpha theta_LB)`` for alpha in [-1, 2] (their Fig. 3) is flat
+around the SB solution and steep around the LB one.
+
+Here an MLP (``widths``, ReLU) is trained on ``dataset`` with Adam at batch sizes
+``small_batch`` and ``large_batch`` for ``epochs`` epochs each, seeds vmapped
+(``lossatlas.train.sweep``; SB and LB share the seed keys, so the same initialisation). One
+compiled, vmapped analysis program then measures, for every solution over the whole
+training set: ``lambda_max`` (``curvature.top_eigenvalues``, Lanczos) and Keskar's
+epsilon-sharpness for every ``epsilons`` (``curvature.sharpness``, projected sign ascent in
+the box ``|delta_i| <= eps (|theta_i| + 1)``), the loss along filter-normalised random
+directions (``landscape.line``, Li et al. 2018) and, per seed, the train and test loss along
+the SB -> LB line (``landscape.interpolate``, ``extent`` [-1, 2]).
+
+At the same number of epochs SB takes ``large_batch / small_batch`` times more steps and
+reaches a far lower training loss; near zero loss the cross-entropy Hessian shrinks with
+the loss, so part of the sharpness ratio is that loss difference (the scale caveat of
+Dinh et al. 2017 applies as well: sharpness is not invariant to reparametrisation).
+
+Command:    lossatlas run sharpness_batch_size [--quick]
+Checks:     LB has the larger lambda_max and the larger epsilon-sharpness (means over seeds,
+            each epsilon); LB generalises worse (lower test accuracy and higher test loss, means
+            over seeds: stated plainly if it does not appear); lambda_max of curvature.sharpness
+            (20 Lanczos steps) matches top_eigenvalues run to ``num_iters`` steps (1%).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lossatlas import curvature, landscape, losses, plotting
+from lossatlas import data as data_lib
+from lossatlas.train import TrainConfig, program, sweep
+
+TABLE_TITLE = "Small vs large batch: sharpness and generalisation gap (Keskar et al. 2017)"
+
+DATASETS = ("mnist1d", "digits")
+RUNS = ("SB", "LB")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    dataset: str = "digits"
+    num_train: int = 0               # 0: the whole training set
+    widths: tuple = (64, 64)
+    optimizer: str = "adam"          # as Keskar et al.; or "sgd" / "momentum"
+    learning_rate: float = 1e-3
+    small_batch: int = 16
+    large_batch: int = 256           # 18% of digits' 1437 training examples (Keskar et al.: ~10%)
+    epochs: int = 150
+    epsilons: tuple = (1e-3, 5e-4)   # Keskar et al.'s box sizes
+    ascent_steps: int = 20
+    num_iters: int = 60              # Lanczos steps for the reference lambda_max
+    interp_points: int = 31          # alpha in [-1, 2]
+    slice_points: int = 21           # random filter-normalised 1-D slices, alpha in [-1, 1]
+    num_directions: int = 2
+    chunk_size: int = 0              # examples per chunk of the exact dataset means (0: all at once)
+    seeds: int = 4
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"Config.dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if self.num_train < 0:
+            raise ValueError(f"Config.num_train must be >= 0 (0: all), got {self.num_train!r}")
+        if len(self.widths) < 1 or min(self.widths) < 1:
+            raise ValueError(f"Config.widths must be positive hidden widths, got {self.widths!r}")
+        if self.optimizer not in ("adam", "sgd", "momentum"):
+            raise ValueError(f"Config.optimizer must be 'adam', 'sgd' or 'momentum', got {self.optimizer!r}")
+        if not 1 <= self.small_batch < self.large_batch:
+            raise ValueError(f"Config.small_batch must be >= 1 and < large_batch, got {self.small_batch}, {self.large_batch}")
+        if len(self.epsilons) < 1 or min(self.epsilons) <= 0:
+            raise ValueError(f"Config.epsilons must be positive box sizes, got {self.epsilons!r}")
+        if self.interp_points < 3 or self.slice_points < 3 or self.num_directions < 1:
+            raise ValueError("Config.interp_points and slice_points must be >= 3, num_directions >= 1")
+        if self.ascent_steps < 1 or self.num_iters < 20 or self.chunk_size < 0:
+            raise ValueError("Config.ascent_steps must be >= 1, num_iters >= 20 and chunk_size >= 0 (0: all at once)")
+
+
+QUICK = {"epochs": 60, "seeds": 2, "epsilons": (1e-3,), "interp_points": 13, "slice_points": 11,
+         "num_directions": 1}
+
+
+def _dataset(cfg):
+    ds = data_lib.load(cfg.dataset)
+    ds = ds.subset(cfg.num_train) if cfg.num_train else ds
+    if cfg.large_batch > ds.num_train:
+        raise ValueError(f"Config.large_batch={cfg.large_batch} is larger than the training set ({ds.num_train})")
+    return ds
+
+
+def _analysis(cfg, model, train, test):
+    """jit(vmap(one)) over a flat axis of solutions; one(params, key, other) -> dict."""
+    def loss_fn(p, batch):
+        return losses.cross_entropy(model.apply({"params": p}, batch[0]), batch[1])
+
+    alphas = jnp.linspace(-1.0, 1.0, cfg.slice_points)
+    chunk = cfg.chunk_size or None
+
+    def one(params, key):
+        keys = jax.random.split(key, 2 + len(cfg.epsilons))
+        out = {"lambda_ref": curvature.top_eigenvalues(loss_fn, params, 1, keys[0], num_iters=cfg.num_iters,
+                                                       data=train, chunk_size=chunk)[0]}
+        sharp = [curvature.sharpness(loss_fn, params, k, epsilon=e, num_steps=cfg.ascent_steps, data=train,
+                                     chunk_size=chunk) for e, k in zip(cfg.epsilons, keys[2:])]
+        out["lambda_max"] = sharp[0]["lambda_max"]
+        out["eps_sharpness"] = jnp.stack([s["epsilon_sharpness"] for s in sharp])
+        out["train_loss"] = sharp[0]["loss"]
+
+        def slice_(k):
+            d = landscape.random_direction(k, params)
+            return jnp.stack([landscape.line(loss_fn, params, d, alphas, data=dd, chunk_size=chunk)
+                              for dd in (train, test)])
+        out["slices"] = jax.lax.map(slice_, jax.random.split(keys[1], cfg.num_directions))   # [D, 2, A]
+        return out
+
+    def interp(p_sb, p_lb):
+        return jnp.stack([landscape.interpolate(loss_fn, p_sb, p_lb, cfg.interp_points, data=dd, chunk_size=chunk,
+                                                extent=(-1.0, 2.0)).losses for dd in (train, test)])   # [2, A]
+
+    return jax.jit(jax.vmap(one)), jax.jit(jax.vmap(interp)), alphas
+
+
+def run(cfg: Config, key) -> dict:
+    ds = _dataset(cfg)
+    k_train, k_an = jax.random.split(key)
+    states, hists = [], []
+    for b in (cfg.small_batch, cfg.large_batch):
+        tcfg = TrainConfig(model="mlp", model_cfg={"widths": tuple(cfg.widths)}, optimizer=cfg.optimizer,
+                           learning_rate=cfg.learning_rate, batch_size=b, epochs=cfg.epochs)
+        state, hist = sweep(tcfg, ds, seeds=cfg.seeds, key=k_train)          # same keys: same initialisations
+        states.append(state.params)
+        hists.append(hist)
+    model = program(tcfg, ds).model
+    train = (jnp.asarray(ds.x_train), jnp.asarray(ds.y_train))
+    test = (jnp.asarray(ds.x_test), jnp.asarray(ds.y_test))
+    one, interp, alphas = _analysis(cfg, model, train, test)
+    states = jax.device_get(states)   # off the sweep's seed mesh: one device (sharded Lanczos deadlocked on CPU devices)
+    both = jax.tree_util.tree_map(lambda a, b: np.concatenate([a, b]), *states)     # [SB seeds..., LB seeds...]
+    an = jax.tree_util.tree_map(np.asarray, one(both, jax.random.split(k_an, 2 * cfg.seeds)))
+    res = {}
+    for i, r in enumerate(RUNS):
+        sl = slice(i * cfg.seeds, (i + 1) * cfg.seeds)
+        h = hists[i]
+        res[r] = {k: v[sl] for k, v in an.items()}
+        res[r].update({f"hist_{k}": np.asarray(h[k]) for k in ("train_loss", "test_loss", "train_acc", "test_acc")})
+        res[r]["steps"] = np.asarray(len(h["loss"][0]))
+    res["interp"] = np.asarray(interp(*states))              # [S, 2 (train, test), A]
+    res["interp_alpha"] = np.linspace(-1.0, 2.0, cfg.interp_points)
+    res["slice_alpha"] = np.asarray(alphas)
+    return res
+
+
+def _final(res, r, k):
+    return res[r][f"hist_{k}"][:, -1]
+
+
+def _gap(res, r):
+    return _final(res, r, "test_loss") - _final(res, r, "train_loss")
+
+
+def table(res: dict, cfg: Config) -> list[dict]:
+    rows = []
+    for r, b in zip(RUNS, (cfg.small_batch, cfg.large_batch)):
+        x = res[r]
+        row = {"run": f"{r} (B={b}, {int(x['steps'])} steps)",
+               "train loss": f"{_final(res, r, 'train_loss').mean():.4f}", "test loss": f"{_final(res, r, 'test_loss').mean():.3f}",
+               "gap (test - train loss)": f"{_gap(res, r).mean():.3f} +- {_gap(res, r).std():.3f}",
+               "train / test acc": f"{_final(res, r, 'train_acc').mean():.3f} / {_final(res, r, 'test_acc').mean():.3f}",
+               "lambda_max": f"{x['lambda_max'].mean():.3g} +- {x['lambda_max'].std():.2g}"}
+        for j, e in enumerate(cfg.epsilons):
+            row[f"eps-sharpness ({e:g})"] = f"{x['eps_sharpness'][:, j].mean():.3g} +- {x['eps_sharpness'][:, j].std():.2g}"
+        rows.append(row)
+    return rows
+
+
+def checks(res: dict, cfg: Config) -> list[dict]:
+    sb, lb = res["SB"], res["LB"]
+    lam = lb["lambda_max"].mean() / sb["lambda_max"].mean()
+    eps = lb["eps_sharpness"].mean(0) / sb["eps_sharpness"].mean(0)
+    gap_sb, gap_lb = _gap(res, "SB").mean(), _gap(res, "LB").mean()
+    acc_sb, acc_lb = _final(res, "SB", "test_acc"), _final(res, "LB", "test_acc")
+    tl_sb, tl_lb = _final(res, "SB", "test_loss"), _final(res, "LB", "test_loss")
+    gap_ok = acc_lb.mean() < acc_sb.mean() and tl_lb.mean() > tl_sb.mean()
+    lam_all = np.concatenate([sb["lambda_max"], lb["lambda_max"]])
+    ref_all = np.concatenate([sb["lambda_ref"], lb["lambda_ref"]])
+    rel = float(np.max(np.abs(lam_all - ref_all) / ref_all))
+    return [
+        {"name": "large batch converges to a sharper minimum (lambda_max)", "value": float(lam), "passed": bool(lam > 1),
+         "detail": f"lambda_max LB {lb['lambda_max'].mean():.3g} vs SB {sb['lambda_max'].mean():.3g} (ratio {lam:.3g} > 1; "
+                   f"per seed LB {np.round(lb['lambda_max'], 3).tolist()}, SB {np.round(sb['lambda_max'], 3).tolist()}); train loss "
+                   f"LB {lb['train_loss'].mean():.2e} vs SB {sb['train_loss'].mean():.2e} (the cross-entropy Hessian shrinks "
+                   f"with the loss, so part of the ratio is SB's lower loss)"},
+        {"name": "large batch has the larger epsilon-sharpness", "value": float(eps.min()), "passed": bool(eps.min() > 1),
+         "detail": ", ".join(f"eps={e:g}: LB {lb['eps_sharpness'][:, j].mean():.3g} vs SB {sb['eps_sharpness'][:, j].mean():.3g}"
+                             for j, e in enumerate(cfg.epsilons)) + f" (min ratio {eps.min():.3g} > 1)"},
+        {"name": "large batch generalises worse (Keskar's generalisation gap)", "value": float(acc_sb.mean() - acc_lb.mean()),
+         "passed": bool(gap_ok),
+         "detail": f"test accuracy LB {acc_lb.mean():.4f} +- {acc_lb.std():.4f} vs SB {acc_sb.mean():.4f} +- {acc_sb.std():.4f}; "
+                   f"test loss LB {tl_lb.mean():.4f} vs SB {tl_sb.mean():.4f} (need LB lower accuracy and higher loss); "
+                   f"train accuracy LB {_final(res, 'LB', 'train_acc').mean():.4f}, SB {_final(res, 'SB', 'train_acc').mean():.4f}; "
+                   f"test - train loss LB {gap_lb:.3f}, SB {gap_sb:.3f}"
+                   + ("" if gap_ok else " -- the generalisation-gap effect did NOT appear at this scale")},
+        {"name": "sharpness()'s lambda_max matches top_eigenvalues", "value": rel, "passed": bool(rel < 0.01),
+         "detail": f"max relative difference {rel:.2e} (< 1%) between sharpness() (20 Lanczos steps) and top_eigenvalues "
+                   f"({cfg.num_iters} steps) over all {2 * cfg.seeds} solutions"},
+    ]
+
+
+def _seed_lines(ax, x, ys, color, label, ls="-"):
+    """Geometric mean over seeds (log axes) plus every seed as a thin line (a +-sd band breaks on log axes)."""
+    ys = np.asarray(ys, float).reshape(-1, len(x))
+    for y in ys:
+        ax.plot(x, y, color=color, ls=ls, lw=0.6, alpha=0.3)
+    ax.plot(x, np.exp(np.log(np.maximum(ys, 1e-30)).mean(0)), color=color, ls=ls, label=label)
+
+
+def plot(res: dict, cfg: Config) -> dict:
+    fig, axes = plotting.figure(ncols=4, width=3.4, height=3.0)
+    colors = {"SB": "C0", "LB": "C3"}
+    ax = axes[0, 0]
+    a = res["interp_alpha"]
+    _seed_lines(ax, a, res["interp"][:, 0], "k", "train loss")
+    _seed_lines(ax, a, res["interp"][:, 1], "C1", "test loss", ls="--")
+    ax.axvline(0, color=colors["SB"], lw=0.8, ls=":")
+    ax.axvline(1, color=colors["LB"], lw=0.8, ls=":")
+    ax.set(yscale="log", xlabel="alpha  (0: SB solution, 1: LB solution)", ylabel="cross-entropy",
+           title="(a) SB -> LB line (Keskar Fig. 3)")
+    ax.legend()
+    ax = axes[0, 1]
+    sa = res["slice_alpha"]
+    for r in RUNS:
+        sl = res[r]["slices"]                       # [S, D, 2, A]
+        _seed_lines(ax, sa, sl[:, :, 0], colors[r], f"{r} train")
+        _seed_lines(ax, sa, sl[:, :, 1], colors[r], f"{r} test", ls="--")
+    ax.set(yscale="log", xlabel="alpha (filter-normalised random direction)", ylabel="cross-entropy",
+           title="(b) filter-norm. random slices")
+    ax.legend(fontsize=7)
+    ax = axes[0, 2]
+    x = np.arange(1 + len(cfg.epsilons))
+    for i, r in enumerate(RUNS):
+        vals = [res[r]["lambda_max"]] + [res[r]["eps_sharpness"][:, j] for j in range(len(cfg.epsilons))]
+        m = [v.mean() for v in vals]
+        s = [v.std() for v in vals]
+        ax.bar(x + (i - 0.5) * 0.38, m, 0.38, yerr=s, color=colors[r], label=f"{r} (B={(cfg.small_batch, cfg.large_batch)[i]})")
+    ax.set_xticks(x, ["lambda_max"] + [f"eps-sharp.\n{e:g}" for e in cfg.epsilons])
+    ax.set(yscale="log", ylabel="mean +- sd over seeds", title="(c) sharpness")
+    ax.legend(fontsize=7)
+    ax = axes[0, 3]
+    for r in RUNS:
+        ep = np.arange(1, res[r]["hist_test_loss"].shape[1] + 1)
+        _seed_lines(ax, ep, res[r]["hist_train_loss"], colors[r], f"{r} train")
+        _seed_lines(ax, ep, res[r]["hist_test_loss"], colors[r], f"{r} test", ls="--")
+    gap_ok = _final(res, "LB", "test_acc").mean() < _final(res, "SB", "test_acc").mean() and \
+        _final(res, "LB", "test_loss").mean() > _final(res, "SB", "test_loss").mean()
+    accs = ", ".join(f"{r} {_final(res, r, 'test_acc').mean():.3f}" for r in RUNS)
+    ax.set(yscale="log", xlabel="epoch", ylabel="cross-entropy",
+           title=f"(d) test acc {accs}\n" + ("LB generalises worse" if gap_ok else "gap did NOT appear here"))
+    ax.legend(fontsize=7)
+    fig.suptitle(f"Small vs large batch, MLP {tuple(cfg.widths)} on {cfg.dataset}, {cfg.optimizer}, {cfg.epochs} epochs, "
+                 f"{cfg.seeds} seeds (Keskar et al. 2017); thick: geometric mean over seeds, thin: seeds", fontsize=10)
+    fig.tight_layout()
+    return {"sharpness_batch_size": fig}
