@@ -92,7 +92,7 @@ class Config:
             raise ValueError(f"Config.seeds must be >= 1, got {self.seeds}")
 
 
-QUICK = {"epochs": 4, "eval_every": 44, "seeds": 2, "fisher_examples": 200, "ewc_lams": (0.0, 1000.0),
+QUICK = {"epochs": 4, "eval_every": 88, "seeds": 2, "fisher_examples": 200, "ewc_lams": (0.0, 1000.0),
          "l2_lams": (0.3, 1.0)}
 
 

@@ -274,6 +274,9 @@ def test_per_task_memory_and_sampling():
     assert np.all(np.asarray(s["task"]) == 1) and np.all(np.asarray(s["weight"]) == 1)
     empty = sample(membuf.buffer_init(6, (2,)), KEY, 50)
     assert np.all(np.asarray(empty["weight"]) == 0)
+    holes = buf._replace(filled=jnp.array([True, False, True, True, False, True]), y=jnp.arange(6))
+    counts = np.bincount(np.asarray(sample(holes, KEY, 4000)["y"]), minlength=6)
+    assert counts[1] == counts[4] == 0 and np.all(np.abs(counts[[0, 2, 3, 5]] - 1000) < 5 * np.sqrt(750))
 
 
 # ------------------------------------------------------------------------------- strategy pieces
@@ -407,6 +410,7 @@ def _bwt(stream, strat, lam):
     return cl.backward_transfer(out["R"][0]).mean()
 
 
+@pytest.mark.slow
 def test_replay_forgets_less_than_finetuning(tiny_stream, ewc_runs):
     naive_bwt = cl.backward_transfer(ewc_runs[1]["R"][0]).mean()
     bwt = _bwt(tiny_stream, cl.replay(96), 0.0)

@@ -96,12 +96,17 @@ def add_task_examples(buf: Buffer, x_task, y_task, task, num_tasks: int, key) ->
 def sample(buf: Buffer, key, size: int) -> dict:
     """``size`` examples drawn uniformly (with replacement) from the filled slots.
 
+    Costs ``size`` random integers and a search in the running count of filled slots (not
+    ``size x capacity`` draws), so it is cheap enough for every step.
+
     Returns:
       A batch dict ``{"x", "y", "task", "weight"}``; ``weight`` is 0 for every example when
       the buffer is still empty (so a loss weighted by it ignores them), else 1.
     """
-    logits = jnp.where(buf.filled, 0.0, -1e30)
-    idx = jax.random.categorical(key, logits, shape=(size,))
+    count = jnp.cumsum(buf.filled.astype(jnp.int32))  # filled slots up to each slot
+    n = count[-1]
+    r = jax.random.randint(key, (size,), 0, jnp.maximum(n, 1))  # the r-th filled slot, uniformly
+    idx = jnp.minimum(jnp.searchsorted(count, r + 1), buf.y.shape[0] - 1)
     return {"x": buf.x[idx], "y": buf.y[idx], "task": buf.task[idx],
             "weight": buf.filled[idx].astype(jnp.float32)}
 
