@@ -65,12 +65,14 @@ def time_lossatlas(stream, seeds: int, epochs: int) -> list[dict]:
     return rows
 
 
-def time_torch(stream, seeds: int, epochs: int, device: str) -> list[dict] | None:
+def time_torch(stream, seeds: int, epochs: int, device: str, threads: int | None = None) -> list[dict] | None:
     try:
         import torch
         from torch.func import functional_call, grad, vmap
     except ImportError:
         return None
+    if threads:
+        torch.set_num_threads(threads)
     dev = torch.device(device)
     x = torch.tensor(np.asarray(stream.x_train), device=dev).flatten(2)
     y = torch.tensor(np.asarray(stream.y_train), dtype=torch.long, device=dev)
@@ -128,7 +130,7 @@ def time_torch(stream, seeds: int, epochs: int, device: str) -> list[dict] | Non
         sec = time.perf_counter() - t0
         rows.append({"method": "pytorch_per_step_loop", "strategy": method, "seeds": seeds, "epochs": epochs,
                      "seconds": sec, "final_avg_acc": float(np.mean([r[-1].mean() for r in rs])),
-                     "torch": torch.__version__, "device": str(dev)})
+                     "torch": torch.__version__, "device": str(dev), "torch_threads": torch.get_num_threads()})
     return rows
 
 
@@ -137,6 +139,9 @@ def main(argv=None):
     p.add_argument("--dataset", default="mnist1d", choices=["mnist1d", "digits"])
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=1, help="epochs per task")
+    p.add_argument("--torch-threads", type=int, default=None,
+                   help="torch.set_num_threads for the PyTorch loop (default: torch's own; 1 is fastest for this "
+                        "tiny MLP on a busy CPU)")
     p.add_argument("--out", default="benchmarks/results/continual.json")
     args = p.parse_args(argv)
     use_all_cpu_cores()  # as the CLI does: one JAX device per CPU core, seeds sharded over them
@@ -151,7 +156,7 @@ def main(argv=None):
     for r in rows:
         print(f"{r['method']:22s} {r['strategy']:7s} seeds={r['seeds']} {r['seconds']:8.3f}s "
               f"(with compile {r['compile_and_first_run_s']:.2f}s) avg acc={r['final_avg_acc']:.3f}", flush=True)
-    torch_rows = time_torch(stream, args.seeds, args.epochs, "cuda" if gpu else "cpu")
+    torch_rows = time_torch(stream, args.seeds, args.epochs, "cuda" if gpu else "cpu", args.torch_threads)
     rows += torch_rows or []
     for r in torch_rows or []:
         print(f"{r['method']:22s} {r['strategy']:7s} seeds={r['seeds']} {r['seconds']:8.3f}s "

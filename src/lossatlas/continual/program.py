@@ -273,16 +273,25 @@ class StreamProgram:
         return self._jitted
 
     def sweep(self, keys, lams) -> dict:
-        """Every (lambda, seed) pair; seeds sharded over devices when they divide evenly.
+        """Every (lambda, seed) pair, the seed axis sharded over the devices.
+
+        When there are more seeds than devices but not a multiple of them, extra seeds are run
+        and dropped (e.g. 5 seeds on 2 devices run as 6), so the axis can be sharded.
 
         Returns:
           The :meth:`run` outputs with leading axes ``[L, S]``, as device arrays.
         """
         keys = jnp.asarray(keys)
         lams = jnp.asarray(lams, jnp.float32).reshape(-1)
+        num = keys.shape[0]
+        ndev = len(jax.devices())
+        pad = (-num) % ndev if 1 < ndev < num else 0  # e.g. 5 seeds on 2 devices: run 6, keep 5
+        if pad:
+            keys = jnp.concatenate([keys, jax.random.split(jax.random.fold_in(keys[-1], 1), pad)])
         mesh = devices.seed_mesh(keys.shape[0])
-        return self.compiled()(devices.shard_leading(keys, mesh), devices.replicate(lams, mesh),
-                               self.device_data(mesh))
+        out = self.compiled()(devices.shard_leading(keys, mesh), devices.replicate(lams, mesh),
+                              self.device_data(mesh))
+        return jax.tree_util.tree_map(lambda a: a[:, :num], out) if pad else out
 
 
 @functools.lru_cache(maxsize=64)
