@@ -14,4 +14,5 @@ EXPERIMENTS = {
     "error_specificity": "Misclassified-example gradients: readout/selective-unit concentration, near-diagonal class cosines, corrective step helps own class; 1/sqrt(B) minibatch error, within>between alignment",
     "batch_noise": "Gradient noise scale/SNR through training, steps to a target loss vs batch size (critical batch), SGD escaping a shallow minimum",
     "learning_curve": "Loss vs step on MNIST-1D and markov_text: power-law fit, shrinking improvement, frequent patterns learned first, entropy-rate floor",
+    "forgetting_curvature": "Fisher overlap vs permuted fraction per layer (Kirkpatrick 2017 Fig. 2C); 1/2 d'Fd (full and diagonal Fisher) vs measured forgetting; task-A loss on the straight line",
 }
