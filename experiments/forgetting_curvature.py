@@ -362,7 +362,7 @@ def run(cfg: Config, key) -> dict:
     forms = {k: np.asarray(v) for k, v in forms.items()}
     r_all = np.asarray(out["R"])
     return {
-        "fractions": np.asarray(cfg.fractions), "perms": perms, "layers": layers + ["all"],
+        "fractions": np.asarray(cfg.fractions), "perms": perms, "layers": np.asarray(layers + ["all"]),
         "R_ewc": r_all[:, :le], "R_l2": r_all[:, le:], "overlap": tmap(np.asarray, overlap),
         "ewc": {k: v[:, :le] for k, v in forms.items()}, "l2": {k: v[:, le:] for k, v in forms.items()},
         "alphas": np.linspace(0.0, 1.0, cfg.interp_points),
@@ -422,7 +422,7 @@ def _breakpoint(res, cfg, name, j):
 def table(res: dict, cfg: Config) -> list[dict]:
     rows = []
     fre, dia, _ = _overlap_stats(res, cfg)
-    names = res["layers"]
+    names = [str(n) for n in res["layers"]]
     for i, p in enumerate(cfg.fractions):
         acc = res["R_ewc"][i][:, :, 1, 0].mean(-1)
         rows.append({"part": f"(a) overlap, EWC lam={cfg.overlap_lam:g}", "setting": f"p={p:g}",
@@ -459,7 +459,7 @@ def table(res: dict, cfg: Config) -> list[dict]:
 def checks(res: dict, cfg: Config) -> list[dict]:
     out = []
     fre, dia, rho = _overlap_stats(res, cfg)
-    names = res["layers"]
+    names = [str(n) for n in res["layers"]]
     first, whole = [0, len(names) - 1], names[0]
     ok = bool(np.all(fre[0] > 0.999) and np.all(rho[first] <= -0.9) and np.all(fre[-1, first] < 0.8))
     out.append({"name": "Fisher overlap falls as the permuted fraction grows", "value": float(rho[first].max()),
@@ -528,9 +528,9 @@ def checks(res: dict, cfg: Config) -> list[dict]:
 
 
 def plot(res: dict, cfg: Config) -> dict:
-    fig, axes = plotting.figure(ncols=3, width=3.6, height=3.1)
+    fig, axes = plotting.figure(ncols=3, width=4.0, height=3.3)
     fr = np.asarray(cfg.fractions)
-    names = res["layers"]
+    names = [str(n) for n in res["layers"]]
     ax = axes[0, 0]
     for k, n in enumerate(names):
         color = "k" if n == "all" else f"C{k}"
@@ -538,9 +538,10 @@ def plot(res: dict, cfg: Config) -> dict:
                            marker="o", ms=3, ls="--" if n == "all" else "-")
         ax.plot(fr, res["overlap"]["diagonal"][:, 1, :, k].mean(-1), ":", color=color, lw=1)
     fre, _, rho = _overlap_stats(res, cfg)
+    note = "" if fre[-1, -2] > fre[-1, 0] else " (readout NOT above layer 1)"
     ax.set(xlabel="fraction of inputs permuted (task B)", ylabel="Fisher overlap 1 - d^2 (Frechet)",
-           ylim=(0, 1.05), title=f"(a) Fisher overlap, EWC lam={cfg.overlap_lam:g}\n(Kirkpatrick et al. 2017 Fig. 2C)")
-    ax.plot([], [], "k:", lw=1, label="diagonal Fisher")
+           ylim=(0, 1.05), title=f"(a) Fisher overlap, EWC lam={cfg.overlap_lam:g}{note}\n"
+                                 "(Kirkpatrick et al. 2017 Fig. 2C); dotted: diagonal")
     ax.legend(fontsize=7, loc="lower left")
 
     ax = axes[0, 1]
@@ -558,7 +559,7 @@ def plot(res: dict, cfg: Config) -> dict:
     rho = stats.spearmanr(sc["q_ggn"], sc["dL"])[0]
     ax.set(xscale="log", yscale="log", xlabel="predicted increase (quadratic at theta_A)",
            ylabel="measured increase of task-A loss",
-           title=f"(b) predicted vs measured, Spearman {rho:.2f}\n(points above y=x: quadratic underestimates)")
+           title=f"(b) predicted vs measured forgetting\nSpearman {rho:.2f}; above y=x: quadratic underestimates")
     ax.legend(fontsize=6.5, loc="upper left")
     if (~pos).any():
         ax.text(0.98, 0.02, f"{int((~pos).sum())} runs with dL <= 0 not shown", transform=ax.transAxes, ha="right",
@@ -567,6 +568,9 @@ def plot(res: dict, cfg: Config) -> dict:
     ax = axes[0, 2]
     a = res["alphas"]
     i = len(cfg.scatter_fractions) - 1
+    r0 = res["ewc"]
+    under = r0["line"][i, 0, :, -1].mean() > r0["L0"][i, 0].mean() + r0["q_ggn"][i, 0].mean()
+    verdict = f"quadratic {'under' if under else 'over'}estimates naive forgetting at a=1"
     for name, j, label, c in (("ewc", 0, "naive", "C3"), ("ewc", len(cfg.ewc_lams) - 1, f"EWC lam={cfg.ewc_lams[-1]:g}", "C0")):
         r = res[name]
         plotting.mean_band(ax, a, r["line"][i, j], label=f"{label}: measured", color=c)
@@ -575,7 +579,9 @@ def plot(res: dict, cfg: Config) -> dict:
         ax.plot(a, l0 + a * r["lin"][i, j].mean() + a ** 2 * r["q_ggn"][i, j].mean(), ":", color=c, lw=1.1,
                 label="+ a g.d")
     ax.set(yscale="log", xlabel="a: (1 - a) theta_A + a theta_final", ylabel="task-A training loss",
-           title="(c) loss on the straight line, p = 1\n(quadratic underestimates far from theta_A)")
+           title="(c) task-A loss on the straight line, p = 1\n" + verdict)
     ax.legend(fontsize=6.5)
+    for ax in axes.flat:
+        ax.title.set_fontsize(8.5)
     fig.tight_layout()
     return {"forgetting_curvature": fig}
