@@ -306,6 +306,19 @@ def quadratic_forms(apply, theta_a, theta_b, fisher_diag_a, x, y, chunk_size=Non
 # ----------------------------------------------------------------------------- run
 
 def run(cfg: Config, key) -> dict:
+    """Train every (fraction, lambda, seed) run, then measure overlaps, quadratic forms and lines.
+
+    Args:
+      cfg: the :class:`Config`.
+      key: PRNG key (permutations from one half, run keys from the other).
+
+    Returns:
+      ``fractions [P]``, ``perms [P, D]``, ``layers`` (names, last ``"all"``), ``R_ewc
+      [P, L_ewc, S, 2, 2]`` and ``R_l2 [P, L_l2, S, 2, 2]`` (test accuracy matrices),
+      ``overlap`` ``{"frechet", "diagonal"}: [P, 2 (naive, EWC at overlap_lam), S, layers]``,
+      ``ewc`` / ``l2``: :func:`quadratic_forms` outputs and ``line [Pb, L, S, A]`` (task A's
+      loss on the straight line) for the ``scatter_fractions``, ``alphas [A]``.
+    """
     k_stream, k_runs = jax.random.split(key)
     streams, perms = _streams(cfg, k_stream)
     scfg = cl.StreamConfig(model="mlp", model_cfg={"widths": tuple(cfg.widths)}, optimizer="sgd",
