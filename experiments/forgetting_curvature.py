@@ -562,8 +562,14 @@ def plot(res: dict, cfg: Config) -> dict:
         plotting.mean_band(ax, fr, res["overlap"]["frechet"][:, 1, :, k].T, label=f"{n}", color=color,
                            marker="o", ms=3, ls="--" if n == "all" else "-")
         ax.plot(fr, res["overlap"]["diagonal"][:, 1, :, k].mean(-1), ":", color=color, lw=1)
+    plotting.mean_band(ax, fr, res["overlap"]["frechet"][:, 0, :, -1].T, label="all, naive", color="gray", lw=1,
+                       ls="-.", band=False)
     fre, _, rho = _overlap_stats(res, cfg)
     note = "" if fre[-1, -2] > fre[-1, 0] else " (readout NOT above layer 1)"
+    flat = [n for n, r in zip(names, rho) if r > -0.9]
+    if flat:
+        ax.text(0.98, 0.02, "not monotone in p (EWC, Spearman > -0.9):\n" + ", ".join(flat), transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=6.5)
     ax.set(xlabel="fraction of inputs permuted (task B)", ylabel="Fisher overlap 1 - d^2 (Frechet)",
            ylim=(0, 1.05), title=f"(a) Fisher overlap, EWC lam={cfg.overlap_lam:g}{note}\n"
                                  "(Kirkpatrick et al. 2017 Fig. 2C); dotted: diagonal")
