@@ -79,6 +79,7 @@ class Config:
     ewc_lams: tuple = (0.0, 3.0, 10.0, 30.0, 100.0)
     l2_lams: tuple = (0.3, 1.0, 3.0, 10.0)
     overlap_lam: float = 100.0    # EWC strength of the runs whose Fisher overlap is measured
+    ewc_fisher_examples: int = 0  # training examples in EWC's own diagonal Fisher (0: all)
     scatter_fractions: tuple = (0.5, 1.0)
     fisher_examples: int = 100    # inputs per task in the full-Fisher overlap
     interp_points: int = 21
@@ -97,6 +98,7 @@ class Config:
         for name in ("batch_size", "epochs", "fisher_examples", "chunk_size", "seeds"):
             pos_int(name)
         pos_int("num_train", 0)
+        pos_int("ewc_fisher_examples", 0)
         pos_int("interp_points", 3)
         if not self.widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.widths):
             raise ValueError(f"Config.widths must be a non-empty tuple of positive integers, got {self.widths!r}")
@@ -121,7 +123,8 @@ class Config:
 
 
 QUICK = {"num_train": 480, "fractions": (0.0, 0.5, 1.0), "ewc_lams": (0.0, 10.0, 30.0),
-         "l2_lams": (1.0, 10.0), "overlap_lam": 30.0, "scatter_fractions": (1.0,), "fisher_examples": 40,
+         "l2_lams": (1.0, 10.0), "overlap_lam": 30.0, "ewc_fisher_examples": 160, "scatter_fractions": (1.0,),
+         "fisher_examples": 40,
          "interp_points": 21, "seeds": 2}
 
 
@@ -175,7 +178,7 @@ def _device_data(streams):
     return {k: jnp.asarray(np.stack([np.asarray(getattr(s, k), dt) for s in streams])) for k, dt in zip(keys, dtypes)}
 
 
-def ewc_or_l2(fisher: str = "exact") -> cl.Strategy:
+def ewc_or_l2(fisher: str = "exact", fisher_examples: int | None = None) -> cl.Strategy:
     """EWC (Kirkpatrick et al. 2017) for ``lam >= 0`` and L2 to the previous solution for ``lam < 0``, one program.
 
     The two strategies differ only in the importance of their quadratic penalty
@@ -185,8 +188,12 @@ def ewc_or_l2(fisher: str = "exact") -> cl.Strategy:
     (``lam = 0``), EWC and L2 runs as one vmapped program instead of two compiled ones. For
     two tasks the anchor is the task-A solution in both cases, so each run equals the
     corresponding ``cl.ewc`` / ``cl.l2`` run (for more tasks L2 would need its moving anchor).
+
+    Args:
+      fisher, fisher_examples: EWC's Fisher estimator and how many training examples it uses
+        (``cl.ewc``'s arguments; None: all).
     """
-    base = cl.ewc(fisher=fisher)
+    base = cl.ewc(fisher=fisher, fisher_examples=fisher_examples)
 
     def loss(state, params, batch, ctx):
         return base.loss(state, params, batch, ctx._replace(lam=jnp.abs(ctx.lam)))
@@ -196,7 +203,7 @@ def ewc_or_l2(fisher: str = "exact") -> cl.Strategy:
         imp = tmap(lambda f: jnp.where(ctx.lam >= 0, f, jnp.ones_like(f)), new.importance)
         return new._replace(importance=imp)
 
-    return cl.Strategy("ewc_or_l2", init=base.init, loss=loss, consolidate=consolidate, spec=("ewc_or_l2", fisher))
+    return cl.Strategy("ewc_or_l2", init=base.init, loss=loss, consolidate=consolidate, spec=("ewc_or_l2", fisher, fisher_examples))
 
 
 def _train(streams, strategy, scfg, lams, keys):
@@ -328,7 +335,7 @@ def run(cfg: Config, key) -> dict:
     sb = [cfg.fractions.index(f) for f in cfg.scatter_fractions]
     le = len(cfg.ewc_lams)
     signed = list(cfg.ewc_lams) + [-v for v in cfg.l2_lams]
-    prog, out = _train(streams, ewc_or_l2(), scfg, signed, keys)
+    prog, out = _train(streams, ewc_or_l2(fisher_examples=cfg.ewc_fisher_examples or None), scfg, signed, keys)
     apply = prog.apply
     x_a = jnp.asarray(streams[0].x_train[0])
     y_a = jnp.asarray(streams[0].y_train[0])
