@@ -13,5 +13,7 @@ EXPERIMENTS = {
     "backprop_vs_finite_differences": "jax.grad vs finite differences: float64 correctness on 4 models; cost vs parameter count",
     "error_specificity": "Misclassified-example gradients: readout/selective-unit concentration, near-diagonal class cosines, corrective step helps own class; 1/sqrt(B) minibatch error, within>between alignment",
     "batch_noise": "Gradient noise scale/SNR through training, steps to a target loss vs batch size (critical batch), SGD escaping a shallow minimum",
+    "forgetting_scenarios": "Task/domain/class-IL on split and permuted digits, 9 strategies, lambda tuned on validation vs van de Ven & Tolias (2019)",
+    "fisher_estimators": "EWC with exact/sampled/empirical/batch Fisher: accuracy vs lambda, and each estimator vs the exact Fisher (Kunstner et al. 2019)",
     "learning_curve": "Loss vs step on MNIST-1D and markov_text: power-law fit, shrinking improvement, frequent patterns learned first, entropy-rate floor",
 }
