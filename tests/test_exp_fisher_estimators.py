@@ -64,15 +64,19 @@ def test_estimator_as_data_equals_library_ewc(digits):
     import jax.numpy as jnp
 
     st = cl.split(digits, jax.random.PRNGKey(0), scenario="domain", num_tasks=2).subset(num_train=24, num_test=8)
-    cfg = cl.StreamConfig(model_cfg={"widths": (8,)}, batch_size=8)
-    prog = cl.program(st, cl.naive(), cfg)
+    prog = cl.program(st, cl.naive(), cl.StreamConfig(model_cfg={"widths": (8,)}, batch_size=8))
     params = prog.init_params(jax.random.PRNGKey(1))
     strat = fe.ewc_any_fisher(fisher_examples=16)
-    for i, m in enumerate(cl.FISHER_METHODS):
-        data = {**prog.device_data(), "fisher_method": jnp.int32(i)}
-        ctx = prog.context(jnp.int32(1), jnp.int32(0), jax.random.PRNGKey(2), jnp.float32(1.0), data)
-        state = strat.init(params, ctx)
-        got = strat.consolidate(state, params, ctx)
-        want = cl.ewc(fisher=m, fisher_examples=16).consolidate(state, params, ctx)
-        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
-            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12, err_msg=m)
+    lib = [cl.ewc(fisher=m, fisher_examples=16) for m in cl.FISHER_METHODS]
+    data = prog.device_data()
+
+    def ctx(i):
+        return prog.context(jnp.int32(1), jnp.int32(0), jax.random.PRNGKey(2), jnp.float32(1.0),
+                            {**data, "fisher_method": i})
+
+    state = strat.init(params, ctx(jnp.int32(0)))
+    got = jax.jit(jax.vmap(lambda i: strat.consolidate(state, params, ctx(i))))(jnp.arange(len(lib)))
+    want = jax.jit(lambda: [s.consolidate(state, params, ctx(jnp.int32(0))) for s in lib])()
+    for i, w in enumerate(want):
+        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(w)):
+            np.testing.assert_allclose(a[i], b, rtol=1e-5, atol=1e-10, err_msg=cl.FISHER_METHODS[i])

@@ -70,7 +70,7 @@ def test_accuracy_matrices(quick):
 
 
 def test_padded_head_is_the_same_model(digits):
-    """Extra output units masked out everywhere change neither the loss nor the accuracy."""
+    """Extra output units masked out everywhere change neither the loss nor the accuracy, and never learn."""
     st = cl.split(digits, jax.random.PRNGKey(0), scenario="domain").subset(num_train=40, num_test=30)
     padded = ss.pad_outputs(st, 10)
     cfg = cl.StreamConfig(model_cfg={"widths": (16,)}, batch_size=8)
@@ -81,12 +81,44 @@ def test_padded_head_is_the_same_model(digits):
     assert jax.tree_util.tree_structure(ps) == jax.tree_util.tree_structure(small.init_params(jax.random.PRNGKey(1)))
     batch = {"x": jnp.asarray(st.x_train[2, :8]), "y": jnp.asarray(st.y_train[2, :8]),
              "task": jnp.full((8,), 2, jnp.int32), "weight": jnp.ones(8)}
-    for i in (0, 4):
-        np.testing.assert_allclose(big.batch_loss(pb, batch, i, big.device_data()),
-                                   small.batch_loss(ps, batch, i, small.device_data()), rtol=1e-6)
-        np.testing.assert_array_equal(big.evaluate(pb, i, big.device_data()), small.evaluate(ps, i, small.device_data()))
-    g = jax.grad(big.batch_loss)(pb, batch, 3, big.device_data())
-    assert np.all(np.asarray(g[last]["kernel"][:, 2:]) == 0)  # masked units never learn
+    db, ds_ = big.device_data(), small.device_data()
+
+    @jax.jit
+    def both(pb, ps):
+        return ([(big.batch_loss(pb, batch, i, db), small.batch_loss(ps, batch, i, ds_),
+                  big.evaluate(pb, i, db), small.evaluate(ps, i, ds_)) for i in (0, 4)],
+                jax.grad(big.batch_loss)(pb, batch, 3, db)[last]["kernel"])
+
+    pairs, g = both(pb, ps)
+    for lb, ls, eb, es in pairs:
+        np.testing.assert_allclose(lb, ls, rtol=1e-6)
+        np.testing.assert_array_equal(eb, es)
+    assert np.all(np.asarray(g[:, 2:]) == 0) and np.any(np.asarray(g[:, :2]) != 0)
+
+
+def test_quadratic_family_equals_library_strategies(digits):
+    """quadratic_family's consolidation with method index i is that of the library's L2 / EWC / online EWC."""
+    st = cl.split(digits, jax.random.PRNGKey(0), scenario="task", num_tasks=2).subset(num_train=24, num_test=8)
+    cfg = fs.Config(fisher_examples=16, online_gamma=0.5)
+    prog = cl.program(st, cl.naive(), cl.StreamConfig(model_cfg={"widths": (8,)}, batch_size=8))
+    params = prog.init_params(jax.random.PRNGKey(1))
+    fam = fs.quadratic_family(cfg)
+    lib = [fs._strategy(n, cfg)[0] for n in fs.QUADRATIC]
+    data = prog.device_data()
+
+    def ctx(i):
+        return prog.context(jnp.int32(1), jnp.int32(0), jax.random.PRNGKey(2), jnp.float32(1.0),
+                            {**data, "quad_method": i})
+
+    # a state with non-trivial importance and anchor, as after an earlier task
+    state = cl.strategies.Quadratic(jax.tree_util.tree_map(lambda p: jnp.abs(p) + 0.1, params),
+                                    jax.tree_util.tree_map(lambda p: 0.5 * p, params))
+    moved = jax.tree_util.tree_map(lambda p: p + 0.01, params)
+    got = jax.jit(jax.vmap(lambda i: fam.consolidate(state, moved, ctx(i))))(jnp.arange(3))
+    want = jax.jit(lambda: [s.consolidate(state, moved, ctx(jnp.int32(0))) for s in lib])()
+    for i, w in enumerate(want):
+        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(w)):
+            np.testing.assert_allclose(a[i], b, rtol=1e-5, atol=1e-10, err_msg=fs.QUADRATIC[i])
 
 
 def test_validation_split_is_disjoint(digits):
