@@ -155,7 +155,8 @@ def compare_estimators(apply, params, x, y, mask, key, batch_size: int, draws) -
             "trace_exact": jnp.sum(exact)}
 
 
-def ewc_any_fisher(*, fisher_examples: int | None = None, fisher_batch: int | None = None) -> cl.Strategy:
+def ewc_any_fisher(*, fisher_examples: int | None = None, fisher_batch: int | None = None,
+                   chunk_size: int = 8) -> cl.Strategy:
     """EWC (Kirkpatrick et al. 2017) whose Fisher estimator is chosen by the data, not the program.
 
     At the end of every task it runs the consolidation of ``cl.ewc(fisher=m)`` with
@@ -164,9 +165,11 @@ def ewc_any_fisher(*, fisher_examples: int | None = None, fisher_batch: int | No
     selected). Loss, penalty and state are those of :func:`lossatlas.continual.ewc`.
 
     Args:
-      fisher_examples, fisher_batch: as for :func:`lossatlas.continual.ewc`.
+      fisher_examples, fisher_batch, chunk_size: as for :func:`lossatlas.continual.ewc` (a small
+        chunk keeps the exact estimator's per-example Jacobians small when many runs are vmapped).
     """
-    base = {m: cl.ewc(fisher=m, fisher_examples=fisher_examples, fisher_batch=fisher_batch) for m in ESTIMATORS}
+    base = {m: cl.ewc(fisher=m, fisher_examples=fisher_examples, fisher_batch=fisher_batch, chunk_size=chunk_size)
+            for m in ESTIMATORS}
 
     def consolidate(state, params, ctx):
         branches = [lambda m=m: base[m].consolidate(state, params, ctx) for m in ESTIMATORS]
@@ -174,7 +177,7 @@ def ewc_any_fisher(*, fisher_examples: int | None = None, fisher_batch: int | No
 
     ref = base["exact"]
     return cl.Strategy("ewc_any_fisher", init=ref.init, loss=ref.loss, consolidate=consolidate, lam=ref.lam,
-                       spec=("ewc_any_fisher", fisher_examples, fisher_batch))
+                       spec=("ewc_any_fisher", fisher_examples, fisher_batch, chunk_size))
 
 
 def _stream_config(cfg):

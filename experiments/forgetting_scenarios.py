@@ -18,11 +18,14 @@ Here, with :mod:`lossatlas.continual`:
   that are masked out everywhere; see ``experiments/_stream_sweeps.py``), seeds and the
   strategy's lambda grid are two more vmap axes;
 * strategies: naive fine-tuning (the lambda = 0 member of the quadratic-penalty program: the
-  penalty is zero, so it is plain fine-tuning), joint training on all data so far (upper bound), L2 to the previous
-  solution, EWC (exact Fisher), online EWC, SI, experience replay (reservoir memory), A-GEM
-  (per-task memory) and LwF;
-* L2, EWC and online EWC differ only in how they consolidate, so they are one program with the
-  method as another vmap axis, searched over one shared log grid (``quadratic_lams``);
+  penalty is zero, so it is plain fine-tuning), joint training on all data so far (upper
+  bound), L2 to the previous solution, EWC (Fisher sampled from the model's predictive
+  distribution, Kirkpatrick et al.'s unbiased estimator, on ``fisher_examples`` examples; the
+  exact one needs a per-example Jacobian per vmapped run), online EWC, SI, experience replay
+  (reservoir memory), A-GEM (per-task memory) and LwF;
+* L2, EWC, online EWC and SI differ only in how they set the weights and anchor of the same
+  quadratic penalty, so they are one program with the method as another vmap axis
+  (:func:`quadratic_family`), searched over one shared log grid (``quadratic_lams``);
 * lambda is chosen per protocol, scenario and strategy as the grid point (lambda > 0) with the
   best mean-over-seeds final average accuracy on a validation set held out from the training
   examples (``val_fraction``); the test accuracy at that lambda is reported (mean +- sd over
@@ -108,10 +111,10 @@ class Config:
     batch_size: int = 32
     split_epochs: int = 20
     permuted_epochs: int = 10
-    quadratic_lams: tuple = (1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e5)   # L2, EWC, online EWC
-    si_lams: tuple = (1.0, 1e1, 1e2, 1e3)
+    quadratic_lams: tuple = (1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e5)   # L2, EWC, online EWC, SI
     lwf_lams: tuple = (0.3, 1.0, 3.0)
-    fisher_examples: int = 100
+    fisher_examples: int = 200
+    fisher_chunk: int = 8         # per-example gradients held at once per run (memory only)
     online_gamma: float = 1.0
     si_xi: float = 0.1
     memory: int = 100
@@ -127,10 +130,10 @@ class Config:
         if not {"naive", "joint"} <= set(self.strategies):
             raise ValueError("Config.strategies must include 'naive' and 'joint' (the bounds every other "
                              "strategy is measured between)")
-        for name in ("quadratic_lams", "si_lams", "lwf_lams"):
+        for name in ("quadratic_lams", "lwf_lams"):
             _check_tuple(name, getattr(self, name), positive=True)
         for name, lo in (("permuted_tasks", 2), ("split_train", 0), ("permuted_train", 0), ("num_test", 0),
-                         ("batch_size", 1), ("split_epochs", 1), ("permuted_epochs", 1), ("fisher_examples", 1),
+                         ("batch_size", 1), ("split_epochs", 1), ("permuted_epochs", 1), ("fisher_examples", 1), ("fisher_chunk", 1),
                          ("memory", 5), ("seeds", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -147,29 +150,39 @@ class Config:
 
 
 QUICK = {"protocols": ("split",), "strategies": ("naive", "joint", "l2", "ewc", "online_ewc", "si", "replay"),
-         "split_epochs": 10, "seeds": 3, "quadratic_lams": (0.1, 1.0, 1e2, 1e3, 1e4), "si_lams": (10.0, 100.0),
-         "fisher_examples": 64}
+         "split_epochs": 10, "seeds": 3, "quadratic_lams": (0.1, 1e2, 1e3), "fisher_examples": 64}
 
-QUADRATIC = ("l2", "ewc", "online_ewc")
+QUADRATIC = ("l2", "ewc", "online_ewc", "si")
 
 
 def quadratic_family(cfg: Config) -> cl.Strategy:
-    """L2, EWC (exact Fisher) and online EWC as one strategy whose member is chosen by the data.
+    """L2, EWC, online EWC and SI as one strategy whose member is chosen by the data.
 
-    The three share the library's quadratic state, loss and penalty ``(lam/2) sum w (theta -
-    theta*)^2`` and differ only in ``consolidate``; here ``consolidate`` runs the library
-    strategy ``QUADRATIC[ctx.data["quad_method"]]``'s (a ``lax.switch``), so the method is a
-    vmap axis of one compiled program (under vmap every branch runs and one is selected).
+    The four share the library's loss ``L + (lam/2) sum w (theta - theta*)^2`` and differ in
+    how they set ``w`` and ``theta*``: ``consolidate`` (and, for SI, ``observe``) runs the
+    library strategy ``QUADRATIC[ctx.data["quad_method"]]``'s hook (a ``lax.switch``), so the
+    method is a vmap axis of one compiled program (under vmap every branch runs and one is
+    selected). The state is SI's (importance, anchor, path integral, task start); the other
+    members keep the path integral at zero.
     """
     base = {n: _strategy(n, cfg)[0] for n in QUADRATIC}
+    quad = cl.strategies.Quadratic
+    si = base["si"]
+
+    def as_si(state, q):
+        return state._replace(importance=q.importance, anchor=q.anchor)
 
     def consolidate(state, params, ctx):
-        return jax.lax.switch(ctx.data["quad_method"],
-                              [lambda n=n: base[n].consolidate(state, params, ctx) for n in QUADRATIC])
+        branches = [lambda n=n: as_si(state, base[n].consolidate(quad(state.importance, state.anchor), params, ctx))
+                    for n in QUADRATIC[:-1]] + [lambda: si.consolidate(state, params, ctx)]
+        return jax.lax.switch(ctx.data["quad_method"], branches)
 
-    ref = base["ewc"]
-    return cl.Strategy("quadratic_family", init=ref.init, loss=ref.loss, consolidate=consolidate,
-                       spec=("quadratic_family", cfg.fisher_examples, cfg.online_gamma))
+    def observe(state, grads, old, new, batch, ctx):
+        return jax.lax.switch(jax.numpy.asarray(ctx.data["quad_method"] == QUADRATIC.index("si"), jax.numpy.int32),
+                              [lambda: state, lambda: si.observe(state, grads, old, new, batch, ctx)])
+
+    return cl.Strategy("quadratic_family", init=si.init, loss=si.loss, observe=observe, consolidate=consolidate,
+                       spec=("quadratic_family", cfg.fisher_examples, cfg.fisher_chunk, cfg.online_gamma, cfg.si_xi))
 
 
 def _strategy(name: str, cfg: Config) -> tuple[cl.Strategy, tuple]:
@@ -181,12 +194,13 @@ def _strategy(name: str, cfg: Config) -> tuple[cl.Strategy, tuple]:
     if name == "l2":
         return cl.l2(), cfg.quadratic_lams
     if name == "ewc":
-        return cl.ewc(fisher="exact", fisher_examples=cfg.fisher_examples), cfg.quadratic_lams
+        return cl.ewc(fisher="sampled", fisher_examples=cfg.fisher_examples,
+                      chunk_size=cfg.fisher_chunk), cfg.quadratic_lams
     if name == "online_ewc":
-        return cl.ewc(fisher="exact", online=True, gamma=cfg.online_gamma,
-                      fisher_examples=cfg.fisher_examples), cfg.quadratic_lams
+        return cl.ewc(fisher="sampled", online=True, gamma=cfg.online_gamma, fisher_examples=cfg.fisher_examples,
+                      chunk_size=cfg.fisher_chunk), cfg.quadratic_lams
     if name == "si":
-        return cl.si(xi=cfg.si_xi), cfg.si_lams
+        return cl.si(xi=cfg.si_xi), cfg.quadratic_lams
     if name == "replay":
         return cl.replay(cfg.memory), (0.0,)
     if name == "agem":
@@ -205,9 +219,9 @@ def run(cfg: Config, key) -> dict:
 
     Returns:
       ``{protocol: {strategy: {"R" [3, L, S, T, T], "init_acc" [3, L, S, T], "val_acc"
-      [3, L, S], "lams" [L], "chosen" [3] (lambda index per scenario), "seconds"}}}``; L2, EWC
-      and online EWC share one program (:func:`quadratic_family`) and naive fine-tuning is its
-      lambda = 0 member (``naive_from_quadratic`` = 1).
+      [3, L, S], "lams" [L], "chosen" [3] (lambda index per scenario), "seconds"}}}``; L2, EWC,
+      online EWC and SI share one program (:func:`quadratic_family`) and naive fine-tuning is
+      its lambda = 0 member (``naive_from_quadratic`` = 1).
     """
     ds = data_lib.load(cfg.dataset)
     out = {}

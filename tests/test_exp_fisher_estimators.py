@@ -66,8 +66,8 @@ def test_estimator_as_data_equals_library_ewc(digits):
     st = cl.split(digits, jax.random.PRNGKey(0), scenario="domain", num_tasks=2).subset(num_train=24, num_test=8)
     prog = cl.program(st, cl.naive(), cl.StreamConfig(model_cfg={"widths": (8,)}, batch_size=8))
     params = prog.init_params(jax.random.PRNGKey(1))
-    strat = fe.ewc_any_fisher(fisher_examples=16)
-    lib = [cl.ewc(fisher=m, fisher_examples=16) for m in cl.FISHER_METHODS]
+    strat = fe.ewc_any_fisher(fisher_examples=16, chunk_size=8)
+    lib = [cl.ewc(fisher=m, fisher_examples=16, chunk_size=8) for m in cl.FISHER_METHODS]
     data = prog.device_data()
 
     def ctx(i):

@@ -97,7 +97,7 @@ def test_padded_head_is_the_same_model(digits):
 
 
 def test_quadratic_family_equals_library_strategies(digits):
-    """quadratic_family's consolidation with method index i is that of the library's L2 / EWC / online EWC."""
+    """quadratic_family with method index i consolidates / observes as the library's L2, EWC, online EWC, SI."""
     st = cl.split(digits, jax.random.PRNGKey(0), scenario="task", num_tasks=2).subset(num_train=24, num_test=8)
     cfg = fs.Config(fisher_examples=16, online_gamma=0.5)
     prog = cl.program(st, cl.naive(), cl.StreamConfig(model_cfg={"widths": (8,)}, batch_size=8))
@@ -105,20 +105,43 @@ def test_quadratic_family_equals_library_strategies(digits):
     fam = fs.quadratic_family(cfg)
     lib = [fs._strategy(n, cfg)[0] for n in fs.QUADRATIC]
     data = prog.device_data()
+    batch = {"x": jnp.asarray(st.x_train[1, :8]), "y": jnp.asarray(st.y_train[1, :8]),
+             "task": jnp.ones(8, jnp.int32), "weight": jnp.ones(8)}
 
     def ctx(i):
-        return prog.context(jnp.int32(1), jnp.int32(0), jax.random.PRNGKey(2), jnp.float32(1.0),
+        return prog.context(jnp.int32(1), jnp.int32(0), jax.random.PRNGKey(2), jnp.float32(3.0),
                             {**data, "quad_method": i})
 
-    # a state with non-trivial importance and anchor, as after an earlier task
-    state = cl.strategies.Quadratic(jax.tree_util.tree_map(lambda p: jnp.abs(p) + 0.1, params),
-                                    jax.tree_util.tree_map(lambda p: 0.5 * p, params))
-    moved = jax.tree_util.tree_map(lambda p: p + 0.01, params)
-    got = jax.jit(jax.vmap(lambda i: fam.consolidate(state, moved, ctx(i))))(jnp.arange(3))
-    want = jax.jit(lambda: [s.consolidate(state, moved, ctx(jnp.int32(0))) for s in lib])()
-    for i, w in enumerate(want):
-        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(w)):
-            np.testing.assert_allclose(a[i], b, rtol=1e-5, atol=1e-10, err_msg=fs.QUADRATIC[i])
+    tm = jax.tree_util.tree_map
+    # a state as after an earlier task: non-trivial importance, anchor, path integral and task start
+    state = cl.strategies.SIState(tm(lambda p: jnp.abs(p) + 0.1, params), tm(lambda p: 0.5 * p, params),
+                                  tm(lambda p: 0.01 * jnp.cos(p), params), tm(lambda p: p - 0.02, params))
+    moved = tm(lambda p: p + 0.01, params)
+    grads = tm(lambda p: jnp.sin(p), params)
+
+    def family(i):
+        return fam.consolidate(state, moved, ctx(i)), fam.observe(state, grads, params, moved, batch, ctx(i))
+
+    def library():
+        quad = cl.strategies.Quadratic(state.importance, state.anchor)
+        return ([s.consolidate(quad, moved, ctx(jnp.int32(0))) for s in lib[:-1]]
+                + [lib[-1].consolidate(state, moved, ctx(jnp.int32(0))),
+                   lib[-1].observe(state, grads, params, moved, batch, ctx(jnp.int32(0)))])
+
+    got_c, got_o = jax.jit(jax.vmap(family))(jnp.arange(len(lib)))
+    want = jax.jit(library)()
+    close = lambda a, b, msg: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-10, err_msg=msg)  # noqa: E731
+    leaves = jax.tree_util.tree_leaves
+    for i, name in enumerate(fs.QUADRATIC[:-1]):  # L2, EWC, online EWC: importance and anchor as the library's
+        for f in ("importance", "anchor"):
+            for a, b in zip(leaves(getattr(got_c, f)), leaves(getattr(want[i], f))):
+                close(a[i], b, f"{name} {f}")
+        for a, b in zip(leaves(got_o), leaves(state)):  # no path integral outside SI
+            close(a[i], b, f"{name} observe")
+    si = len(lib) - 1
+    for got, w in ((got_c, want[si]), (got_o, want[si + 1])):
+        for a, b in zip(leaves(got), leaves(w)):
+            close(a[si], b, "si")
 
 
 def test_validation_split_is_disjoint(digits):
@@ -135,6 +158,6 @@ def test_config_errors():
         fs.Config(strategies=("ewc", "joint"))
     with pytest.raises(ValueError, match="Config.protocols must be a tuple of"):
         fs.Config(protocols=("rotated",))
-    with pytest.raises(ValueError, match="Config.si_lams must hold finite numbers > 0"):
-        fs.Config(si_lams=(0.0, 1.0))
+    with pytest.raises(ValueError, match="Config.quadratic_lams must hold finite numbers > 0"):
+        fs.Config(quadratic_lams=(0.0, 1.0))
     assert dataclasses.replace(fs.Config(), **fs.QUICK).seeds >= 2
