@@ -328,7 +328,7 @@ def plot(res: dict, cfg: Config) -> dict:
            title=f"EWC on {cfg.protocol} {cfg.dataset}, {cfg.scenario}-IL, {meta['num_tasks']} tasks\n"
                  f"mean +- sd over {cfg.seeds} seeds; star: best on validation")
     ax.title.set_fontsize(8.5)
-    ax.legend(title="Fisher estimator")
+    ax.legend(title="Fisher estimator", fontsize=6.5, title_fontsize=7, loc="lower right")
 
     ax = axes[0, 1]
     for j, est in enumerate(cfg.estimators):
@@ -345,7 +345,8 @@ def plot(res: dict, cfg: Config) -> dict:
     ax = axes[0, 2]
     draws = np.asarray(cfg.compare_draws)
     e = c["sampled_rel_err"]
-    plotting.mean_band(ax, draws, e, label="sampled, mean of m draws", color="C1", marker="o", ms=3)
+    plotting.mean_band(ax, draws, e, label="sampled, mean of m draws", color="C1", marker="o", ms=3, band=False)
+    ax.fill_between(draws, e.min(0), e.max(0), color="C1", alpha=0.2, lw=0)  # seed range (log axis)
     ax.plot(draws, e.mean(0)[0] * (draws / draws[0]) ** -0.5, "k--", lw=0.8, label="m^-1/2")
     for j, est in enumerate(cfg.estimators):
         if est in ("empirical", "batch"):
