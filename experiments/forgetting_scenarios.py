@@ -398,7 +398,8 @@ def plot(res: dict, cfg: Config) -> dict:
         ax.set(ylim=(0, 105), ylabel=f"final average accuracy (%), mean +- sd, {cfg.seeds} seeds",
                title=f"{protocol} {cfg.dataset}, {t} tasks\n{note}")
         ax.title.set_fontsize(8.5)
-    axes[0, 0].legend(fontsize=6.5, ncol=2, loc="lower left")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, ncol=5, loc="lower center", bbox_to_anchor=(0.5, -0.08))
     fig.suptitle("Three scenarios for continual learning (van de Ven & Tolias 2019); black ticks: "
                  + PAPER_SOURCE + ", a different setup", fontsize=9)
     fig.tight_layout()
