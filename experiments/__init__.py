@@ -14,6 +14,8 @@ EXPERIMENTS = {
     "error_specificity": "Misclassified-example gradients: readout/selective-unit concentration, near-diagonal class cosines, corrective step helps own class; 1/sqrt(B) minibatch error, within>between alignment",
     "batch_noise": "Gradient noise scale/SNR through training, steps to a target loss vs batch size (critical batch), SGD escaping a shallow minimum",
     "forgetting_ewc": "Three permuted tasks: per-task accuracy through training for fine-tuning, L2 and EWC (Kirkpatrick et al. 2017, Fig. 2A)",
+    "forgetting_scenarios": "Task/domain/class-IL on split and permuted digits, 9 strategies, lambda tuned on validation vs van de Ven & Tolias (2019)",
+    "fisher_estimators": "EWC with exact/sampled/empirical/batch Fisher: accuracy vs lambda, and each estimator vs the exact Fisher (Kunstner et al. 2019)",
     "learning_curve": "Loss vs step on MNIST-1D and markov_text: power-law fit, shrinking improvement, frequent patterns learned first, entropy-rate floor",
     "landscape_interpolation": "Loss/accuracy on the line from init to solution, MLP and CNN on MNIST-1D: monotone, no barrier (Goodfellow et al. 2015)",
     "mode_connectivity": "Two MNIST-1D minima: loss barrier on the straight line vs trained Bezier/polychain curves, plane through both and the bend (Garipov et al. 2018)",

@@ -1,0 +1,428 @@
+"""Three scenarios for continual learning: every strategy on split and permuted digits, task/domain/class-IL.
+
+van de Ven & Tolias (2019, "Three scenarios for continual learning", arXiv:1904.07734; first
+version of the comparison: "Generative replay with feedback connections as a general strategy
+for continual learning", arXiv:1809.10635) ran one sequence of tasks under three scenarios:
+task-incremental (the task id is given: a multi-head output), domain-incremental (no task id,
+shared output units) and class-incremental (no task id, one head over every class seen so
+far). Their finding: the scenarios differ sharply in difficulty, and the regularisation
+methods (EWC, online EWC, SI) that work in task-IL fail in class-IL, where only replay keeps
+the old classes.
+
+Here, with :mod:`lossatlas.continual`:
+
+* protocols: split digits (sklearn 8x8 digits, 5 tasks of 2 classes, class order drawn from
+  the key) and permuted digits (``permuted_tasks`` tasks, task 0 unpermuted, 10 classes each);
+* every scenario of a protocol is one array of output masks, so the three scenarios are a
+  vmap axis of one compiled program per strategy (the domain-IL head is padded with units
+  that are masked out everywhere; see ``experiments/_stream_sweeps.py``), seeds and the
+  strategy's lambda grid are two more vmap axes;
+* strategies: naive fine-tuning (the lambda = 0 member of the quadratic-penalty program: the
+  penalty is zero, so it is plain fine-tuning), joint training on all data so far (upper
+  bound), L2 to the previous solution, EWC (Fisher sampled from the model's predictive
+  distribution, Kirkpatrick et al.'s unbiased estimator, on ``fisher_examples`` examples; the
+  exact one needs a per-example Jacobian per vmapped run), online EWC, SI, experience replay
+  (reservoir memory), A-GEM (per-task memory) and LwF;
+* L2, EWC, online EWC and SI differ only in how they set the weights and anchor of the same
+  quadratic penalty, so they are one program with the method as another vmap axis
+  (:func:`quadratic_family`), searched over one shared log grid (``quadratic_lams``);
+* lambda is chosen per protocol, scenario and strategy as the grid point (lambda > 0) with the
+  best mean-over-seeds final average accuracy on a validation set held out from the training
+  examples (``val_fraction``); the test accuracy at that lambda is reported (mean +- sd over
+  seeds). The paper chose its hyperparameters by a grid search too.
+
+The setups differ from the paper's (MNIST 28x28, 2x400 / 2x1000-unit MLPs, 2000 / 5000 Adam
+iterations per task, 10 permuted tasks, no exact replay or A-GEM in the 2018/2019 tables), so
+only the qualitative pattern is comparable. The published numbers quoted beside ours are the
+ones verified in arXiv:1809.10635 Tables 3 (split MNIST) and 4 (permuted MNIST), mean +- SEM
+over 20 seeds; the later arXiv:1904.07734 tables were not available to check and are not
+quoted.
+
+Command:    lossatlas run forgetting_scenarios [--quick]
+Checks:     class-IL: EWC, online EWC, SI and L2 recover less than a third of the naive-to-joint
+            gap (near naive) while replay recovers more than half; task-IL: EWC and SI recover
+            more than half of the gap (paper: SI 0.97 / EWC 0.02 on split, 0.82 / 0.82 on
+            permuted MNIST); the scenarios order by difficulty
+            for naive fine-tuning (task > domain > class); naive class-IL ends near 1/T
+            (catastrophic forgetting of every earlier class); joint is the best strategy in
+            class-IL up to seed noise.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+import numpy as np
+
+from lossatlas import continual as cl
+from lossatlas import data as data_lib
+from lossatlas import plotting
+from lossatlas_experiments import _stream_sweeps as ss
+
+TABLE_TITLE = ("Average accuracy after the last task by scenario and strategy, lambda chosen on validation "
+               "(van de Ven & Tolias 2019)")
+
+SCENARIOS = ("task", "domain", "class")
+PROTOCOLS = ("split", "permuted")
+ALL_STRATEGIES = ("naive", "joint", "l2", "ewc", "online_ewc", "si", "replay", "agem", "lwf")
+REGULARISERS = ("ewc", "online_ewc", "si", "l2")
+LAMBDA_STRATEGIES = ("l2", "ewc", "online_ewc", "si", "lwf")
+LABELS = {"naive": "None (fine-tune)", "joint": "Joint (upper bound)", "l2": "L2", "ewc": "EWC",
+          "online_ewc": "Online EWC", "si": "SI", "replay": "Replay", "agem": "A-GEM", "lwf": "LwF"}
+
+#: van de Ven & Tolias, arXiv:1809.10635 (v1), Table 3 (split MNIST) and Table 4 (permuted MNIST,
+#: 10 tasks): average test accuracy in %, mean over 20 seeds, for (task-IL, domain-IL, class-IL).
+#: "Offline" is joint training; the tables have no exact replay, A-GEM or L2 rows.
+PAPER = {
+    "split": {"naive": (85.15, 57.33, 19.90), "ewc": (85.48, 57.80, 19.90), "online_ewc": (85.22, 57.60, 19.90),
+              "si": (99.14, 63.77, 20.04), "lwf": (99.60, 71.02, 24.17), "joint": (99.64, 98.41, 97.93)},
+    "permuted": {"naive": (81.79, 78.51, 17.26), "ewc": (94.74, 94.31, 25.04), "online_ewc": (95.96, 94.42, 33.88),
+                 "si": (94.75, 95.33, 29.31), "lwf": (69.84, 72.64, 22.64), "joint": (97.68, 97.59, 97.59)},
+}
+PAPER_SOURCE = "van de Ven & Tolias, arXiv:1809.10635 Tables 3-4 (MNIST, 20 seeds)"
+
+
+def _check_tuple(name, value, allowed=None, positive=False, unique=True):
+    if not isinstance(value, tuple) or not value:
+        raise ValueError(f"Config.{name} must be a non-empty tuple, got {value!r}")
+    if allowed is not None and not set(value) <= set(allowed):
+        raise ValueError(f"Config.{name} must be a tuple of {allowed}, got {value!r}")
+    if positive and not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
+                            for v in value):
+        raise ValueError(f"Config.{name} must hold finite numbers > 0, got {value!r}")
+    if unique and len(set(value)) != len(value):
+        raise ValueError(f"Config.{name} has repeated entries: {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Protocols, strategies, lambda grids and training of the scenario comparison."""
+    dataset: str = "digits"
+    protocols: tuple = PROTOCOLS
+    strategies: tuple = ALL_STRATEGIES
+    permuted_tasks: int = 5
+    val_fraction: float = 0.2
+    split_train: int = 0          # training examples per task, 0 = all
+    permuted_train: int = 500
+    num_test: int = 0             # test (and validation) examples per task, 0 = all
+    widths: tuple = (100, 100)
+    learning_rate: float = 1e-3   # Adam, as the paper
+    batch_size: int = 32
+    split_epochs: int = 20
+    permuted_epochs: int = 10
+    quadratic_lams: tuple = (1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e5)   # L2, EWC, online EWC, SI
+    lwf_lams: tuple = (0.3, 1.0, 3.0)
+    fisher_examples: int = 200
+    fisher_chunk: int = 8         # per-example gradients held at once per run (memory only)
+    online_gamma: float = 1.0
+    si_xi: float = 0.1
+    memory: int = 100
+    lwf_temperature: float = 2.0
+    seeds: int = 5
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.dataset not in ("digits", "mnist1d"):
+            raise ValueError(f"Config.dataset must be 'digits' or 'mnist1d', got {self.dataset!r}")
+        _check_tuple("protocols", self.protocols, PROTOCOLS)
+        _check_tuple("strategies", self.strategies, ALL_STRATEGIES)
+        if not {"naive", "joint"} <= set(self.strategies):
+            raise ValueError("Config.strategies must include 'naive' and 'joint' (the bounds every other "
+                             "strategy is measured between)")
+        for name in ("quadratic_lams", "lwf_lams"):
+            _check_tuple(name, getattr(self, name), positive=True)
+        for name, lo in (("permuted_tasks", 2), ("split_train", 0), ("permuted_train", 0), ("num_test", 0),
+                         ("batch_size", 1), ("split_epochs", 1), ("permuted_epochs", 1), ("fisher_examples", 1), ("fisher_chunk", 1),
+                         ("memory", 5), ("seeds", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ValueError(f"Config.{name} must be an integer >= {lo}, got {v!r}")
+        if not 0 < self.val_fraction < 0.5:
+            raise ValueError(f"Config.val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
+        if not (isinstance(self.widths, tuple) and self.widths and all(isinstance(w, int) and w > 0 for w in self.widths)):
+            raise ValueError(f"Config.widths must be a non-empty tuple of positive integers, got {self.widths!r}")
+        for name in ("learning_rate", "si_xi", "lwf_temperature"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Config.{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.online_gamma <= 1:
+            raise ValueError(f"Config.online_gamma must be in [0, 1], got {self.online_gamma!r}")
+
+
+QUICK = {"protocols": ("split",), "strategies": ("naive", "joint", "l2", "ewc", "online_ewc", "si", "replay"),
+         "split_epochs": 10, "seeds": 3, "quadratic_lams": (0.1, 1e2, 1e3), "fisher_examples": 64}
+
+QUADRATIC = ("l2", "ewc", "online_ewc", "si")
+
+
+def quadratic_family(cfg: Config) -> cl.Strategy:
+    """L2, EWC, online EWC and SI as one strategy whose member is chosen by the data.
+
+    The four share the library's loss ``L + (lam/2) sum w (theta - theta*)^2`` and differ in
+    how they set ``w`` and ``theta*``: ``consolidate`` (and, for SI, ``observe``) runs the
+    library strategy ``QUADRATIC[ctx.data["quad_method"]]``'s hook (a ``lax.switch``), so the
+    method is a vmap axis of one compiled program (under vmap every branch runs and one is
+    selected). The state is SI's (importance, anchor, path integral, task start); the other
+    members keep the path integral at zero.
+    """
+    base = {n: _strategy(n, cfg)[0] for n in QUADRATIC}
+    quad = cl.strategies.Quadratic
+    si = base["si"]
+
+    def as_si(state, q):
+        return state._replace(importance=q.importance, anchor=q.anchor)
+
+    def consolidate(state, params, ctx):
+        branches = [lambda n=n: as_si(state, base[n].consolidate(quad(state.importance, state.anchor), params, ctx))
+                    for n in QUADRATIC[:-1]] + [lambda: si.consolidate(state, params, ctx)]
+        return jax.lax.switch(ctx.data["quad_method"], branches)
+
+    def observe(state, grads, old, new, batch, ctx):
+        return jax.lax.switch(jax.numpy.asarray(ctx.data["quad_method"] == QUADRATIC.index("si"), jax.numpy.int32),
+                              [lambda: state, lambda: si.observe(state, grads, old, new, batch, ctx)])
+
+    return cl.Strategy("quadratic_family", init=si.init, loss=si.loss, observe=observe, consolidate=consolidate,
+                       spec=("quadratic_family", cfg.fisher_examples, cfg.fisher_chunk, cfg.online_gamma, cfg.si_xi))
+
+
+def _strategy(name: str, cfg: Config) -> tuple[cl.Strategy, tuple]:
+    """The strategy object and its lambda grid (lambda-free strategies get (0,))."""
+    if name == "naive":
+        return cl.naive(), (0.0,)
+    if name == "joint":
+        return cl.joint(), (0.0,)
+    if name == "l2":
+        return cl.l2(), cfg.quadratic_lams
+    if name == "ewc":
+        return cl.ewc(fisher="sampled", fisher_examples=cfg.fisher_examples,
+                      chunk_size=cfg.fisher_chunk), cfg.quadratic_lams
+    if name == "online_ewc":
+        return cl.ewc(fisher="sampled", online=True, gamma=cfg.online_gamma, fisher_examples=cfg.fisher_examples,
+                      chunk_size=cfg.fisher_chunk), cfg.quadratic_lams
+    if name == "si":
+        return cl.si(xi=cfg.si_xi), cfg.quadratic_lams
+    if name == "replay":
+        return cl.replay(cfg.memory), (0.0,)
+    if name == "agem":
+        return cl.agem(cfg.memory, ref_batch=min(64, cfg.memory)), (0.0,)
+    return cl.lwf(temperature=cfg.lwf_temperature), cfg.lwf_lams
+
+
+def _stream_config(cfg: Config, protocol: str) -> cl.StreamConfig:
+    return cl.StreamConfig(model="mlp", model_cfg={"widths": cfg.widths}, optimizer="adam",
+                           learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
+                           epochs=cfg.split_epochs if protocol == "split" else cfg.permuted_epochs)
+
+
+def run(cfg: Config, key) -> dict:
+    """Every protocol x strategy: one compiled program over scenarios x lambdas x seeds.
+
+    Returns:
+      ``{protocol: {strategy: {"R" [3, L, S, T, T], "init_acc" [3, L, S, T], "val_acc"
+      [3, L, S], "lams" [L], "chosen" [3] (lambda index per scenario), "seconds"}}}``; L2, EWC,
+      online EWC and SI share one program (:func:`quadratic_family`) and naive fine-tuning is
+      its lambda = 0 member (``naive_from_quadratic`` = 1).
+    """
+    ds = data_lib.load(cfg.dataset)
+    out = {}
+    for pi, protocol in enumerate(cfg.protocols):
+        k_stream, k_run = jax.random.split(jax.random.fold_in(key, pi))
+        n_train = cfg.split_train if protocol == "split" else cfg.permuted_train
+        num_tasks = ds.num_classes // 2 if protocol == "split" else cfg.permuted_tasks
+        streams, vals = ss.make_streams(protocol, ds, SCENARIOS, k_stream, num_tasks=num_tasks,
+                                        val_fraction=cfg.val_fraction, num_train=n_train or None,
+                                        num_test=cfg.num_test or None, num_val=cfg.num_test or None)
+        scfg = _stream_config(cfg, protocol)
+        res = {}
+        quad = [n for n in QUADRATIC if n in cfg.strategies]
+        if quad:  # one program: quadratic method x scenario (data rows) x lambda x seed
+            lams = ((0.0,) if "naive" in cfg.strategies else ()) + tuple(cfg.quadratic_lams)
+            t0 = time.perf_counter()
+            r = ss.sweep(streams * len(quad), vals * len(quad), quadratic_family(cfg), scfg, k_run, cfg.seeds, lams,
+                         data_extra=[{"quad_method": np.int32(QUADRATIC.index(n))} for n in quad for _ in SCENARIOS])
+            seconds = time.perf_counter() - t0
+            d = len(SCENARIOS)
+            keep = r["lams"] > 0
+            for m, n in enumerate(quad):
+                res[n] = {k: r[k][m * d:(m + 1) * d][:, keep] for k in ("R", "init_acc", "val_acc")}
+                res[n].update(lams=r["lams"][keep], seconds=seconds)
+            if "naive" in cfg.strategies:  # lambda = 0: the penalty is zero, every method is fine-tuning
+                res["naive"] = {k: r[k][:d, :1] for k in ("R", "init_acc", "val_acc")}
+                res["naive"].update(lams=r["lams"][:1], seconds=0.0)
+        for name in cfg.strategies:
+            if name in res:
+                continue
+            strat, lams = _strategy(name, cfg)
+            t0 = time.perf_counter()
+            r = ss.sweep(streams, vals, strat, scfg, k_run, cfg.seeds, lams)  # same key: paired seeds
+            r["seconds"] = time.perf_counter() - t0
+            res[name] = r
+        for name, r in res.items():
+            r["chosen"] = np.asarray([ss.select(r["val_acc"][d], r["lams"]) for d in range(len(SCENARIOS))])
+        res["meta"] = {"num_tasks": streams[0].num_tasks, "num_train": streams[0].num_train,
+                       "num_test": streams[0].num_test, "num_val": vals[0].num_test,
+                       "naive_from_quadratic": int("naive" in cfg.strategies and bool(quad))}
+        out[protocol] = res
+    return out
+
+
+def summary(res: dict, cfg: Config) -> dict:
+    """``{protocol: {strategy: {"lam" [3], "acc" [3, S], "bwt" [3, S]}}}`` at the chosen lambdas."""
+    out = {}
+    for protocol in cfg.protocols:
+        out[protocol] = {}
+        for name in cfg.strategies:
+            r = res[protocol][name]
+            idx = r["chosen"]
+            rr = np.stack([r["R"][d, idx[d]] for d in range(len(SCENARIOS))])  # [3, S, T, T]
+            out[protocol][name] = {"lam": r["lams"][idx], "acc": cl.average_accuracy(rr),
+                                   "bwt": cl.backward_transfer(rr), "R": rr}
+    return out
+
+
+def gap_fraction(s: dict, name: str) -> np.ndarray:
+    """``(acc - naive) / (joint - naive)`` per scenario (seed means): 0 = fine-tuning, 1 = joint."""
+    m = {k: s[k]["acc"].mean(-1) for k in (name, "naive", "joint")}
+    return (m[name] - m["naive"]) / np.maximum(m["joint"] - m["naive"], 1e-6)
+
+
+def paper_gap(protocol: str, name: str) -> np.ndarray:
+    """The published gap fraction per scenario (``PAPER``), NaN where the paper has no row."""
+    p = PAPER[protocol]
+    if name not in p:
+        return np.full(len(SCENARIOS), np.nan)
+    return (np.asarray(p[name]) - np.asarray(p["naive"])) / (np.asarray(p["joint"]) - np.asarray(p["naive"]))
+
+
+def table(res: dict, cfg: Config) -> list[dict]:
+    summ = summary(res, cfg)
+    rows = []
+    for protocol in cfg.protocols:
+        s = summ[protocol]
+        for d, scen in enumerate(SCENARIOS):
+            for name in cfg.strategies:
+                a, b = s[name]["acc"][d], s[name]["bwt"][d]
+                paper = PAPER[protocol].get(name)
+                lam = s[name]["lam"][d]
+                rows.append({
+                    "protocol": f"{protocol} {cfg.dataset}", "scenario": f"{scen}-IL", "strategy": LABELS[name],
+                    "lambda": f"{lam:g}" if name in LAMBDA_STRATEGIES else "-",
+                    "acc (%)": f"{100 * a.mean():.2f} +- {100 * a.std(ddof=1) if len(a) > 1 else 0:.2f}",
+                    "BWT (%)": f"{100 * b.mean():+.2f}",
+                    "gap recovered": f"{gap_fraction(s, name)[d]:.2f}",
+                    "paper MNIST (%)": f"{paper[d]:.2f}" if paper else "-",
+                })
+    return rows
+
+
+def checks(res: dict, cfg: Config) -> list[dict]:
+    summ = summary(res, cfg)
+    out = []
+    ci = SCENARIOS.index("class")
+    ti = SCENARIOS.index("task")
+    for protocol in cfg.protocols:
+        s = summ[protocol]
+        t = res[protocol]["meta"]["num_tasks"]
+        regs = [n for n in REGULARISERS if n in cfg.strategies]
+        if regs:
+            g = {n: float(gap_fraction(s, n)[ci]) for n in regs}
+            out.append({"name": f"{protocol}: class-IL regularisers stay near fine-tuning", "value": max(g.values()),
+                        "passed": bool(max(g.values()) < 1 / 3),
+                        "detail": "fraction of the naive-to-joint gap recovered in class-IL (< 1/3 each; paper "
+                                  + ", ".join(f"{LABELS[n]} {paper_gap(protocol, n)[ci]:.2f}" for n in regs
+                                              if n in PAPER[protocol]) + "): " + ", ".join(f"{LABELS[n]} {v:.2f}" for n, v in g.items())
+                                  + f"; naive {100 * s['naive']['acc'][ci].mean():.1f}%, joint "
+                                    f"{100 * s['joint']['acc'][ci].mean():.1f}%"})
+        if "replay" in cfg.strategies:
+            g = float(gap_fraction(s, "replay")[ci])
+            out.append({"name": f"{protocol}: replay keeps the old classes in class-IL", "value": g,
+                        "passed": bool(g > 0.5),
+                        "detail": f"replay (memory {cfg.memory}) recovers {g:.2f} of the naive-to-joint gap in class-IL "
+                                  f"(> 0.5): {100 * s['replay']['acc'][ci].mean():.1f}% vs naive "
+                                  f"{100 * s['naive']['acc'][ci].mean():.1f}%"})
+        for n in ("ewc", "si"):
+            if n in cfg.strategies:
+                g = float(gap_fraction(s, n)[ti])
+                a, z = s[n]["acc"][ti], s["naive"]["acc"][ti]
+                out.append({"name": f"{protocol}: {LABELS[n]} far above fine-tuning in task-IL", "value": g,
+                            "passed": bool(g > 0.5),
+                            "detail": f"{LABELS[n]} recovers {g:.2f} of the naive-to-joint gap in task-IL (> 0.5; paper "
+                                      f"{paper_gap(protocol, n)[ti]:.2f}): {100 * a.mean():.2f}% vs naive "
+                                      f"{100 * z.mean():.2f}% (paired diff {100 * (a - z).mean():+.2f} pts), joint "
+                                      f"{100 * s['joint']['acc'][ti].mean():.2f}%"})
+        acc_n = s["naive"]["acc"].mean(-1)
+        out.append({"name": f"{protocol}: scenarios order by difficulty (naive task > domain > class)",
+                    "value": float(min(acc_n[0] - acc_n[1], acc_n[1] - acc_n[2])),
+                    "passed": bool(acc_n[0] > acc_n[1] > acc_n[2]),
+                    "detail": "naive final accuracy task/domain/class-IL: "
+                              + " / ".join(f"{100 * a:.1f}%" for a in acc_n)
+                              + " (paper: " + " / ".join(f"{a:.1f}%" for a in PAPER[protocol]["naive"]) + ")"})
+        a = float(s["naive"]["acc"][ci].mean())
+        out.append({"name": f"{protocol}: naive class-IL forgets every earlier task", "value": a,
+                    "passed": bool(abs(a - 1 / t) < 0.05),
+                    "detail": f"naive class-IL average accuracy {100 * a:.1f}% vs 1/T = {100 / t:.1f}% "
+                              f"(only the last task's classes are predicted; paper {PAPER[protocol]['naive'][2]:.1f}%)"})
+        means = {n: s[n]["acc"][ci] for n in cfg.strategies}
+        best_other = max((n for n in cfg.strategies if n != "joint"), key=lambda n: means[n].mean())
+        sd = float(np.sqrt(means["joint"].var(ddof=1) + means[best_other].var(ddof=1))) if cfg.seeds > 1 else 0.0
+        margin = means["joint"].mean() - means[best_other].mean()
+        out.append({"name": f"{protocol}: joint training is the upper bound in class-IL", "value": float(margin),
+                    "passed": bool(margin > -2 * sd - 1e-9),
+                    "detail": f"joint {100 * means['joint'].mean():.1f}% vs best other ({LABELS[best_other]}) "
+                              f"{100 * means[best_other].mean():.1f}% (joint >= other - 2 sd, sd {100 * sd:.1f} pts)"})
+    return out
+
+
+def plot(res: dict, cfg: Config) -> dict:
+    summ = summary(res, cfg)
+    figs = {}
+    names = list(cfg.strategies)
+    fig, axes = plotting.figure(ncols=len(cfg.protocols), width=6.0, height=3.4)
+    for ax, protocol in zip(axes[0], cfg.protocols):
+        s = summ[protocol]
+        w = 0.8 / len(names)
+        for i, name in enumerate(names):
+            x = np.arange(len(SCENARIOS)) + (i - (len(names) - 1) / 2) * w
+            acc = 100 * s[name]["acc"]
+            ax.bar(x, acc.mean(-1), w, yerr=acc.std(-1, ddof=1) if acc.shape[-1] > 1 else None,
+                   color=f"C{i}", label=LABELS[name], capsize=1.5, error_kw={"lw": 0.7})
+            paper = PAPER[protocol].get(name)
+            if paper:
+                ax.plot(x, paper, "k_", ms=7, mew=1.6, label="paper (MNIST)" if name == "naive" else None)
+        t = res[protocol]["meta"]["num_tasks"]
+        ax.axhline(100 / t, color="gray", ls=":", lw=0.8)
+        ax.set_xticks(np.arange(len(SCENARIOS)), [f"{sc}-IL" for sc in SCENARIOS])
+        passed = {c["name"]: c["passed"] for c in checks(res, cfg)}
+        miss = [k.split(": ", 1)[1] for k, v in passed.items() if k.startswith(protocol) and not v]
+        note = ("NOT reproduced: " + "; ".join(miss)) if miss else "class-IL: regularisers ~ naive, replay far above"
+        ax.set(ylim=(0, 105), ylabel=f"final average accuracy (%), mean +- sd, {cfg.seeds} seeds",
+               title=f"{protocol} {cfg.dataset}, {t} tasks\n{note}")
+        ax.title.set_fontsize(8.5)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, ncol=5, loc="lower center", bbox_to_anchor=(0.5, -0.08))
+    fig.suptitle("Three scenarios for continual learning (van de Ven & Tolias 2019); black ticks: "
+                 + PAPER_SOURCE + ", a different setup", fontsize=9)
+    fig.tight_layout()
+    figs["forgetting_scenarios"] = fig
+
+    lam_names = [n for n in names if n in LAMBDA_STRATEGIES]
+    if lam_names:
+        fig, axes = plotting.figure(ncols=len(lam_names), nrows=len(cfg.protocols), width=2.6, height=2.3)
+        for pi, protocol in enumerate(cfg.protocols):
+            for j, name in enumerate(lam_names):
+                ax = axes[pi, j]
+                r = res[protocol][name]
+                for d, scen in enumerate(SCENARIOS):
+                    plotting.mean_band(ax, r["lams"], 100 * r["val_acc"][d].T, label=f"{scen}-IL", color=f"C{d}",
+                                       marker="o", ms=3)
+                    ax.plot(r["lams"][r["chosen"][d]], 100 * r["val_acc"][d, r["chosen"][d]].mean(), "*",
+                            color=f"C{d}", ms=9)
+                plotting.log_xticks(ax, r["lams"])
+                ax.tick_params(axis="x", labelrotation=45)
+                ax.set(title=f"{protocol}: {LABELS[name]}", xlabel="lambda", ylabel="validation accuracy (%)")
+                if j == 0 and pi == 0:
+                    ax.legend(fontsize=6.5)
+        fig.suptitle("Lambda chosen on held-out training examples (star: best mean over seeds)", fontsize=9)
+        fig.tight_layout()
+        figs["forgetting_scenarios_lambda"] = fig
+    return figs

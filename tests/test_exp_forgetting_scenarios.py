@@ -1,0 +1,163 @@
+"""forgetting_scenarios in quick mode: van de Ven & Tolias's scenario pattern, and the mathematics behind it."""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lossatlas import continual as cl
+from lossatlas_experiments import _stream_sweeps as ss
+from lossatlas_experiments import forgetting_scenarios as fs
+
+NAME = "forgetting_scenarios"
+
+
+@pytest.fixture(scope="module")
+def quick(run_quick):
+    return run_quick(NAME)
+
+
+def test_paper_pattern_in_quick_mode(quick):
+    path, res, checks, cfg = quick
+    failed = {k: c["detail"] for k, c in checks.items() if not c["passed"]}
+    assert not failed, failed
+    summ = fs.summary(res, cfg)
+    for protocol in cfg.protocols:
+        s = summ[protocol]
+        ci, ti = fs.SCENARIOS.index("class"), fs.SCENARIOS.index("task")
+        # class-IL: every regulariser within a third of the naive-to-joint gap, replay beyond half
+        for name in fs.REGULARISERS:
+            if name in cfg.strategies:
+                assert fs.gap_fraction(s, name)[ci] < 1 / 3, name
+        assert fs.gap_fraction(s, "replay")[ci] > 0.5
+        # task-IL: EWC and SI far above fine-tuning
+        for name in ("ewc", "si"):
+            assert fs.gap_fraction(s, name)[ti] > 0.5, name
+        # joint is the upper bound in class-IL, up to seed noise
+        joint = s["joint"]["acc"][ci]
+        for name in cfg.strategies:
+            a = s[name]["acc"][ci]
+            assert joint.mean() >= a.mean() - 2 * np.sqrt(joint.var(ddof=1) + a.var(ddof=1)), name
+    for f in ("forgetting_scenarios.png", "forgetting_scenarios_lambda.png", "table.md", "checks.json"):
+        assert (path / f).exists()
+
+
+def test_accuracy_matrices(quick):
+    _, res, _, cfg = quick
+    for protocol in cfg.protocols:
+        t = res[protocol]["meta"]["num_tasks"]
+        for name in cfg.strategies:
+            r = res[protocol][name]
+            assert r["R"].shape[:3] == (3, len(r["lams"]), cfg.seeds) and r["R"].shape[-2:] == (t, t)
+            assert np.all((r["R"] >= 0) & (r["R"] <= 1)) and np.all((r["val_acc"] >= 0) & (r["val_acc"] <= 1))
+            # every strategy learns each task it is trained on (the diagonal of R), in every scenario
+            learned = cl.learning_accuracy(r["R"][:, r["chosen"][0]])
+            assert learned.min() > 0.6, (protocol, name, learned.min())
+            # same initialisation in every scenario; a task-IL mask is a subset of the class-IL mask that
+            # still holds the true label, so at init task-IL accuracy >= class-IL accuracy on every task
+            ti, ci = fs.SCENARIOS.index("task"), fs.SCENARIOS.index("class")
+            assert np.all(r["init_acc"][ti] >= r["init_acc"][ci])
+        # naive class-IL: only the last task's classes survive; earlier tasks drop to ~0
+        naive = res[protocol]["naive"]["R"][fs.SCENARIOS.index("class"), 0]
+        assert naive[:, -1, :-1].mean() < 0.05 and naive[:, -1, -1].mean() > 0.9
+        # the summary is the average of the last row of R at the chosen lambda
+        s = fs.summary(res, cfg)[protocol]["ewc"]
+        idx = res[protocol]["ewc"]["chosen"]
+        for d in range(3):
+            np.testing.assert_allclose(s["acc"][d], res[protocol]["ewc"]["R"][d, idx[d], :, -1, :].mean(-1))
+            assert np.all(res[protocol]["ewc"]["lams"][idx[d]] > 0)
+
+
+def test_padded_head_is_the_same_model(digits):
+    """Extra output units masked out everywhere change neither the loss nor the accuracy, and never learn."""
+    st = cl.split(digits, jax.random.PRNGKey(0), scenario="domain").subset(num_train=40, num_test=30)
+    padded = ss.pad_outputs(st, 10)
+    cfg = cl.StreamConfig(model_cfg={"widths": (16,)}, batch_size=8)
+    small, big = cl.program(st, cl.naive(), cfg), cl.program(padded, cl.naive(), cfg)
+    pb = big.init_params(jax.random.PRNGKey(1))
+    last = sorted(pb)[-1]
+    ps = {**pb, last: {"kernel": pb[last]["kernel"][:, :2], "bias": pb[last]["bias"][:2]}}
+    assert jax.tree_util.tree_structure(ps) == jax.tree_util.tree_structure(small.init_params(jax.random.PRNGKey(1)))
+    batch = {"x": jnp.asarray(st.x_train[2, :8]), "y": jnp.asarray(st.y_train[2, :8]),
+             "task": jnp.full((8,), 2, jnp.int32), "weight": jnp.ones(8)}
+    db, ds_ = big.device_data(), small.device_data()
+
+    @jax.jit
+    def both(pb, ps):
+        return ([(big.batch_loss(pb, batch, i, db), small.batch_loss(ps, batch, i, ds_),
+                  big.evaluate(pb, i, db), small.evaluate(ps, i, ds_)) for i in (0, 4)],
+                jax.grad(big.batch_loss)(pb, batch, 3, db)[last]["kernel"])
+
+    pairs, g = both(pb, ps)
+    for lb, ls, eb, es in pairs:
+        np.testing.assert_allclose(lb, ls, rtol=1e-6)
+        np.testing.assert_array_equal(eb, es)
+    assert np.all(np.asarray(g[:, 2:]) == 0) and np.any(np.asarray(g[:, :2]) != 0)
+
+
+def test_quadratic_family_equals_library_strategies(digits):
+    """quadratic_family with method index i consolidates / observes as the library's L2, EWC, online EWC, SI."""
+    st = cl.split(digits, jax.random.PRNGKey(0), scenario="task", num_tasks=2).subset(num_train=24, num_test=8)
+    cfg = fs.Config(fisher_examples=16, online_gamma=0.5)
+    prog = cl.program(st, cl.naive(), cl.StreamConfig(model_cfg={"widths": (8,)}, batch_size=8))
+    params = prog.init_params(jax.random.PRNGKey(1))
+    fam = fs.quadratic_family(cfg)
+    lib = [fs._strategy(n, cfg)[0] for n in fs.QUADRATIC]
+    data = prog.device_data()
+    batch = {"x": jnp.asarray(st.x_train[1, :8]), "y": jnp.asarray(st.y_train[1, :8]),
+             "task": jnp.ones(8, jnp.int32), "weight": jnp.ones(8)}
+
+    def ctx(i):
+        return prog.context(jnp.int32(1), jnp.int32(0), jax.random.PRNGKey(2), jnp.float32(3.0),
+                            {**data, "quad_method": i})
+
+    tm = jax.tree_util.tree_map
+    # a state as after an earlier task: non-trivial importance, anchor, path integral and task start
+    state = cl.strategies.SIState(tm(lambda p: jnp.abs(p) + 0.1, params), tm(lambda p: 0.5 * p, params),
+                                  tm(lambda p: 0.01 * jnp.cos(p), params), tm(lambda p: p - 0.02, params))
+    moved = tm(lambda p: p + 0.01, params)
+    grads = tm(lambda p: jnp.sin(p), params)
+
+    def family(i):
+        return fam.consolidate(state, moved, ctx(i)), fam.observe(state, grads, params, moved, batch, ctx(i))
+
+    def library():
+        quad = cl.strategies.Quadratic(state.importance, state.anchor)
+        return ([s.consolidate(quad, moved, ctx(jnp.int32(0))) for s in lib[:-1]]
+                + [lib[-1].consolidate(state, moved, ctx(jnp.int32(0))),
+                   lib[-1].observe(state, grads, params, moved, batch, ctx(jnp.int32(0)))])
+
+    got_c, got_o = jax.jit(jax.vmap(family))(jnp.arange(len(lib)))
+    want = jax.jit(library)()
+    close = lambda a, b, msg: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-10, err_msg=msg)  # noqa: E731
+    leaves = jax.tree_util.tree_leaves
+    for i, name in enumerate(fs.QUADRATIC[:-1]):  # L2, EWC, online EWC: importance and anchor as the library's
+        for f in ("importance", "anchor"):
+            for a, b in zip(leaves(getattr(got_c, f)), leaves(getattr(want[i], f))):
+                close(a[i], b, f"{name} {f}")
+        for a, b in zip(leaves(got_o), leaves(state)):  # no path integral outside SI
+            close(a[i], b, f"{name} observe")
+    si = len(lib) - 1
+    for got, w in ((got_c, want[si]), (got_o, want[si + 1])):
+        for a, b in zip(leaves(got), leaves(w)):
+            close(a[si], b, "si")
+
+
+def test_validation_split_is_disjoint(digits):
+    test_ds, val_ds = ss.split_validation(digits, 0.2, jax.random.PRNGKey(3))
+    assert len(val_ds.y_test) == round(0.2 * len(digits.y_train))
+    np.testing.assert_array_equal(test_ds.x_test, digits.x_test)
+    rows = lambda x: {r.tobytes() for r in np.asarray(x)}  # noqa: E731
+    assert not rows(test_ds.x_train) & rows(val_ds.x_test)
+    assert len(test_ds.y_train) + len(val_ds.y_test) == len(digits.y_train)
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="Config.strategies must include 'naive' and 'joint'"):
+        fs.Config(strategies=("ewc", "joint"))
+    with pytest.raises(ValueError, match="Config.protocols must be a tuple of"):
+        fs.Config(protocols=("rotated",))
+    with pytest.raises(ValueError, match="Config.quadratic_lams must hold finite numbers > 0"):
+        fs.Config(quadratic_lams=(0.0, 1.0))
+    assert dataclasses.replace(fs.Config(), **fs.QUICK).seeds >= 2
