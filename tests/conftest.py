@@ -2,6 +2,11 @@
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The suite is dominated by compiling many small programs: a lower LLVM optimisation level
+# compiles ~1/3 faster and changes no results (XLA's HLO passes are untouched). An explicit
+# --xla_backend_optimization_level in XLA_FLAGS wins.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=1").strip()
 
 from lossatlas import devices  # noqa: E402
 
