@@ -45,6 +45,7 @@ import numpy as np
 from lossatlas import continual as cl
 from lossatlas import data as data_lib
 from lossatlas import plotting
+from lossatlas_experiments import _config_checks as cfgcheck
 from lossatlas_experiments import _stream_sweeps as ss
 
 TABLE_TITLE = "EWC by Fisher estimator: best lambda (validation) and accuracy; estimators vs the exact Fisher"
@@ -96,15 +97,10 @@ class Config:
         if not (isinstance(draws, tuple) and len(draws) >= 2 and all(isinstance(m, int) and m >= 1 for m in draws)
                 and list(draws) == sorted(set(draws))):
             raise ValueError(f"Config.compare_draws must be an increasing tuple of >= 2 positive integers, got {draws!r}")
-        for name, lo in (("num_tasks", 2), ("num_train", 0), ("num_test", 0), ("batch_size", 1), ("epochs", 1),
-                         ("fisher_examples", 1), ("seeds", 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ValueError(f"Config.{name} must be an integer >= {lo}, got {v!r}")
-        if not 0 < self.val_fraction < 0.5:
-            raise ValueError(f"Config.val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
-        if not (isinstance(self.widths, tuple) and self.widths and all(isinstance(w, int) and w > 0 for w in self.widths)):
-            raise ValueError(f"Config.widths must be a non-empty tuple of positive integers, got {self.widths!r}")
+        cfgcheck.require_ints(self, {"num_tasks": 2, "num_train": 0, "num_test": 0, "batch_size": 1, "epochs": 1,
+                                   "fisher_examples": 1, "seeds": 1})
+        cfgcheck.require_fraction(self, "val_fraction")
+        cfgcheck.require_widths(self)
         if not self.learning_rate > 0:
             raise ValueError(f"Config.learning_rate must be > 0, got {self.learning_rate!r}")
 

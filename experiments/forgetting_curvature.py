@@ -68,6 +68,7 @@ from lossatlas import continual as cl
 from lossatlas import data as data_lib
 from lossatlas import landscape, losses, plotting
 from lossatlas.curvature import dataset_loss, ggn_vp, hvp
+from lossatlas_experiments import _config_checks as cfgcheck
 
 TABLE_TITLE = ("Forgetting and curvature: Fisher overlap vs permuted fraction (Kirkpatrick et al. 2017 Fig. 2C), "
                "quadratic (EWC) prediction vs measured loss increase on task A")
@@ -97,20 +98,11 @@ class Config:
     seed: int = 0
 
     def __post_init__(self):
-        def pos_int(name, lo=1):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ValueError(f"Config.{name} must be an integer >= {lo}, got {v!r}")
-
         if self.dataset not in DATASETS:
             raise ValueError(f"Config.dataset must be one of {DATASETS}, got {self.dataset!r}")
-        for name in ("batch_size", "epochs", "fisher_examples", "chunk_size", "seeds"):
-            pos_int(name)
-        pos_int("num_train", 0)
-        pos_int("ewc_fisher_examples", 0)
-        pos_int("interp_points", 3)
-        if not self.widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.widths):
-            raise ValueError(f"Config.widths must be a non-empty tuple of positive integers, got {self.widths!r}")
+        cfgcheck.require_ints(self, {"batch_size": 1, "epochs": 1, "fisher_examples": 1, "chunk_size": 1, "seeds": 1,
+                                   "num_train": 0, "ewc_fisher_examples": 0, "interp_points": 3})
+        cfgcheck.require_widths(self)
         if not self.learning_rate > 0:
             raise ValueError(f"Config.learning_rate must be > 0, got {self.learning_rate!r}")
         fr = self.fractions

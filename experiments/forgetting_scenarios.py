@@ -58,6 +58,7 @@ import numpy as np
 from lossatlas import continual as cl
 from lossatlas import data as data_lib
 from lossatlas import plotting
+from lossatlas_experiments import _config_checks as cfgcheck
 from lossatlas_experiments import _stream_sweeps as ss
 
 TABLE_TITLE = ("Average accuracy after the last task by scenario and strategy, lambda chosen on validation "
@@ -132,16 +133,11 @@ class Config:
                              "strategy is measured between)")
         for name in ("quadratic_lams", "lwf_lams"):
             _check_tuple(name, getattr(self, name), positive=True)
-        for name, lo in (("permuted_tasks", 2), ("split_train", 0), ("permuted_train", 0), ("num_test", 0),
-                         ("batch_size", 1), ("split_epochs", 1), ("permuted_epochs", 1), ("fisher_examples", 1), ("fisher_chunk", 1),
-                         ("memory", 5), ("seeds", 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ValueError(f"Config.{name} must be an integer >= {lo}, got {v!r}")
-        if not 0 < self.val_fraction < 0.5:
-            raise ValueError(f"Config.val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
-        if not (isinstance(self.widths, tuple) and self.widths and all(isinstance(w, int) and w > 0 for w in self.widths)):
-            raise ValueError(f"Config.widths must be a non-empty tuple of positive integers, got {self.widths!r}")
+        cfgcheck.require_ints(self, {"permuted_tasks": 2, "split_train": 0, "permuted_train": 0, "num_test": 0,
+                                   "batch_size": 1, "split_epochs": 1, "permuted_epochs": 1, "fisher_examples": 1,
+                                   "fisher_chunk": 1, "memory": 5, "seeds": 1})
+        cfgcheck.require_fraction(self, "val_fraction")
+        cfgcheck.require_widths(self)
         for name in ("learning_rate", "si_xi", "lwf_temperature"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Config.{name} must be > 0, got {getattr(self, name)!r}")
