@@ -23,8 +23,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 
 import jax
@@ -33,7 +31,7 @@ import numpy as np
 from lossatlas import continual as cl
 from lossatlas import data as data_lib
 from lossatlas.devices import use_all_cpu_cores
-from lossatlas.results import environment
+from lossatlas.results import benchmark_record, write_report
 
 TASKS, WIDTHS, LR, BATCH = 5, (100, 100), 0.05, 32
 EWC_LAM = 10.0  # SGD with lr * lam * max(F) > 2 diverges; 10 is stable here
@@ -181,14 +179,9 @@ def main(argv=None):
     for k, v in {**ratios, **six}.items():
         print(f"{k}: {v:.2f}")
     print("targets:", targets)
-    out = {"benchmark": "continual", "backend": backend,
-           "device": str(getattr(jax.devices()[0], "device_kind", jax.devices()[0])),
-           "num_devices": len(jax.devices()), "host": platform.node(), "environment": environment(),
-           "stream": cl.describe(stream), "rows": rows, "ratios": ratios, "totals": six, "targets": targets}
-    from pathlib import Path
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out = {**benchmark_record("continual"), "stream": cl.describe(stream), "rows": rows, "ratios": ratios,
+           "totals": six, "targets": targets}
+    write_report(args.out, out)
     return out
 
 

@@ -32,10 +32,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -44,7 +41,7 @@ import numpy as np
 from lossatlas import curvature, landscape, losses, models
 from lossatlas import data as data_lib
 from lossatlas.devices import use_all_cpu_cores
-from lossatlas.results import environment
+from lossatlas.results import benchmark_record, write_report
 
 EIG_WIDTHS = (1024, 1024, 1024, 1024)
 PLANE_WIDTHS = (100, 100)
@@ -238,9 +235,7 @@ def main(argv=None):
     if gpu:
         print("note: PyHessian runs with cuda=False here; pass a GPU torch build and edit cuda= to compare on GPU")
     ds = data_lib.load("mnist1d")
-    out = {"benchmark": "curvature", "backend": backend,
-           "device": str(getattr(jax.devices()[0], "device_kind", jax.devices()[0])),
-           "host": platform.node(), "environment": environment(), "ratios": {}, "targets": {}}
+    out = {**benchmark_record("curvature"), "ratios": {}, "targets": {}}
     if not args.skip_eig:
         examples = args.examples or (4000 if gpu else 1000)
         methods = ("lanczos", "power") if args.with_power else ("lanczos",)
@@ -274,9 +269,7 @@ def main(argv=None):
     for k, v in out["ratios"].items():
         print(f"{k}: {v:.3g}")
     print("targets:", out["targets"])
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, out)
     return out
 
 

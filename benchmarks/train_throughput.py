@@ -18,8 +18,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 
 import jax
@@ -30,7 +28,7 @@ import optax
 from lossatlas import data as data_lib
 from lossatlas.devices import use_all_cpu_cores
 from lossatlas import losses
-from lossatlas.results import environment
+from lossatlas.results import benchmark_record, write_report
 from lossatlas.train import TrainConfig, make_train, program, sweep
 
 BATCH, LR, WIDTHS = 100, 1e-2, (100, 100)
@@ -179,14 +177,8 @@ def main(argv=None):
     for k, v in ratios.items():
         print(f"{k}: {v:.1f}x")
     print("targets:", targets)
-    out = {"benchmark": "train_throughput", "backend": backend,
-           "device": str(getattr(jax.devices()[0], "device_kind", jax.devices()[0])),
-           "host": platform.node(), "environment": environment(), "rows": rows, "ratios": ratios,
-           "targets": targets}
-    from pathlib import Path
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out = {**benchmark_record("train_throughput"), "rows": rows, "ratios": ratios, "targets": targets}
+    write_report(args.out, out)
     return out
 
 

@@ -94,6 +94,22 @@ def environment() -> dict:
     }
 
 
+def benchmark_record(name: str) -> dict:
+    """The header every ``benchmarks/*.py`` JSON starts with: name, backend, device, host, environment."""
+    import jax
+    dev = jax.devices()[0]
+    return {"benchmark": name, "backend": jax.default_backend(), "device": str(getattr(dev, "device_kind", dev)),
+            "num_devices": len(jax.devices()), "host": platform.node(), "environment": environment()}
+
+
+def write_report(path, record: dict) -> None:
+    """Write a benchmark record as indented JSON (parent folders created) and say where."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
 def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
     """A Markdown table from a list of dicts (floats to 4 significant digits)."""
     if not rows:
