@@ -10,11 +10,14 @@
      vmapped program; a diverging member is frozen and flagged (NaN/Inf), not a crash.
 
 Command:    lossatlas run exploding_gradients [--quick]
-Checks:     gradient norm grows with length for radius > 1 and shrinks for radius < 1;
-            without clipping a majority of seeds diverge or stall; with clipping none
-            diverge and the loss falls below its starting value. (Clipping makes training
-            stable; at T=100 the vanilla RNN still ends near the predict-the-mean MSE of
-            1/6, i.e. it does not solve the task in this budget, and we do not claim it.)
+Checks:     gradient norm grows with length for radius > 1 (> 100x from the shortest to the
+            longest T) and does not grow for radius < 1 (< 2x); without clipping most seeds
+            blow up (some step's loss >= 10x the loss at initialisation, or NaN); with
+            clipping no seed does, and the median final loss is at most half the initial
+            one. Seeds: 16 (quick and full), so the blow-up fraction is a proportion with
+            a margin, not a coin toss over a handful of chaotic runs. Stated plainly: at
+            T=100 the clipped vanilla RNN ends near the predict-the-mean MSE of 1/6, i.e.
+            it does not solve the adding problem in this budget, and we do not claim it.
 """
 from __future__ import annotations
 
@@ -50,7 +53,7 @@ class Config:
     batch_size: int = 50
     num_train: int = 2000
     epochs: int = 30
-    seeds: int = 8
+    seeds: int = 16
     seed: int = 0
 
     def __post_init__(self):
@@ -60,7 +63,8 @@ class Config:
             raise ValueError("Config.seq_lens must be >= 2 and radii > 0")
 
 
-QUICK = {"seq_lens": (10, 50, 100), "mlp_depths": (5, 10, 20), "epochs": 15, "seeds": 4}
+BLOWUP = 10.0  # a loss "blows up" when some step reaches this multiple of its value at initialisation
+QUICK = {"seq_lens": (10, 50, 100), "mlp_depths": (5, 10, 20), "epochs": 8, "seeds": 16}
 
 
 def _rnn_grad_norms(cfg, seq_len, keys):
@@ -118,14 +122,30 @@ def run(cfg: Config, key) -> dict:
 
 
 def _outcomes(res, cfg):
-    """Per threshold: diverged, stalled and 'fell' flags per seed."""
+    """Per threshold and seed: the initial loss, the final train loss, and three flags.
+
+    ``diverged``: NaN/Inf (the run was frozen); ``blew_up``: diverged, or some step's
+    loss reached ``BLOWUP`` x the loss of the first step (which is evaluated before any
+    update, so it does not depend on the trajectory); ``fell``: did not blow up and the
+    final train loss is below half the initial loss.
+    """
     tr = res["train"]
-    start = np.nanmean(tr["loss"][..., :5], axis=-1)  # loss of the first steps, before much learning
+    start = tr["loss"][..., 0]
     final = tr["train_loss"][..., -1]
     diverged = tr["diverged_at"] >= 0
-    stalled = ~diverged & ~(final < 0.95 * start)
-    fell = ~diverged & (final < 0.95 * start)
-    return start, final, diverged, stalled, fell
+    peak = np.nanmax(np.where(np.isfinite(tr["loss"]), tr["loss"], -np.inf), axis=-1)
+    blew_up = diverged | (peak >= BLOWUP * start)
+    fell = ~blew_up & (final <= 0.5 * start)
+    return start, final, diverged, blew_up, fell
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion k/n."""
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return float(mid - half), float(mid + half)
 
 
 def _label(c):
@@ -142,57 +162,68 @@ def table(res: dict, cfg: Config) -> list[dict]:
     for i, gain in enumerate(cfg.mlp_gains):
         rows.append({"setting": f"MLP He x {gain:g}", "measure": "first-layer grad, depth " + "/".join(map(str, cfg.mlp_depths)),
                      "value": " / ".join(f"{v:.3g}" for v in np.exp(np.log(m[i]).mean(0)))})
-    start, final, diverged, stalled, fell = _outcomes(res, cfg)
+    start, final, diverged, blew_up, fell = _outcomes(res, cfg)
     for i, c in enumerate(cfg.clip_norms):
-        rows.append({"setting": f"RNN T={cfg.train_seq_len}, {_label(c)}", "measure": "diverged / stalled / fell (seeds)",
-                     "value": f"{diverged[i].sum()} / {stalled[i].sum()} / {fell[i].sum()} of {cfg.seeds}; "
-                              f"final train MSE {np.nanmedian(np.where(diverged[i], np.nan, final[i])):.3f} (median of survivors)"})
+        lo, hi = _wilson(int(blew_up[i].sum()), cfg.seeds)
+        rows.append({"setting": f"RNN T={cfg.train_seq_len}, {_label(c)}", "measure": "blew up (NaN or loss >= 10x initial) / diverged / fell to <= half",
+                     "value": f"{blew_up[i].sum()} / {diverged[i].sum()} / {fell[i].sum()} of {cfg.seeds} "
+                              f"(blow-up rate 95% CI {lo:.2f}-{hi:.2f}); final train MSE "
+                              f"{np.nanmedian(np.where(diverged[i], np.nan, final[i])):.3f} (median of survivors; "
+                              f"predict-the-mean {float(res['baseline_mse']):.3f})"})
     return rows
 
 
 def checks(res: dict, cfg: Config) -> list[dict]:
     g = np.exp(np.log(res["rnn_grad"]).mean(1))  # [R, T]
-    hi, lo = int(np.argmax(cfg.radii)), int(np.argmin(cfg.radii))
-    grow = g[hi, -1] / g[hi, 0]
-    shrink = g[lo, -1] / g[lo, 0]
-    start, final, diverged, stalled, fell = _outcomes(res, cfg)
+    hi_r, lo_r = int(np.argmax(cfg.radii)), int(np.argmin(cfg.radii))
+    grow = g[hi_r, -1] / g[hi_r, 0]
+    shrink = g[lo_r, -1] / g[lo_r, 0]
+    start, final, diverged, blew_up, fell = _outcomes(res, cfg)
     none = list(cfg.clip_norms).index(NO_CLIP)
     clipped = [i for i in range(len(cfg.clip_norms)) if i != none]
-    bad = int((diverged[none] | stalled[none]).sum())
+    n = cfg.seeds
+    k_none = int(blew_up[none].sum())
+    lo, hi = _wilson(k_none, n)
     best = max(clipped, key=lambda i: fell[i].sum())
+    ratio = float(np.median(np.where(blew_up[best], np.inf, final[best] / start[best])))
     mg = np.exp(np.log(res["mlp_grad"]).mean(1))  # [G, D]
     return [
         {"name": "RNN gradient explodes with length (radius > 1)", "value": float(grow), "passed": grow > 100,
-         "detail": f"radius {cfg.radii[hi]:g}: grad norm x{grow:.3g} from T={cfg.seq_lens[0]} to T={cfg.seq_lens[-1]} (> 100)"},
+         "detail": f"radius {cfg.radii[hi_r]:g}: grad norm x{grow:.3g} from T={cfg.seq_lens[0]} to T={cfg.seq_lens[-1]} (> 100)"},
         {"name": "RNN gradient does not grow for radius < 1", "value": float(shrink), "passed": shrink < 2,
-         "detail": f"radius {cfg.radii[lo]:g}: x{shrink:.3g} over the same lengths (< 2)"},
+         "detail": f"radius {cfg.radii[lo_r]:g}: x{shrink:.3g} over the same lengths (< 2)"},
         {"name": "MLP gradient grows with depth for gain > 1", "value": float(mg[-1, -1] / mg[-1, 0]),
          "passed": mg[-1, -1] / mg[-1, 0] > 100 and mg[-1, -1] / mg[0, -1] > 100,
          "detail": f"He x {cfg.mlp_gains[-1]:g}: first-layer grad x{mg[-1, -1] / mg[-1, 0]:.3g} from depth "
                    f"{cfg.mlp_depths[0]} to {cfg.mlp_depths[-1]}, x{mg[-1, -1] / mg[0, -1]:.3g} over gain 1"},
-        {"name": "without clipping most seeds diverge or stall", "value": bad, "passed": bad > cfg.seeds / 2,
-         "detail": f"{int(diverged[none].sum())} diverged + {int(stalled[none].sum())} stalled of {cfg.seeds}"},
-        {"name": "with clipping none diverge", "value": int(diverged[clipped].sum()), "passed": not diverged[clipped].any(),
-         "detail": "thresholds " + ", ".join(f"{cfg.clip_norms[i]:g}: {int(diverged[i].sum())}" for i in clipped)},
-        {"name": "with clipping the loss falls", "value": int(fell[best].sum()), "passed": bool(fell[best].all()),
-         "detail": f"clip {cfg.clip_norms[best]:g}: final train MSE below 0.95x its start for {int(fell[best].sum())}/{cfg.seeds} seeds"},
+        {"name": "without clipping most seeds blow up", "value": k_none / n, "passed": k_none / n > 0.5,
+         "detail": f"{k_none}/{n} seeds reached >= {BLOWUP:g}x their initial loss or NaN (95% CI {lo:.2f}-{hi:.2f}; "
+                   f"{int(diverged[none].sum())} NaN); needs a majority (> 0.5)"},
+        {"name": "with clipping none blow up", "value": int(blew_up[clipped].sum()), "passed": not blew_up[clipped].any(),
+         "detail": "thresholds " + ", ".join(f"{cfg.clip_norms[i]:g}: {int(blew_up[i].sum())}/{n}" for i in clipped)},
+        {"name": "with clipping the loss falls", "value": ratio, "passed": ratio <= 0.5,
+         "detail": f"clip {cfg.clip_norms[best]:g}: median final/initial train MSE {ratio:.3g} (<= 0.5); "
+                   f"{int(fell[best].sum())}/{n} seeds fell to half. Median final MSE "
+                   f"{float(np.median(final[best])):.3f} against predict-the-mean {float(res['baseline_mse']):.3f}: "
+                   "the task itself is not solved"},
     ]
 
 
 def plot(res: dict, cfg: Config) -> dict:
-    fig, axes = plotting.figure(ncols=3, width=3.4, height=2.8)
+    fig, axes = plotting.figure(ncols=3, width=3.6, height=3.2)
     ax = axes[0, 0]
     for i, r in enumerate(cfg.radii):
-        plotting.mean_band(ax, np.asarray(cfg.seq_lens), np.log10(res["rnn_grad"][i]), label=f"radius {r:g}", marker="o", ms=3)
-    ax.set(xlabel="sequence length T", ylabel="log10 ||dL/dtheta|| at init", title="tanh RNN, adding problem")
-    ax.legend()
+        plotting.mean_band(ax, np.asarray(cfg.seq_lens), np.log10(res["rnn_grad"][i]), label=f"{r:g}", marker="o", ms=3)
+    ax.set(xlabel="sequence length T", ylabel="log10 ||dL/dtheta|| at init", title="(a) tanh RNN, adding problem")
+    ax.legend(fontsize=7, loc="upper left", title="spectral radius", title_fontsize=7)
     ax = axes[0, 1]
     for i, g in enumerate(cfg.mlp_gains):
         plotting.mean_band(ax, np.asarray(cfg.mlp_depths), np.log10(res["mlp_grad"][i]), label=f"He x {g:g}", marker="o", ms=3)
-    ax.set(xlabel="depth (hidden layers)", ylabel="log10 ||dL/dW_1|| at init", title=f"ReLU MLP width {cfg.mlp_width}, MNIST-1D")
-    ax.legend()
+    ax.set(xlabel="depth (hidden layers)", ylabel="log10 ||dL/dW_1|| at init", title=f"(b) ReLU MLP width {cfg.mlp_width}, MNIST-1D")
+    ax.legend(fontsize=7, loc="upper left")
     ax = axes[0, 2]
     tr = res["train"]
+    blew_up = _outcomes(res, cfg)[3]
     steps = np.arange(tr["loss"].shape[-1])
     for i, c in enumerate(cfg.clip_norms):
         curves = tr["loss"][i]
@@ -202,10 +233,13 @@ def plot(res: dict, cfg: Config) -> dict:
             d = int(tr["diverged_at"][i, s])
             if d >= 0:  # divergence: marked at the top edge, where the step's loss went off the chart
                 ax.plot(d, 0.7 * YMAX, "x", color=color, ms=7, mew=1.5, clip_on=False)
-        ax.plot([], [], color=color, label=f"{_label(c)} ({int((tr['diverged_at'][i] >= 0).sum())} diverged, x)")
-    ax.axhline(float(res["baseline_mse"]), ls="--", color="gray", lw=0.8, label="predict the mean (1/6)")
-    ax.set(yscale="log", ylim=(0.05, YMAX), xlabel="SGD step", ylabel="train MSE (per step, clipped to the chart)",
-           title=f"radius {cfg.train_radius:g} RNN, T={cfg.train_seq_len}, {cfg.seeds} seeds")
-    ax.legend(fontsize=6.5)
+        ax.plot([], [], color=color, label=f"{_label(c)}: {int(blew_up[i].sum())}/{cfg.seeds} blew up, "
+                                           f"{int((tr['diverged_at'][i] >= 0).sum())} NaN (x)")
+    ax.axhline(float(res["baseline_mse"]), ls="--", color="gray", lw=0.8,
+               label="predict the mean (MSE 1/6): the task is not solved above this line")
+    ax.set(yscale="log", ylim=(0.05, YMAX), xlabel="SGD step", ylabel="train MSE per SGD step",
+           title=f"(c) SGD, radius {cfg.train_radius:g} RNN, T={cfg.train_seq_len}")
+    ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False)
+    fig.suptitle("Exploding gradients and gradient clipping (after Pascanu, Mikolov & Bengio 2013)", fontsize=10)
     fig.tight_layout()
     return {"exploding_gradients": fig}

@@ -67,3 +67,24 @@ def log_xticks(ax, values) -> None:
     ax.set_xscale("log")
     ax.set_xticks(values, [f"{v:g}" for v in values])
     ax.minorticks_off()
+
+
+def stamp_failed_checks(fig, checks) -> bool:
+    """Stamp the names of failed checks on a figure, in red along its bottom edge.
+
+    The runner calls this on every figure of a run, so a figure whose checks failed
+    never reads as a success on its own.
+
+    Args:
+      fig: matplotlib figure.
+      checks: check records (dicts with ``name`` and ``passed``).
+
+    Returns:
+      True if anything was stamped.
+    """
+    failed = [c["name"] for c in checks if not c.get("passed", False)]
+    if not failed:
+        return False
+    text = "FAILED CHECK" + ("S" if len(failed) > 1 else "") + ": " + "; ".join(failed)
+    fig.text(0.5, -0.02, text, ha="center", va="top", color="#b00000", fontsize=8, fontweight="bold", wrap=True)
+    return True

@@ -18,6 +18,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from lossatlas import plotting
 from lossatlas import results as results_lib
 from lossatlas.train.config import check_type, parse_value
 
@@ -79,6 +80,7 @@ def run_experiment(name: str, cfg=None, *, quick: bool = False, out_dir="runs", 
         run.write_json("metrics.json", {"seconds": elapsed, "table": rows,
                                         "checks_passed": all(c["passed"] for c in checks)})
         for fig_name, fig in module.plot(res, cfg).items():
+            plotting.stamp_failed_checks(fig, checks)
             run.save_figure(fig, fig_name)
             import matplotlib.pyplot as plt
             plt.close(fig)

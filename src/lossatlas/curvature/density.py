@@ -14,6 +14,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from lossatlas import linalg
+
 from .eigen import _positive_int
 from .hvp import _check_dim, flat_operator
 from .lanczos import lanczos, tridiagonal
@@ -53,7 +55,7 @@ def lanczos_quadrature(loss_fn: Callable, params, key, num_steps: int = 90, num_
         z = jax.random.normal(key_p, (2, n), flat.dtype)
         v = jnp.where(z[0] < 0, -1, 1).astype(flat.dtype)          # Rademacher probe
         alphas, betas, _ = lanczos(matvec, v, m, z[1])
-        theta, s = jnp.linalg.eigh(tridiagonal(alphas, betas))
+        theta, s = linalg.eigh(tridiagonal(alphas, betas))
         return theta, jnp.square(s[0])
 
     return _map(one, jax.random.split(key, num_probes), probe_batch)

@@ -6,6 +6,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from lossatlas import linalg
+
 from .hvp import _check_dim, flat_operator
 from .lanczos import lanczos, power_top_k, tridiagonal
 
@@ -78,7 +80,7 @@ def top_eigenvalues(loss_fn: Callable, params, k: int, key, method: str = "lancz
         m = min(n, num_iters if num_iters is not None else max(2 * k, k + 30))
         z = jax.random.normal(key, (2, n), flat.dtype)
         alphas, betas, basis = lanczos(matvec, z[0], m, z[1])
-        theta, s = jnp.linalg.eigh(tridiagonal(alphas, betas))
+        theta, s = linalg.eigh(tridiagonal(alphas, betas))
         vals = theta[::-1][:k]
         vecs = jnp.matmul(s[:, ::-1][:, :k].T, basis, precision=jax.lax.Precision.HIGHEST)
     else:

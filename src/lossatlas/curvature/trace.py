@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from lossatlas import linalg
+
 from .eigen import _positive_int
 from .hvp import _check_dim, flat_operator
 
@@ -74,7 +76,7 @@ def trace(loss_fn: Callable, params, key, num_probes: int = 30, method: str = "h
     s = min(s, n)
     k_s, k_g = jax.random.split(key)
     sketch = _map(matvec, jax.random.rademacher(k_s, (s, n), dtype), probe_batch)   # [s, n]
-    q, _ = jnp.linalg.qr(sketch.T)                                                  # [n, s]
+    q, _ = linalg.qr(sketch.T)                                                  # [n, s]
     hq = _map(matvec, q.T, probe_batch)                                             # [s, n]
     top = jnp.sum(q.T * hq)
 

@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from lossatlas import linalg
+
 from lossatlas.curvature.lanczos import lanczos, tridiagonal
 
 METHODS = ("dense", "lanczos")
@@ -52,7 +54,7 @@ def jacobian_spectrum(apply_fn, params, x, *, method: str = "dense", k: int = 10
         def one(xi):
             flat, _ = ravel_pytree(xi)
             jac = jax.jacfwd(lambda v: f(v, unravel))(flat)
-            return jnp.linalg.svd(jac, compute_uv=False)
+            return linalg.svdvals(jac)
         return jax.vmap(one)(x)
 
     if not isinstance(k, int) or k < 1 or k > dim:
@@ -73,7 +75,7 @@ def jacobian_spectrum(apply_fn, params, x, *, method: str = "dense", k: int = 10
         v0 = jax.random.normal(ki, (dim,), flat.dtype)
         restart = jax.random.normal(jax.random.fold_in(ki, 1), (dim,), flat.dtype)
         alphas, betas, _ = lanczos(jtj, v0, steps, restart)
-        ritz = jnp.linalg.eigvalsh(tridiagonal(alphas, betas))[::-1][:k]
+        ritz = linalg.eigvalsh(tridiagonal(alphas, betas))[::-1][:k]
         return jnp.sqrt(jnp.maximum(ritz, 0.0))
 
     return jax.vmap(one)(x, jax.random.split(key, x.shape[0]))

@@ -16,6 +16,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 from jax.nn import initializers as jinit
 
+from lossatlas import linalg
+
 
 def _identity(x):
     return x
@@ -77,7 +79,7 @@ def kernel_init(init: str, activation: str = "linear", init_gain: float = 1.0,
     if init == "he":
         return jinit.variance_scaling(2.0 * g * g, "fan_in", "normal")
     if init == "orthogonal":
-        return jinit.orthogonal(scale=ACTIVATION_GAINS[activation] * g)
+        return linalg.orthogonal(scale=ACTIVATION_GAINS[activation] * g)
     raise ValueError(f"init={init!r} is invalid; allowed values: {sorted(INITS)}")
 
 

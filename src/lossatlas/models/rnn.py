@@ -7,6 +7,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 from jax.nn import initializers as jinit
 
+from lossatlas import linalg
+
 from .common import record
 from .common import (as_float, check_bool, check_choice, check_positive_float,
                      check_positive_int, default_kernel_init)
@@ -31,7 +33,7 @@ def recurrent_kernel_init(kind: str, scale: float, hidden: int):
       A ``jax.nn.initializers`` initialiser.
     """
     if kind == "orthogonal":
-        return jinit.orthogonal(scale=float(scale))
+        return linalg.orthogonal(scale=float(scale))
     return jinit.normal(stddev=float(scale) / math.sqrt(hidden))
 
 
