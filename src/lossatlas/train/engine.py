@@ -99,7 +99,8 @@ class Program:
         if config.batch_size > dataset.num_train:
             raise ValueError(
                 f"TrainConfig.batch_size={config.batch_size} is larger than the training set "
-                f"({dataset.num_train} examples)")
+                f"(dataset {dataset.name!r} has num_train={dataset.num_train}); lower batch_size to "
+                f"<= {dataset.num_train} or use at least {config.batch_size} training examples")
         self.config = config
         self.dataset = dataset
         self.objective = make_objective(config.loss, dataset)
