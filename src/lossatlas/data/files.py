@@ -68,6 +68,9 @@ def read_idx(path: str, expected_ndim: int | None = None) -> np.ndarray:
 
     Returns:
       The array, in the file's dtype (native byte order).
+
+    Raises:
+      DataFileError: the file is truncated, corrupt or not an IDX file (names the file).
     """
     path = os.fspath(path)
     gz = path.endswith(".gz")
@@ -235,7 +238,7 @@ def load_mnist(*, root: str | os.PathLike, flatten: bool = False, num_train: int
     Args:
       root: directory holding the files (required).
       flatten: if True inputs are ``[N, 784]``; else NHWC ``[N, 28, 28, 1]``.
-      num_train, num_test: keep only the first n examples (None = all).
+      num_train, num_test: keep only the first n examples (None = all; num_train >= 1).
 
     Returns:
       A ``Dataset``: float32 images in [0, 1], int32 labels ``[N]``,
@@ -243,6 +246,7 @@ def load_mnist(*, root: str | os.PathLike, flatten: bool = False, num_train: int
 
     Raises:
       FileNotFoundError: neither layout is present (the message lists the names).
+      DataFileError: a file is truncated, corrupt or not in its format (names the file).
     """
     return _load_mnist_like("mnist", root, flatten, num_train, num_test)
 
@@ -256,7 +260,7 @@ def load_fashion_mnist(*, root: str | os.PathLike, flatten: bool = False,
     Args:
       root: directory holding the files (required).
       flatten: if True inputs are ``[N, 784]``; else NHWC ``[N, 28, 28, 1]``.
-      num_train, num_test: keep only the first n examples (None = all).
+      num_train, num_test: keep only the first n examples (None = all; num_train >= 1).
 
     Returns:
       A ``Dataset`` like :func:`load_mnist`'s.
@@ -329,7 +333,7 @@ def load_cifar10(*, root: str | os.PathLike, flatten: bool = False, num_train: i
     Args:
       root: directory holding the batches (required).
       flatten: if True inputs are ``[N, 3072]`` (HWC order); else NHWC ``[N, 32, 32, 3]``.
-      num_train, num_test: keep only the first n examples (None = all); only the
+      num_train, num_test: keep only the first n examples (None = all; num_train >= 1); only the
         batches needed are read.
 
     Returns:
@@ -338,6 +342,7 @@ def load_cifar10(*, root: str | os.PathLike, flatten: bool = False, num_train: i
 
     Raises:
       FileNotFoundError: the batches are in neither place (the message lists the names).
+      DataFileError: a batch is truncated, corrupt or not a CIFAR-10 batch (names the file).
     """
     root = os.fspath(root)
     flatten = check_bool("flatten", flatten)
