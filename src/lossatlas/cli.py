@@ -1,4 +1,5 @@
-"""``lossatlas`` command line: parse, dispatch, nothing else."""
+"""``lossatlas`` command line: parse, dispatch, and turn every error into one stderr line
+and an exit code (:mod:`lossatlas.exitcodes`)."""
 from __future__ import annotations
 
 import argparse
