@@ -6,6 +6,7 @@ import gzip
 import os
 import pickle
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -176,7 +177,6 @@ def _good_mnist(root: Path):
     arrays = (rng.integers(0, 256, (4, 28, 28), dtype=np.uint8), rng.integers(0, 10, 4).astype(np.uint8),
               rng.integers(0, 256, (2, 28, 28), dtype=np.uint8), rng.integers(0, 10, 2).astype(np.uint8))
     for stem, arr in zip(data_files.IDX_FILES, arrays):
-        import struct
         head = struct.pack(">BBBB", 0, 0, 8, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
         with gzip.open(root / f"{stem}.gz", "wb") as f:
             f.write(head + arr.tobytes())
