@@ -34,6 +34,9 @@ MODELS = {
 }
 
 
+NUM_TRAIN = 4000  # MNIST-1D's training split (5000 examples, 80% train)
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Paper recipe; ``QUICK`` shortens it for tests and smoke runs."""
@@ -55,6 +58,10 @@ class Config:
             raise ValueError(f"Config.models: unknown {unknown}; known: {', '.join(MODELS)}")
         if self.epochs < 1:
             raise ValueError(f"Config.epochs must be >= 1, got {self.epochs}")
+        if self.num_train is not None and not (isinstance(self.num_train, int) and
+                                               self.batch_size <= self.num_train <= NUM_TRAIN):
+            raise ValueError(f"Config.num_train must be None (all {NUM_TRAIN}) or an integer in "
+                             f"[batch_size={self.batch_size}, {NUM_TRAIN}], got {self.num_train!r}")
 
 
 QUICK = {"seeds": 2, "epochs": 25}

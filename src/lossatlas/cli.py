@@ -1,8 +1,19 @@
-"""``lossatlas`` command line: parse, dispatch, nothing else."""
+"""``lossatlas`` command line: parse, dispatch, and turn every error into one stderr line
+and an exit code (:mod:`lossatlas.exitcodes`)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
+import warnings
+
+from lossatlas import exitcodes
+
+#: Errors that mean the user's input is wrong (exit code ``exitcodes.USAGE``): every library
+#: check raises ValueError naming the field, a missing dataset file FileNotFoundError.
+USAGE_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
+DEBUG_ENV = "LOSSATLAS_DEBUG"
 
 
 def _parse_sets(items):
@@ -16,7 +27,8 @@ def _parse_sets(items):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lossatlas", description="lossatlas: how neural networks learn from their mistakes")
+    p = argparse.ArgumentParser(prog="lossatlas", description="lossatlas: how neural networks learn from their mistakes",
+                                epilog=exitcodes.epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the experiments")
     r = sub.add_parser("run", help="run an experiment and write a results folder")
@@ -30,31 +42,68 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(err: BaseException) -> str:
+    """The first non-empty line of an error's message (XLA errors run to many lines)."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings as one line, e.g. ``lossatlas: LongRunWarning: TrainConfig.epochs: ...``."""
+    print(f"lossatlas: {category.__name__}: {message}", file=file or sys.stderr)
+
+
+def _report(err: BaseException, code: int) -> int:
+    """Print ``err`` as one line on stderr (the traceback too with LOSSATLAS_DEBUG=1); return ``code``."""
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if debug:
+        traceback.print_exception(type(err), err, err.__traceback__, file=sys.stderr)
+    if code == exitcodes.INTERRUPTED:
+        print("lossatlas: interrupted; the partial results folder was removed", file=sys.stderr)
+    elif code == exitcodes.USAGE:
+        print(f"lossatlas: error: {_one_line(err)}", file=sys.stderr)
+    else:
+        hint = "" if debug else f" (run with {DEBUG_ENV}=1 for the traceback)"
+        print(f"lossatlas: error: {type(err).__name__}: {_one_line(err)}{hint}", file=sys.stderr)
+    return code
+
+
 def main(argv=None) -> int:
+    """Run the command line; returns an exit code from :mod:`lossatlas.exitcodes`."""
     args = build_parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return _dispatch(args)
+    except KeyboardInterrupt as err:
+        return _report(err, exitcodes.INTERRUPTED)
+    except USAGE_ERRORS as err:
+        return _report(err, exitcodes.USAGE)
+    except Exception as err:  # noqa: BLE001 -- the CLI's last line: one line, not a traceback
+        return _report(err, exitcodes.RUNTIME)
+
+
+def _dispatch(args) -> int:
     from lossatlas.devices import use_all_cpu_cores
     use_all_cpu_cores()  # before any computation: seeds shard over CPU cores
-    try:
-        if args.command == "list":
-            from lossatlas.runner import list_experiments
-            for name, desc in sorted(list_experiments().items()):
-                print(f"{name:28s} {desc}")
-            return 0
-        if args.command == "show":
-            from lossatlas.results import summary_text
-            print(summary_text(args.run_dir), end="")
-            return 0
-        from lossatlas import runner
+    if args.command == "list":
+        from lossatlas.runner import list_experiments
+        for name, desc in sorted(list_experiments().items()):
+            print(f"{name:28s} {desc}")
+        return exitcodes.OK
+    if args.command == "show":
         from lossatlas.results import summary_text
-        module = runner.get_experiment(args.name)
-        cfg = runner.make_config(module, quick=args.quick, seeds=args.seeds, overrides=_parse_sets(args.set))
-        path, _, checks = runner.run_experiment(args.name, cfg, quick=args.quick, out_dir=args.out)
-        print(summary_text(path), end="")
-        print(f"results: {path}")
-        return 0 if all(c["passed"] for c in checks) else 1
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"lossatlas: error: {err}", file=sys.stderr)
-        return 2
+        print(summary_text(args.run_dir), end="")
+        return exitcodes.OK
+    from lossatlas import runner
+    from lossatlas.results import check_out_dir, summary_text
+    module = runner.get_experiment(args.name)
+    cfg = runner.make_config(module, quick=args.quick, seeds=args.seeds, overrides=_parse_sets(args.set))
+    check_out_dir(args.out, what="--out")  # before anything runs: fail in a second, not after minutes
+    path, _, checks = runner.run_experiment(args.name, cfg, quick=args.quick, out_dir=args.out)
+    print(summary_text(path), end="")
+    print(f"results: {path}")
+    return exitcodes.OK if all(c["passed"] for c in checks) else exitcodes.CHECK_FAILED
 
 
 if __name__ == "__main__":

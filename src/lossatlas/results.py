@@ -17,6 +17,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -180,6 +181,47 @@ class Run:
         return p
 
 
+class OutDirError(ValueError):
+    """The results root cannot hold run folders (a file in the way, or not writable)."""
+
+
+def check_out_dir(out_dir: str | os.PathLike, what: str = "out_dir") -> Path:
+    """Check, before anything runs, that run folders can be created under ``out_dir``.
+
+    The directory need not exist yet (it is created by :func:`new_run`), but its nearest
+    existing ancestor must be a directory in which a folder can be made; this is tried
+    (a probe folder is created and removed at once), so read-only file systems and missing
+    permissions are caught too.
+
+    Args:
+      out_dir: the results root (``--out``).
+      what: how the error message names it (the CLI passes ``"--out"``).
+
+    Returns:
+      ``out_dir`` as a ``Path``.
+
+    Raises:
+      OutDirError (a ValueError): one line naming the path and what is wrong.
+    """
+    out = Path(out_dir)
+    anc = out
+    while not anc.exists() and not anc.is_symlink() and anc != anc.parent:
+        anc = anc.parent
+    if anc.is_symlink() and not anc.exists():
+        raise OutDirError(f"{what} {out}: {anc} is a broken symbolic link; expected a writable directory")
+    if not anc.is_dir():
+        where = "it is" if anc == out else f"{anc} is"
+        raise OutDirError(f"{what} {out}: {where} a file, not a directory; expected a writable directory "
+                          f"(created if missing)")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".lossatlas-probe-", dir=anc))
+    except OSError as err:
+        where = "it" if anc == out else f"{anc}"
+        raise OutDirError(f"{what} {out}: cannot create folders in {where} ({err.strerror or err}); "
+                          f"expected a writable directory") from err
+    return out
+
+
 def _new_id() -> str:
     return _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
@@ -205,7 +247,12 @@ def new_run(experiment: str, config: Any, out_dir: str | os.PathLike = "runs", r
     if final.exists():
         raise FileExistsError(f"run folder {final} already exists; pick another --out or run id")
     partial = root / f".{run_id}.partial"
-    partial.mkdir(parents=True, exist_ok=False)
+    check_out_dir(out_dir)
+    try:
+        partial.mkdir(parents=True, exist_ok=False)
+    except (NotADirectoryError, FileExistsError, PermissionError) as err:
+        raise OutDirError(f"cannot create the run folder {partial} ({err.strerror or err}); "
+                          f"out_dir must be a writable directory") from err
     run = Run(experiment, run_id, partial, final)
     try:
         run.write_json("config.json", config)
@@ -228,8 +275,41 @@ def load_arrays(path: str | os.PathLike, name: str = "arrays.npz") -> dict[str, 
         return {k: z[k] for k in z.files}
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: corrupt file (not UTF-8 text: {err.reason} at byte {err.start})") from err
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file's content; ValueError naming the file when it is not valid JSON."""
+    path = Path(path)
+    text = _read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: corrupt JSON ({err.msg} at line {err.lineno} column {err.colno})") from err
+
+
+def _check_records(path: Path) -> list[dict]:
+    """``checks.json`` as a list of records with ``name``, ``passed`` and ``detail``."""
+    items = read_json(path)
+    ok = isinstance(items, list) and all(isinstance(c, dict) and {"name", "passed", "detail"} <= set(c)
+                                         for c in items)
+    if not ok:
+        raise ValueError(f"{path}: expected a list of check records with keys name, passed, detail")
+    return items
+
+
 def summary_text(path: str | os.PathLike) -> str:
-    """What ``lossatlas show`` prints: the run's tables and checks."""
+    """What ``lossatlas show`` prints: the run's tables and checks.
+
+    Raises:
+      FileNotFoundError: no folder at ``path``.
+      ValueError: the run is not complete, or one of its JSON files is corrupt (the
+        message names the file).
+    """
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"no run folder at {path}")
@@ -238,12 +318,12 @@ def summary_text(path: str | os.PathLike) -> str:
     parts = [f"# {path}"]
     cfg = path / "config.json"
     if cfg.exists():
-        parts.append("config: " + json.dumps(json.loads(cfg.read_text()), sort_keys=True))
+        parts.append("config: " + json.dumps(read_json(cfg), sort_keys=True))
     for md in sorted(path.glob("*.md")):
-        parts.append(md.read_text().rstrip())
+        parts.append(_read_text(md).rstrip())
     checks = path / "checks.json"
     if checks.exists():
-        items = json.loads(checks.read_text())
+        items = _check_records(checks)
         lines = ["## checks"] + [f"- [{'PASS' if c['passed'] else 'FAIL'}] {c['name']}: {c['detail']}" for c in items]
         parts.append("\n".join(lines))
     figs = sorted(p.name for p in path.glob("*.png"))

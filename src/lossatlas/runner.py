@@ -20,9 +20,13 @@ import numpy as np
 
 from lossatlas import plotting
 from lossatlas import results as results_lib
+from lossatlas.train import limits
 from lossatlas.train.config import check_type, parse_value
 
 EXPERIMENT_PACKAGE = "lossatlas_experiments"
+#: ``--set`` fields whose name contains one of these count epochs or steps; each is
+#: checked against the run-length sanity cap (``lossatlas.train.limits``).
+STEP_FIELD_WORDS = ("epoch", "step", "iter")
 
 
 def list_experiments() -> dict[str, str]:
@@ -40,7 +44,12 @@ def get_experiment(name: str):
 
 
 def make_config(module, *, quick: bool = False, seeds: int | None = None, overrides: dict | None = None):
-    """The module's Config with ``--quick``, ``--seeds`` and ``--set`` applied (validated)."""
+    """The module's Config with ``--quick``, ``--seeds`` and ``--set`` applied (validated).
+
+    An integer ``--set`` override of an epochs/steps field (name containing one of
+    ``STEP_FIELD_WORDS``) above the run-length cap (``lossatlas.train.limits.max_steps``)
+    is refused here, before anything runs.
+    """
     cfg = module.Config()
     changes = dict(module.QUICK) if quick else {}
     if seeds is not None:
@@ -54,6 +63,9 @@ def make_config(module, *, quick: bool = False, seeds: int | None = None, overri
         changes[k] = check_type(f"--set {k}: {type(cfg).__name__}", k, value, hints.get(k))
     if "seeds" in changes and (not isinstance(changes["seeds"], int) or changes["seeds"] < 1):
         raise ValueError(f"seeds must be a positive integer, got {changes['seeds']!r}")
+    for k, v in changes.items():  # --set epochs=1000000000: refused now, not after minutes of silence
+        if k in (overrides or {}) and any(w in k for w in STEP_FIELD_WORDS):
+            limits.check_field("--set", k, v)
     return dataclasses.replace(cfg, **changes)
 
 

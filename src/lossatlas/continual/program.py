@@ -300,7 +300,10 @@ def program(stream: Stream, strategy: Strategy, config: StreamConfig) -> StreamP
     return StreamProgram(stream, strategy, config)
 
 
-def _check_lams(lams) -> np.ndarray:
+def _check_lams(lams, strategy: Strategy | None = None) -> np.ndarray:
+    """``lams`` as float32 ``[L]``; ValueError for a bad value, or for several values when
+    ``strategy`` ignores lambda (a silent grid of identical runs; as ``sweep`` refuses an
+    unused grid field)."""
     if isinstance(lams, (str, bytes)) or not hasattr(lams, "__len__") or len(lams) == 0:
         raise ValueError(f"run_stream: lams must be a non-empty list of numbers >= 0, got {lams!r}")
     out = []
@@ -308,6 +311,11 @@ def _check_lams(lams) -> np.ndarray:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v < 0:
             raise ValueError(f"run_stream: lams[{i}] must be a finite number >= 0, got {v!r}")
         out.append(float(v))
+    if strategy is not None and not strategy.uses_lam and len(out) > 1:
+        from lossatlas.continual.strategies import STRATEGIES
+        users = [n for n, make in STRATEGIES.items() if make().uses_lam]
+        raise ValueError(f"run_stream: lams ({len(out)} values) has no effect with strategy {strategy.name!r}; "
+                         f"it is used by {', '.join(users)} (pass one value or none)")
     return np.asarray(out, np.float32)
 
 
@@ -326,6 +334,8 @@ def run_stream(stream: Stream, strategy: Strategy, config: StreamConfig | None =
       key: PRNG key (default ``PRNGKey(0)``).
       seeds: number of seeds ``S >= 1``.
       lams: regularisation strengths (a vmap axis, ``L`` values); default ``[strategy.lam]``.
+        Several values are refused for a strategy that ignores lambda (``strategy.uses_lam``
+        False: naive, joint, replay, agem).
 
     Returns:
       A dict of numpy arrays: ``R [L, S, T, T]`` (accuracy on task j after training task i),
@@ -338,7 +348,7 @@ def run_stream(stream: Stream, strategy: Strategy, config: StreamConfig | None =
     config = StreamConfig() if config is None else config
     if isinstance(seeds, (bool, np.bool_)) or not isinstance(seeds, numbers.Integral) or seeds < 1:
         raise ValueError(f"run_stream: seeds must be a positive integer, got {seeds!r}")
-    lam_values = _check_lams([strategy.lam] if lams is None else lams) if isinstance(strategy, Strategy) \
+    lam_values = _check_lams([strategy.lam] if lams is None else lams, strategy) if isinstance(strategy, Strategy) \
         else None
     prog = program(stream, strategy, config)
     key = jax.random.PRNGKey(0) if key is None else key

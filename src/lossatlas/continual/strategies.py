@@ -121,6 +121,9 @@ class Strategy(NamedTuple):
       lam: default regularisation strength (used when ``run_stream`` gets no ``lams``).
       spec: hashable identity ``(name, static hyperparameters...)``: two strategies with the
         same spec share compiled programs. ``None`` compares by the hook functions.
+      uses_lam: whether the hooks read ``ctx.lam``. ``run_stream`` refuses a grid of several
+        lambdas for a strategy that does not (its members would be identical runs).
+        Default True, so a custom strategy is never refused.
     """
     name: str
     init: Callable = _no_init
@@ -130,6 +133,7 @@ class Strategy(NamedTuple):
     consolidate: Callable = _no_consolidate
     lam: float = 0.0
     spec: Any = None
+    uses_lam: bool = True
 
     def _identity(self):
         return self.spec if self.spec is not None else tuple(self[:6])
@@ -185,7 +189,7 @@ def _quadratic_init(params, ctx):
 
 def naive() -> Strategy:
     """Plain fine-tuning: train on each task in turn, no protection against forgetting."""
-    return Strategy("naive", spec=("naive",))
+    return Strategy("naive", spec=("naive",), uses_lam=False)
 
 
 def joint(all_tasks: bool = False) -> Strategy:
@@ -213,7 +217,7 @@ def joint(all_tasks: bool = False) -> Strategy:
                  "weight": jnp.ones((b,), jnp.float32)}
         return ctx.loss(params, drawn)
 
-    return Strategy("joint", loss=loss, spec=("joint", all_tasks))
+    return Strategy("joint", loss=loss, spec=("joint", all_tasks), uses_lam=False)
 
 
 def l2(lam: float = 1.0) -> Strategy:
@@ -392,7 +396,7 @@ def replay(capacity: int = 200, *, replay_batch: int | None = None, memory: str 
         return ctx.loss(params, both)
 
     return Strategy("replay", init=init, loss=loss, observe=observe, consolidate=consolidate,
-                    spec=("replay", capacity, replay_batch, memory))
+                    spec=("replay", capacity, replay_batch, memory), uses_lam=False)
 
 
 def agem_project(grads, ref_grads):
@@ -424,7 +428,7 @@ def agem(capacity: int = 200, *, ref_batch: int = 256, memory: str = "per_task")
         return agem_project(grads, ref_grads), state
 
     return Strategy("agem", init=init, update=update, observe=observe, consolidate=consolidate,
-                    spec=("agem", capacity, ref_batch, memory))
+                    spec=("agem", capacity, ref_batch, memory), uses_lam=False)
 
 
 class LwFState(NamedTuple):

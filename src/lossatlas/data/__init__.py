@@ -19,13 +19,13 @@ from typing import Any, Callable
 from lossatlas.data.adding import load_adding
 from lossatlas.data.dataset import Dataset
 from lossatlas.data.digits import load_digits
-from lossatlas.data.files import load_cifar10, load_fashion_mnist, load_mnist
+from lossatlas.data.files import DataFileError, load_cifar10, load_fashion_mnist, load_mnist
 from lossatlas.data.markov import load_markov_text
 from lossatlas.data.mnist1d import load_mnist1d
 from lossatlas.data.synthetic import load_teacher_student
 from lossatlas.data.text import load_text
 
-__all__ = ["DATASETS", "Dataset", "list_datasets", "load"]
+__all__ = ["DATASETS", "DataFileError", "Dataset", "list_datasets", "load"]
 
 #: Registry: dataset name -> loader. Loaders take keyword-only options.
 DATASETS: dict[str, Callable[..., Dataset]] = {
@@ -73,6 +73,8 @@ def load(name: str, **cfg: Any) -> Dataset:
         value out of range (the message names the dataset, field and range).
       FileNotFoundError: a file-based dataset's files are missing (the message
         names the directory and the expected file names).
+      DataFileError: a dataset file is truncated, corrupt or in the wrong format (a
+        ValueError; the message names the file and the format expected).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(list_datasets())}")
@@ -89,5 +91,5 @@ def load(name: str, **cfg: Any) -> Dataset:
     try:
         ds = fn(**cfg)
     except ValueError as e:
-        raise ValueError(f"load({name!r}): {e}") from e
+        raise (DataFileError if isinstance(e, DataFileError) else ValueError)(f"load({name!r}): {e}") from e
     return ds

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from lossatlas.data._checks import check_int
+
 TASKS = ("classification", "regression", "language")
 
 
@@ -79,7 +81,21 @@ class Dataset:
         return tuple(self.x_train.shape[1:])
 
     def subset(self, num_train: int | None = None, num_test: int | None = None) -> "Dataset":
-        """The first ``num_train`` / ``num_test`` examples (for quick runs and tests)."""
+        """The first ``num_train`` / ``num_test`` examples (for quick runs and tests).
+
+        Args:
+          num_train: an integer in ``[1, self.num_train]``, or None (keep all).
+          num_test: an integer in ``[0, self.num_test]``, or None (keep all); 0 leaves a
+            dataset without test examples (training refuses it).
+
+        Raises:
+          ValueError: a count outside its range (a negative count would otherwise drop
+            examples from the end, and a count above the size would silently keep fewer).
+        """
+        if num_train is not None:
+            num_train = check_int(f"Dataset {self.name!r} subset: num_train", num_train, 1, self.num_train)
+        if num_test is not None:
+            num_test = check_int(f"Dataset {self.name!r} subset: num_test", num_test, 0, self.num_test)
         return dataclasses.replace(
             self,
             x_train=self.x_train[:num_train], y_train=self.y_train[:num_train],

@@ -2,14 +2,21 @@
 
 Nothing is downloaded. MNIST-style data is read from the four IDX files (gzipped
 or not) or from a Keras-style ``.npz``; CIFAR-10 from the "python version"
-pickle batches. Note that pickles can run code when loaded: only point ``root``
-at files you trust.
+pickle batches. The batches are read by a restricted unpickler that builds only
+dicts, lists, strings, numbers and numpy arrays, so a tampered file cannot run
+code; ``.npz`` files are read without pickle support.
+
+A file that cannot be read in its format (truncated, corrupt, random bytes, the
+wrong layout) raises :class:`DataFileError`, a ``ValueError`` whose one-line
+message names the file and the format expected.
 """
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import pickle
+import zlib
 
 import numpy as np
 
@@ -26,6 +33,26 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
                    "ship", "truck")
 # IDX type codes (third byte of the magic number) -> numpy big-endian dtype
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first local header / an empty zip
+_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+_NPZ_FORMAT = "a .npz archive (zip of .npy arrays) with keys x_train, y_train, x_test, y_test"
+_CIFAR_FORMAT = ("a CIFAR-10 python batch (a pickled dict with b'data' uint8 [N, 3072] and "
+                 "b'labels' [N] in 0..9)")
+
+
+class DataFileError(ValueError):
+    """A dataset file that cannot be read in its format; the message names the file."""
+
+
+def _why(err: BaseException) -> str:
+    """A short reason for a low-level read error, never advice to enable pickle loading."""
+    msg = " ".join(str(err).split())
+    if "allow_pickle" in msg:  # numpy's advice; object arrays are never loaded here
+        msg = "it holds pickled Python objects, which are never loaded"
+    if len(msg) > 120:
+        msg = msg[:117] + "..."
+    return f"{type(err).__name__}: {msg}" if msg else type(err).__name__
 
 
 def read_idx(path: str, expected_ndim: int | None = None) -> np.ndarray:
@@ -41,25 +68,39 @@ def read_idx(path: str, expected_ndim: int | None = None) -> np.ndarray:
 
     Returns:
       The array, in the file's dtype (native byte order).
+
+    Raises:
+      DataFileError: the file is truncated, corrupt or not an IDX file (names the file).
     """
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    path = os.fspath(path)
+    gz = path.endswith(".gz")
+    try:
+        with (gzip.open if gz else open)(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
+        what = "a gzip-compressed IDX file" if gz else "an IDX file"
+        raise DataFileError(f"{path!r}: cannot be read as {what} ({_why(err)}); the file is "
+                            f"truncated or corrupt") from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path!r} is not an IDX file (bad magic number {raw[:4].hex()!r})")
+        hint = "; it looks gzip-compressed: name it with a .gz suffix" if raw[:2] == _GZIP_MAGIC else ""
+        raise DataFileError(f"{path!r} is not an IDX file (bad magic number {raw[:4].hex()!r}; "
+                            f"expected 0x0000 then a type code and the number of dimensions){hint}")
     ndim = raw[3]
     if expected_ndim is not None and ndim != expected_ndim:
-        raise ValueError(f"{path!r}: expected an IDX file with {expected_ndim} dimensions "
-                         f"(magic 0x{0x800 + expected_ndim:08x}), got {ndim}")
+        raise DataFileError(f"{path!r}: expected an IDX file with {expected_ndim} dimensions "
+                            f"(magic 0x{0x800 + expected_ndim:08x}), got {ndim}")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path!r}: truncated IDX header")
+        raise DataFileError(f"{path!r}: truncated IDX header ({len(raw)} bytes, expected "
+                            f"{header} for {ndim} dimensions)")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) - header != expected:
-        raise ValueError(f"{path!r}: header says shape {shape} ({expected} bytes of data) "
-                         f"but the file holds {len(raw) - header}")
+        raise DataFileError(f"{path!r}: header says shape {shape} ({expected} bytes of data) "
+                            f"but the file holds {len(raw) - header}")
     data = np.frombuffer(raw, dtype, offset=header).reshape(shape)
     return data.astype(dtype.newbyteorder("="))
 
@@ -73,7 +114,7 @@ def _to_unit_float(x: np.ndarray) -> np.ndarray:
 
 def _check_counts(num_train, num_test):
     if num_train is not None:
-        check_int("num_train", num_train, 0)
+        check_int("num_train", num_train, 1)
     if num_test is not None:
         check_int("num_test", num_test, 0)
 
@@ -83,8 +124,9 @@ def _finish(name, x_train, y_train, x_test, y_test, flatten, num_train, num_test
     n_te = check_optional_count("num_test", num_test, len(x_test))
     x_train, y_train, x_test, y_test = x_train[:n_tr], y_train[:n_tr], x_test[:n_te], y_test[:n_te]
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
-        raise ValueError(f"{name}: images and labels differ in number "
-                         f"({len(x_train)}/{len(y_train)} train, {len(x_test)}/{len(y_test)} test)")
+        raise DataFileError(f"{name}: images and labels differ in number "
+                            f"({len(x_train)}/{len(y_train)} train, {len(x_test)}/{len(y_test)} test) "
+                            f"in {', '.join(meta.get('files', [meta.get('dir', '')]))}")
     x_train, x_test = _to_unit_float(x_train), _to_unit_float(x_test)
     if flatten:
         x_train = x_train.reshape(len(x_train), int(np.prod(x_train.shape[1:])))
@@ -94,6 +136,51 @@ def _finish(name, x_train, y_train, x_test, y_test, flatten, num_train, num_test
                    x_test=np.ascontiguousarray(x_test),
                    y_test=np.asarray(y_test, np.int32).reshape(-1),
                    num_classes=10, task="classification", meta=meta)
+
+
+def _check_labels(path: str, y: np.ndarray, num_classes: int = 10) -> np.ndarray:
+    """Class labels from ``path`` as int64 ``[N]``; DataFileError naming the file otherwise."""
+    y = np.asarray(y)
+    if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
+        raise DataFileError(f"{path!r}: expected integer class labels of shape [N], got "
+                            f"{y.dtype} {y.shape}")
+    if y.size and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise DataFileError(f"{path!r}: labels must lie in [0, {num_classes}), got "
+                            f"[{int(y.min())}, {int(y.max())}]")
+    return y.astype(np.int64)
+
+
+def _check_images(path: str, x: np.ndarray, what: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 3 or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise DataFileError(f"{path!r}: expected {what} as numbers of shape [N, H, W], got "
+                            f"{x.dtype} {x.shape}")
+    return x
+
+
+def _read_npz(path: str) -> tuple[np.ndarray, ...]:
+    """``x_train, y_train, x_test, y_test`` from a Keras-style ``.npz`` (never unpickles)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise DataFileError(f"{path!r}: cannot be read ({_why(err)})") from err
+    if head not in _ZIP_MAGICS:
+        raise DataFileError(f"{path!r} is not {_NPZ_FORMAT} (it does not start like a zip "
+                            f"archive: {head.hex()!r})")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in _NPZ_KEYS if k not in z.files]
+            if missing:
+                raise DataFileError(f"{path!r} lacks keys {missing}; expected {_NPZ_FORMAT}")
+            arrays = tuple(np.asarray(z[k]) for k in _NPZ_KEYS)
+    except DataFileError:
+        raise
+    except Exception as err:  # noqa: BLE001 -- BadZipFile, zlib.error, EOFError, a bad .npy header...
+        raise DataFileError(f"{path!r}: cannot be read as {_NPZ_FORMAT} ({_why(err)})") from err
+    return arrays
 
 
 def _find_idx(root: str) -> list[str] | None:
@@ -119,14 +206,12 @@ def _load_mnist_like(name: str, root, flatten, num_train, num_test) -> Dataset:
         meta["classes"] = list(FASHION_CLASSES)
     if files is not None:
         xtr, ytr, xte, yte = (read_idx(p, nd) for p, nd in zip(files, (3, 1, 3, 1)))
+        ytr, yte = _check_labels(files[1], ytr), _check_labels(files[3], yte)
         meta.update(source="idx", files=files)
     elif os.path.isfile(npz):
-        with np.load(npz, allow_pickle=False) as z:
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in z.files]
-            if missing:
-                raise ValueError(f"{npz!r} lacks keys {missing}; expected x_train, y_train, "
-                                 f"x_test, y_test")
-            xtr, ytr, xte, yte = z["x_train"], z["y_train"], z["x_test"], z["y_test"]
+        xtr, ytr, xte, yte = _read_npz(npz)
+        xtr, xte = _check_images(npz, xtr, "x_train"), _check_images(npz, xte, "x_test")
+        ytr, yte = _check_labels(npz, ytr), _check_labels(npz, yte)
         meta.update(source="npz", files=[npz])
     else:
         where = "does not exist" if not os.path.isdir(root) else "has neither layout"
@@ -153,7 +238,7 @@ def load_mnist(*, root: str | os.PathLike, flatten: bool = False, num_train: int
     Args:
       root: directory holding the files (required).
       flatten: if True inputs are ``[N, 784]``; else NHWC ``[N, 28, 28, 1]``.
-      num_train, num_test: keep only the first n examples (None = all).
+      num_train, num_test: keep only the first n examples (None = all; num_train >= 1).
 
     Returns:
       A ``Dataset``: float32 images in [0, 1], int32 labels ``[N]``,
@@ -161,6 +246,7 @@ def load_mnist(*, root: str | os.PathLike, flatten: bool = False, num_train: int
 
     Raises:
       FileNotFoundError: neither layout is present (the message lists the names).
+      DataFileError: a file is truncated, corrupt or not in its format (names the file).
     """
     return _load_mnist_like("mnist", root, flatten, num_train, num_test)
 
@@ -174,7 +260,7 @@ def load_fashion_mnist(*, root: str | os.PathLike, flatten: bool = False,
     Args:
       root: directory holding the files (required).
       flatten: if True inputs are ``[N, 784]``; else NHWC ``[N, 28, 28, 1]``.
-      num_train, num_test: keep only the first n examples (None = all).
+      num_train, num_test: keep only the first n examples (None = all; num_train >= 1).
 
     Returns:
       A ``Dataset`` like :func:`load_mnist`'s.
@@ -182,18 +268,59 @@ def load_fashion_mnist(*, root: str | os.PathLike, flatten: bool = False,
     return _load_mnist_like("fashion_mnist", root, flatten, num_train, num_test)
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Builds only what a CIFAR-10 batch holds: dicts, lists, bytes, str, numbers (pickle
+    opcodes, no globals needed) and numpy arrays; any other global is refused, so a
+    tampered file cannot run code."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+                ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+                ("numpy", "ndarray"), ("numpy", "dtype"),
+                ("_codecs", "encode")}  # protocol-2 pickles of bytes written by Python 3
+
+    def find_class(self, module, name):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load global {module}.{name}")
+        if module.startswith("numpy.core.") and hasattr(np, "_core"):
+            module = "numpy._core." + module[len("numpy.core."):]  # numpy >= 2 (no warning)
+        return super().find_class(module, name)
+
+
 def _read_cifar_batch(path: str) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, "rb") as f:
-        d = pickle.load(f, encoding="bytes")
+    """``(images [N, 32, 32, 3] uint8, labels [N] int64)`` of one CIFAR-10 python batch."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise DataFileError(f"{path!r}: cannot be read ({_why(err)})") from err
+    try:
+        d = _CifarUnpickler(io.BytesIO(raw), encoding="bytes").load()
+    except Exception as err:  # noqa: BLE001 -- UnpicklingError, EOFError, a bad opcode argument...
+        raise DataFileError(f"{path!r}: cannot be read as {_CIFAR_FORMAT} ({_why(err)})") from err
+    if not isinstance(d, dict):
+        raise DataFileError(f"{path!r}: expected {_CIFAR_FORMAT}, got a {type(d).__name__}")
     data = d.get(b"data", d.get("data"))
     labels = d.get(b"labels", d.get("labels"))
     if data is None or labels is None:
-        raise ValueError(f"{path!r}: expected a dict with keys b'data' and b'labels'")
-    data = np.asarray(data, np.uint8)
-    if data.ndim != 2 or data.shape[1] != 3072:
-        raise ValueError(f"{path!r}: expected data of shape [N, 3072], got {data.shape}")
+        raise DataFileError(f"{path!r}: expected a dict with keys b'data' and b'labels'")
+    try:
+        data = np.asarray(data)
+        labels = np.asarray(labels)
+    except Exception as err:  # noqa: BLE001 -- ragged lists and the like
+        raise DataFileError(f"{path!r}: expected {_CIFAR_FORMAT} ({_why(err)})") from err
+    if data.ndim != 2 or data.shape[1] != 3072 or not np.issubdtype(data.dtype, np.integer) \
+            or (data.size and (int(data.min()) < 0 or int(data.max()) > 255)):
+        raise DataFileError(f"{path!r}: expected data as uint8 values of shape [N, 3072], got "
+                            f"{data.dtype} {data.shape}")
+    labels = _check_labels(path, labels)
+    if len(labels) != len(data):
+        raise DataFileError(f"{path!r}: {len(data)} images but {len(labels)} labels")
     # rows are 1024 red, 1024 green, 1024 blue values, each 32x32 row-major -> NHWC
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.asarray(labels, np.int64)
+    data = data.astype(np.uint8)
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
 
 def load_cifar10(*, root: str | os.PathLike, flatten: bool = False, num_train: int | None = None,
@@ -206,7 +333,7 @@ def load_cifar10(*, root: str | os.PathLike, flatten: bool = False, num_train: i
     Args:
       root: directory holding the batches (required).
       flatten: if True inputs are ``[N, 3072]`` (HWC order); else NHWC ``[N, 32, 32, 3]``.
-      num_train, num_test: keep only the first n examples (None = all); only the
+      num_train, num_test: keep only the first n examples (None = all; num_train >= 1); only the
         batches needed are read.
 
     Returns:
@@ -215,6 +342,7 @@ def load_cifar10(*, root: str | os.PathLike, flatten: bool = False, num_train: i
 
     Raises:
       FileNotFoundError: the batches are in neither place (the message lists the names).
+      DataFileError: a batch is truncated, corrupt or not a CIFAR-10 batch (names the file).
     """
     root = os.fspath(root)
     flatten = check_bool("flatten", flatten)
@@ -234,8 +362,6 @@ def load_cifar10(*, root: str | os.PathLike, flatten: bool = False, num_train: i
         x, y = _read_cifar_batch(os.path.join(d, f))
         xs.append(x)
         ys.append(y)
-    if not xs:  # num_train == 0
-        xs, ys = [np.zeros((0, 32, 32, 3), np.uint8)], [np.zeros((0,), np.int64)]
     x_test, y_test = _read_cifar_batch(os.path.join(d, "test_batch"))
     return _finish("cifar10", np.concatenate(xs), np.concatenate(ys), x_test, y_test, flatten,
                    num_train, num_test,

@@ -20,6 +20,7 @@ from lossatlas import devices, optim
 from lossatlas.treeutil import global_norm
 from lossatlas.data import Dataset
 from lossatlas.train.config import SWEEPABLE, TrainConfig
+from lossatlas.train.limits import check_total_steps
 from lossatlas.train.objective import build_model, make_objective
 from lossatlas.train.state import TrainState
 
@@ -99,13 +100,16 @@ class Program:
         if config.batch_size > dataset.num_train:
             raise ValueError(
                 f"TrainConfig.batch_size={config.batch_size} is larger than the training set "
-                f"({dataset.num_train} examples)")
+                f"(dataset {dataset.name!r} has num_train={dataset.num_train}); lower batch_size to "
+                f"<= {dataset.num_train} or use at least {config.batch_size} training examples")
         self.config = config
         self.dataset = dataset
         self.objective = make_objective(config.loss, dataset)
         self.model = build_model(config.model, config.model_kwargs, dataset, self.objective)
         self.steps_per_epoch = dataset.num_train // config.batch_size
         self.total_steps = self.steps_per_epoch * config.epochs
+        check_total_steps("TrainConfig", "epochs", self.total_steps,
+                          f"{config.epochs:,} epochs x {self.steps_per_epoch:,} steps per epoch")
         if config.warmup_steps >= self.total_steps and config.schedule.startswith("warmup"):
             raise ValueError(
                 f"TrainConfig.warmup_steps={config.warmup_steps} must be < the run's {self.total_steps} steps")
