@@ -2,25 +2,21 @@
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-# The suite is dominated by compiling many small programs: a lower LLVM optimisation level
-# compiles ~1/3 faster and changes no results (XLA's HLO passes are untouched). An explicit
-# --xla_backend_optimization_level in XLA_FLAGS wins.
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=1").strip()
+# The same compile settings as `lossatlas run NAME --quick` (lossatlas.settings): every CPU
+# core a device, LLVM optimisation level 1 (the suite is compile-bound), and JAX's persistent
+# compilation cache (LOSSATLAS_COMPILATION_CACHE=off disables it). A quick check asserted here
+# therefore sees the numbers the CLI's quick run sees.
+from lossatlas import settings  # noqa: E402
 
-from lossatlas import devices  # noqa: E402
-
-# Every CPU core is a JAX device, as under the CLI, so sweeps shard their seed axis
-# (and the tests exercise that path) wherever the machine has more than one core.
-devices.use_all_cpu_cores()
+settings.configure(quick=True)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
-# Full float32 matmuls on GPU/TPU too (their default is TF32/bf16 passes), so equality checks
-# between differently-compiled programs (scan vs loop, vmap vs single) mean the same everywhere.
-jax.config.update("jax_default_matmul_precision", "highest")
+# settings.configure(quick=True) also sets full float32 matmuls on GPU/TPU (their default is
+# TF32/bf16 passes), so equality checks between differently-compiled programs (scan vs loop,
+# vmap vs single) mean the same everywhere.
 
 
 @pytest.fixture(scope="session")

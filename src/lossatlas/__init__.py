@@ -6,6 +6,14 @@ the loop fails. A whole experiment is one pure function of a PRNG key and a
 config, compiled once: ``make_train(config, dataset)(key)``; seeds and
 hyperparameter grids are vmap axes: ``sweep(config, dataset, seeds=N, grid=...)``.
 """
+import os as _os
+
+# XLA's C++ log prints an ERROR line for every executable loaded from JAX's persistent
+# compilation cache on some CPUs ("target machine feature +prefer-no-gather is not
+# supported": a tuning hint, not an instruction set). The level is read when jaxlib loads,
+# so it is set here, before jax is imported; a level the user chose wins.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 from lossatlas import continual, curvature, data, grads, landscape, losses, models, optim, train
 from lossatlas.data import Dataset, load
 from lossatlas.losses import binary_cross_entropy, cross_entropy, mse, token_nll

@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seeds", type=int, default=None, help="number of seeds")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
     r.add_argument("--out", default="runs", help="root folder for results (default: runs)")
+    r.add_argument("--no-compilation-cache", action="store_true",
+                   help="do not use JAX's persistent compilation cache (default folder ~/.cache/lossatlas/jax, "
+                        "or $LOSSATLAS_COMPILATION_CACHE; set that to 'off' to disable it everywhere)")
     s = sub.add_parser("show", help="print a run's summary table")
     s.add_argument("run_dir")
     return p
@@ -84,8 +87,13 @@ def main(argv=None) -> int:
 
 
 def _dispatch(args) -> int:
-    from lossatlas.devices import use_all_cpu_cores
-    use_all_cpu_cores()  # before any computation: seeds shard over CPU cores
+    from lossatlas import settings
+    # Before any computation: every CPU core a device, quick runs compiled as the tests
+    # compile them, and the persistent compilation cache.
+    if args.command == "run":
+        settings.configure(quick=args.quick, cache=not args.no_compilation_cache)
+    else:
+        settings.configure(quick=False, cache=False)
     if args.command == "list":
         from lossatlas.runner import list_experiments
         for name, desc in sorted(list_experiments().items()):
