@@ -53,9 +53,12 @@ def test_run_vmapped_chunks_both_axes_with_padding():
     one_two = memory.estimate(f, jax.ShapeDtypeStruct((2, 2), jnp.uint32), jax.ShapeDtypeStruct((1,), jnp.float32))
     one_three = memory.estimate(f, jax.ShapeDtypeStruct((3, 2), jnp.uint32), jax.ShapeDtypeStruct((1,), jnp.float32))
     with memory.limit((one_two + one_three) / 2):
+        dry = memory.plan(f, (jax.ShapeDtypeStruct((5, 2), jnp.uint32), jax.ShapeDtypeStruct((3,), jnp.float32)),
+                          (1, 0))  # a dry run on shapes
         out = memory.run_vmapped(f, (keys, scales), (1, 0), what="toy", lower="seeds")
     plan = memory.last_plan
-    assert plan.chunks == (1, 2) and plan.num_chunks == 9 and plan.required <= plan.limit
+    assert dry.chunks == plan.chunks == (1, 2) and plan.num_chunks == 9 and plan.required <= plan.limit
+    assert plan.compiles == 0  # the dry run's executables are reused
     assert out.shape == full.shape == (3, 5, 128)
     np.testing.assert_allclose(out, full, rtol=1e-6, atol=1e-6)  # every member equals its fused self
     with memory.limit(one_two / 4), pytest.raises(memory.MemoryLimitError) as err:

@@ -6,7 +6,7 @@ the loop fails. A whole experiment is one pure function of a PRNG key and a
 config, compiled once: ``make_train(config, dataset)(key)``; seeds and
 hyperparameter grids are vmap axes: ``sweep(config, dataset, seeds=N, grid=...)``.
 """
-from lossatlas import continual, curvature, data, grads, landscape, losses, models, optim, train
+from lossatlas import continual, curvature, data, grads, landscape, losses, memory, models, optim, train
 from lossatlas.data import Dataset, load
 from lossatlas.losses import binary_cross_entropy, cross_entropy, mse, token_nll
 from lossatlas.models import get_model
@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Dataset", "TrainConfig", "TrainState", "binary_cross_entropy", "continual", "cross_entropy", "curvature", "data", "get_model", "grads", "landscape",
-    "load", "losses", "make_optimizer", "make_schedule", "make_train", "models", "mse", "optim", "sweep",
+    "load", "losses", "make_optimizer", "make_schedule", "make_train", "memory", "models", "mse", "optim", "sweep",
     "token_nll", "train",
 ]
 

@@ -233,11 +233,13 @@ _COMPILED: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
 def _struct(x, shape0: int | None = None):
     """``jax.ShapeDtypeStruct`` of an argument leaf (leading axis replaced by ``shape0``)."""
+    if isinstance(x, jax.ShapeDtypeStruct):
+        return x if shape0 is None else jax.ShapeDtypeStruct((shape0,) + x.shape[1:], x.dtype, sharding=x.sharding)
     shape = tuple(np.shape(x))
     if shape0 is not None:
         shape = (shape0,) + shape[1:]
     sharding = x.sharding if _committed(x) else None
-    return jax.ShapeDtypeStruct(shape, x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype, sharding=sharding)
+    return jax.ShapeDtypeStruct(shape, jax.dtypes.canonicalize_dtype(x.dtype), sharding=sharding)
 
 
 def _committed(x) -> bool:
@@ -320,8 +322,27 @@ class Plan:
         return int(np.prod([-(-n // c) for n, c in zip(self.sizes, self.chunks)]))
 
 
-#: The plan of the most recent :func:`run_vmapped` call (for tests and reports).
+#: The plan of the most recent :func:`run_vmapped` or :func:`plan` call (for tests and reports;
+#: also set just before a :class:`MemoryLimitError`).
 last_plan: Plan | None = None
+
+
+def plan(jitted: Callable, args: Sequence, axes: Sequence[int], *, what: str = "program", lower: str = "its size",
+         sizes: Sequence[int] | None = None) -> Plan:
+    """How :func:`run_vmapped` would run ``jitted(*args)``, without running it (a dry run).
+
+    Compiles (and caches, for the run) the executables the plan needs; see :func:`run_vmapped`
+    for the arguments, which may also be ``jax.ShapeDtypeStruct`` s (nothing is computed).
+
+    Returns:
+      The :class:`Plan`.
+
+    Raises:
+      MemoryLimitError: not even the smallest chunk fits.
+    """
+    global last_plan
+    last_plan = _plan(jitted, args, axes, what, lower, sizes)[0]
+    return last_plan
 
 
 def run_vmapped(jitted: Callable, args: Sequence, axes: Sequence[int], *, what: str, lower: str,
@@ -348,7 +369,32 @@ def run_vmapped(jitted: Callable, args: Sequence, axes: Sequence[int], *, what: 
       MemoryLimitError: not even the smallest chunk fits (the message says what to lower).
     """
     global last_plan
-    args = list(args)
+    last_plan, compiled, args = _plan(jitted, args, axes, what, lower, sizes)
+    chunks, sizes = last_plan.chunks, last_plan.sizes
+    if chunks == sizes:
+        return compiled(*args)
+
+    # chunked: every combination of chunks, outer axes first; gather on the host
+    def run(k, prefix):
+        if k == len(sizes):
+            call = list(args)
+            for (a, start), c, n in zip(prefix, chunks, sizes):
+                idx = np.minimum(np.arange(start, start + c), n - 1)
+                call[a] = jax.tree_util.tree_map(lambda x, idx=idx: _take(x, idx), args[a])
+            return jax.device_get(compiled(*call))
+        parts = [run(k + 1, prefix + [(axes[k], s)]) for s in range(0, sizes[k], chunks[k])]
+        out = _gather(parts, k)
+        return jax.tree_util.tree_map(lambda x: x[(slice(None),) * k + (slice(0, sizes[k]),)], out)
+
+    return jax.tree_util.tree_map(jax.numpy.asarray, run(0, []))
+
+
+def _plan(jitted, args, axes, what, lower, sizes):
+    """``(Plan, compiled executable of the chosen chunk shape, normalised args)``."""
+    global last_plan
+    keep = (jax.Array, np.ndarray, jax.ShapeDtypeStruct)
+    args = [jax.tree_util.tree_map(lambda x: x if isinstance(x, keep) else np.asarray(x), a)
+            for a in args]  # Python scalars as arrays: one signature for lowering and calling
     leaves = [jax.tree_util.tree_leaves(args[a]) for a in axes]
     if sizes is None:
         sizes = [np.shape(lv[0])[0] for lv in leaves]
@@ -420,24 +466,8 @@ def run_vmapped(jitted: Callable, args: Sequence, axes: Sequence[int], *, what: 
                     break
                 best = max(smallest, (c // 2) // mult[k] * mult[k])
             break
-    last_plan = Plan(sizes, tuple(chunks), need, cap, source, compiles[0])
-    if tuple(chunks) == sizes:
-        return compiled(*args)
-
-    # chunked: every combination of chunks, outer axes first; gather on the host
-    def run(k, prefix):
-        if k == len(sizes):
-            call = list(args)
-            for (a, start), c, n in zip(prefix, chunks, sizes):
-                idx = np.minimum(np.arange(start, start + c), n - 1)
-                call[a] = jax.tree_util.tree_map(lambda x, idx=idx: _take(x, idx), args[a])
-            return jax.device_get(compiled(*call))
-        parts = [run(k + 1, prefix + [(axes[k], s)]) for s in range(0, sizes[k], chunks[k])]
-        out = _gather(parts, k)
-        return jax.tree_util.tree_map(lambda x: x[(slice(None),) * k + (slice(0, sizes[k]),)], out)
-
-    return jax.tree_util.tree_map(jax.numpy.asarray, run(0, []))
+    return Plan(sizes, tuple(chunks), need, cap, source, compiles[0]), compiled, args
 
 
 __all__ = ["ENV_VAR", "Estimate", "MemoryLimitError", "Plan", "SAFETY_FRACTION", "analyze", "available_bytes",
-           "estimate", "fmt", "limit", "limit_bytes", "run_vmapped"]
+           "estimate", "fmt", "limit", "limit_bytes", "plan", "run_vmapped"]

@@ -301,7 +301,9 @@ class Program:
         """Run the whole program, fused, or in chunks of epochs under a progress bar.
 
         With several devices (e.g. every CPU core, see ``lossatlas.devices``) and a
-        seed count they divide, the seed axis is sharded over them.
+        seed count they divide, the seed axis is sharded over them. The fused run's
+        memory is estimated first (``lossatlas.memory.run_vmapped``): grid points,
+        then seeds, run in equal chunks if it would not fit.
         """
         init, epochs, full = self.compiled(tuple(sorted(grid_hp)), levels)
         mesh = devices.seed_mesh(keys.shape[0]) if levels >= 1 else None
@@ -361,7 +363,9 @@ def make_train(config: TrainConfig, dataset: Dataset, *, progress: bool = False)
       ``config.eval_train``), and ``diverged_at`` (the step where the loss or
       gradient first became NaN/Inf, or -1; entries from then on are NaN and the
       state is frozen at its last finite values). The function has attributes
-      ``program`` and ``steps_per_epoch``.
+      ``program`` and ``steps_per_epoch``. Calling it raises
+      ``lossatlas.memory.MemoryLimitError`` if XLA's memory estimate of the run
+      exceeds the available memory.
     """
     prog = program(config, dataset)
 
