@@ -12,7 +12,8 @@
   it returns the test accuracy matrix ``R``, the accuracy at initialisation and the final
   average accuracy on the validation set (for choosing lambda), and optionally the
   parameters after the first task.
-* :func:`select`: the lambda with the best mean-over-seeds final validation accuracy.
+* :func:`select`: the lambda with the best mean-over-seeds final validation accuracy (never one
+  where a seed diverged, unless every lambda did).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from lossatlas import continual as cl
 from lossatlas import data as data_lib
+from lossatlas import memory
 
 
 def split_validation(ds: data_lib.Dataset, fraction: float, key) -> tuple[data_lib.Dataset, data_lib.Dataset]:
@@ -109,8 +111,11 @@ def sweep(streams, val_streams, strategy: cl.Strategy, config: cl.StreamConfig, 
 
     Returns:
       numpy dict: ``R [D, L, S, T, T]``, ``init_acc [D, L, S, T]``, ``val_acc [D, L, S]`` (final
-      average accuracy over the tasks' validation sets), ``lams [L]`` and, if asked,
-      ``params0``.
+      average accuracy over the tasks' validation sets; NaN for a run that diverged),
+      ``diverged_at [D, L, S]`` (step, -1: never), ``lams [L]`` and, if asked, ``params0``.
+      The program's memory is estimated first (``lossatlas.memory.run_vmapped``): if it would
+      not fit it runs in chunks (same numbers); if one member does not fit, a one-line
+      ``MemoryLimitError`` says what to lower.
     """
     config = config.replace(keep_params=True, eval_every=0)
     prog = cl.program(streams[0], strategy, config)
@@ -123,21 +128,26 @@ def sweep(streams, val_streams, strategy: cl.Strategy, config: cl.StreamConfig, 
     data = _stack(rows)
     val = _stack([{"x": v.x_test.astype(np.float32), "y": v.y_test.astype(np.int32)} for v in val_streams])
 
-    def one(k, lam, d, v):
+    def one(k, lam, dv):
+        d, v = dv
         out = prog.run(k, lam, d)
         last = jax.tree_util.tree_map(lambda p: p[-1], out["params"])
         acc = prog.evaluate(last, jnp.int32(t - 1), {**d, "x_test": v["x"], "y_test": v["y"]})
-        res = {"R": out["R"], "init_acc": out["init_acc"], "val_acc": jnp.mean(acc)}
+        res = {"R": out["R"], "init_acc": out["init_acc"], "diverged_at": out["diverged_at"],
+               "val_acc": jnp.where(out["diverged_at"] < 0, jnp.mean(acc), jnp.nan)}
         if first_task_params:
             res["params0"] = jax.tree_util.tree_map(lambda p: p[0], out["params"])
         return res
 
-    f = jax.vmap(one, (0, None, None, None))
-    f = jax.vmap(f, (None, 0, None, None))
-    f = jax.jit(jax.vmap(f, (None, None, 0, 0)))
+    f = jax.vmap(one, (0, None, None))
+    f = jax.vmap(f, (None, 0, None))
+    f = jax.jit(jax.vmap(f, (None, None, 0)))
     keys = jax.random.split(key, seeds)
     lam_arr = jnp.asarray(np.asarray(lams, np.float32).reshape(-1))
-    out = jax.device_get(f(keys, lam_arr, data, val))
+    # XLA's memory estimate first: rows, then lambdas, then seeds run in chunks if it would not fit
+    out = jax.device_get(memory.run_vmapped(f, (keys, lam_arr, (data, val)), (2, 1, 0), what="stream sweep",
+                                            lower="seeds, lambdas, scenarios/methods, "
+                                            "fisher_chunk, fisher_examples, batch_size, widths or num_test"))
     out = {k: (jax.tree_util.tree_map(np.asarray, v) if k == "params0" else np.asarray(v)) for k, v in out.items()}
     out["lams"] = np.asarray(lams, np.float64)
     return out
@@ -151,6 +161,7 @@ def select(val_acc, lams, exclude_zero: bool = True) -> int:
     """
     lams = np.asarray(lams)
     score = np.asarray(val_acc).mean(-1).astype(float)
+    score = np.where(np.isnan(score), -np.inf, score)  # a lambda where a seed diverged is not chosen
     if exclude_zero and (lams > 0).any():
         score = np.where(lams > 0, score, -np.inf)
     return int(np.argmax(score))

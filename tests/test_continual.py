@@ -32,7 +32,8 @@ def test_metrics_by_hand():
     # leading axes: [2 lambdas, 3 seeds, T, T] -> [2, 3]
     stack = np.broadcast_to(R3, (2, 3, 3, 3))
     s = cl.summarize(stack, np.broadcast_to(B3, (2, 3, 3)), reference=ref)
-    assert set(s) == {"acc", "learning_acc", "bwt", "forgetting", "fwt", "intransigence"}
+    assert set(s) == {"acc", "learning_acc", "bwt", "forgetting", "fwt", "intransigence", "diverged"}
+    assert not s["diverged"].any()
     assert all(v.shape == (2, 3) for v in s.values())
     np.testing.assert_allclose(s["bwt"], cl.backward_transfer(R3))
 
@@ -52,6 +53,22 @@ def test_mean_ci():
     assert np.isclose(half[0], stats.t.ppf(0.975, 3) * np.std(v[0], ddof=1) / 2)
     m1, h1 = cl.mean_ci(np.array([0.3]), axis=0)
     assert m1 == 0.3 and h1 == 0
+
+
+def test_diverged_members_are_flagged_and_left_out():
+    r = np.broadcast_to(R3, (2, 3, 3)).copy()  # [seeds=2, T, T]
+    r[1, 1:] = np.nan  # seed 1 diverged during task 1
+    s = cl.summarize(r, np.broadcast_to(B3, (2, 3)))
+    np.testing.assert_array_equal(s["diverged"], [False, True])
+    assert all(np.isnan(v[1]) and np.isclose(v[0], s2) for k, v in s.items() if k != "diverged"
+               for s2 in [cl.summarize(R3, B3)[k]])
+    mean, half, n = cl.mean_ci(s["acc"], axis=0, return_count=True)
+    assert np.isclose(mean, cl.average_accuracy(R3)) and half == 0 and n == 1  # over the survivor only
+    d = cl.summarize(np.broadcast_to(R3, (2, 3, 3)), diverged_at=np.array([-1, 7]))  # flagged by the step
+    np.testing.assert_array_equal(d["diverged"], [False, True])
+    assert np.isnan(d["acc"][1]) and not np.isnan(d["acc"][0])
+    m, h = cl.mean_ci(np.full((3,), np.nan))
+    assert np.isnan(m) and np.isnan(h)
 
 
 def test_metric_errors():
@@ -450,3 +467,28 @@ def test_program_errors(tiny_stream):
         cl.StreamConfig(model_cfg={"norm": "batch"})
     with pytest.raises(ValueError, match="StreamConfig.learning_rate must be"):
         cl.StreamConfig(learning_rate=-1.0)
+
+
+def test_divergence_is_frozen_flagged_and_isolated(tiny_stream):
+    # L2 with SGD: lr * lam > 2 makes the penalty's oscillation explode from task 1 on
+    cfg = CFG.replace(epochs=1, eval_every=4, keep_params=False)
+    out = cl.run_stream(tiny_stream, cl.l2(), cfg, key=jax.random.PRNGKey(5), seeds=2, lams=[1.0, 1e6])
+    steps = out["steps_per_task"]
+    div = out["diverged_at"]
+    assert div.shape == (2, 2) and np.all(div[0] == -1)
+    assert np.all((div[1] >= steps) & (div[1] < 2 * steps))  # during task 1, not task 0
+    for s in range(2):
+        d = div[1, s]
+        assert np.all(np.isfinite(out["loss"][1, s, :d])) and np.all(np.isnan(out["loss"][1, s, d:]))
+        assert np.all(np.isfinite(out["R"][1, s, 0])) and np.all(np.isnan(out["R"][1, s, 1:]))
+        blk = cfg.eval_every
+        assert np.all(np.isnan(out["curves"][1, s, (d // blk) + (d % blk > 0):]))
+    m = cl.summarize(out["R"], out["init_acc"], diverged_at=out["diverged_at"])
+    np.testing.assert_array_equal(m["diverged"], [[False, False], [True, True]])
+    assert np.all(np.isnan(m["acc"][1])) and np.all(np.isfinite(m["acc"][0]))  # not ~10% accuracy
+    # the healthy neighbour equals its solo run
+    solo = cl.run_stream(tiny_stream, cl.l2(), cfg, key=jax.random.PRNGKey(5), seeds=2, lams=[1.0])
+    assert np.all(solo["diverged_at"] == -1)
+    np.testing.assert_allclose(out["loss"][0], solo["loss"][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["R"][0], solo["R"][0], atol=1.5 / 120)
+    np.testing.assert_allclose(out["curves"][0], solo["curves"][0], atol=1.5 / 120)

@@ -46,7 +46,10 @@ Program (``program``): :class:`StreamConfig` (model, model_cfg, optimizer, learn
 momentum, batch_size, epochs per task, eval_every, reset_optimizer) and
 :func:`run_stream` ``(stream, strategy, config, key=, seeds=, lams=) -> dict of numpy``
 (``R [L, S, T, T]``, ``init_acc [L, S, T]``, ``loss [L, S, steps]``, ``curves``,
-``curve_steps``, ``lams``). :func:`program` returns the cached :class:`StreamProgram`, whose
+``curve_steps``, ``lams``, ``diverged_at [L, S]``: a member whose loss, gradient or parameters
+became NaN/Inf is frozen there and its later losses and accuracies are NaN). Its memory is
+estimated before it runs (``lossatlas.memory``): chunked over lambdas, then seeds, if it would
+not fit. :func:`program` returns the cached :class:`StreamProgram`, whose
 ``run(key, lam)`` is the pure single run (jit / vmap it yourself) and ``sweep(keys, lams)``
 the compiled ``jit(vmap(vmap(run)))``.
 
@@ -57,7 +60,8 @@ Building blocks: :func:`fisher_diag` (four diagonal-Fisher estimators), the epis
 Metrics (``metrics``) from ``R`` and ``init_acc``: :func:`average_accuracy`,
 :func:`backward_transfer`, :func:`forward_transfer` (Lopez-Paz & Ranzato 2017),
 :func:`forgetting`, :func:`intransigence` (Chaudhry et al. 2018), :func:`learning_accuracy`,
-:func:`summarize`, :func:`mean_ci`.
+:func:`summarize` (with ``diverged`` per member; its metrics are NaN), :func:`mean_ci` (over the
+surviving, non-NaN members).
 """
 from lossatlas.continual import buffer
 from lossatlas.continual.fisher import FISHER_METHODS, fisher_diag

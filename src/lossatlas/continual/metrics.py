@@ -16,6 +16,11 @@ one value per leading index.
 * learning accuracy ``LA = 1/T sum_j R[j, j]`` (Riemer et al. 2019)
 
 :func:`mean_ci` gives the mean over seeds and a Student-t confidence half-width.
+
+Diverged runs: ``run_stream`` freezes a member whose loss, gradient or parameters became
+NaN/Inf and makes its later rows of ``R`` NaN, so every metric of that member is NaN rather
+than a chance-level accuracy. :func:`summarize` flags it (``diverged``) and :func:`mean_ci`
+averages over the surviving members only (it skips NaN entries and reports how many it used).
 """
 from __future__ import annotations
 
@@ -92,13 +97,31 @@ def intransigence(r, reference) -> np.ndarray:
     return (np.broadcast_to(ref, d.shape) - d).mean(-1)
 
 
-def summarize(r, init_acc=None, reference=None) -> dict[str, np.ndarray]:
+def summarize(r, init_acc=None, reference=None, diverged_at=None) -> dict[str, np.ndarray]:
     """Every metric that the inputs allow, as ``{name: [...]}`` over the leading axes.
 
-    Keys: ``acc``, ``learning_acc`` always; ``bwt``, ``forgetting`` when T >= 2; ``fwt`` when
-    ``init_acc`` is given and T >= 2; ``intransigence`` when ``reference`` is given.
+    Args:
+      r: ``[..., T, T]`` accuracy matrices (NaN rows: the run had diverged by then).
+      init_acc: ``[..., T]`` accuracy at initialisation (for ``fwt``).
+      reference: ``a*`` for ``intransigence`` (see :func:`intransigence`).
+      diverged_at: optional ``[...]`` step of divergence from ``run_stream`` (-1: never); a
+        member with any NaN in ``r`` counts as diverged either way.
+
+    Returns:
+      Keys ``acc``, ``learning_acc`` always; ``bwt``, ``forgetting`` when T >= 2; ``fwt`` when
+      ``init_acc`` is given and T >= 2; ``intransigence`` when ``reference`` is given; and
+      ``diverged`` (bool ``[...]``). Every metric of a diverged member is NaN (not a
+      chance-level accuracy), so :func:`mean_ci` averages over the surviving members;
+      ``diverged.sum(-1)`` counts the excluded seeds.
     """
     r = _r(r, "summarize")
+    diverged = np.isnan(r).any((-2, -1))
+    if diverged_at is not None:
+        d = np.asarray(diverged_at)
+        if d.shape != r.shape[:-2]:
+            raise ValueError(f"summarize: diverged_at must be [...] = {r.shape[:-2]}, got {d.shape}")
+        diverged = diverged | (d >= 0)
+        r = np.where(diverged[..., None, None], np.nan, r)
     out = {"acc": average_accuracy(r), "learning_acc": learning_accuracy(r)}
     if r.shape[-1] >= 2:
         out["bwt"] = backward_transfer(r)
@@ -107,32 +130,45 @@ def summarize(r, init_acc=None, reference=None) -> dict[str, np.ndarray]:
             out["fwt"] = forward_transfer(r, init_acc)
     if reference is not None:
         out["intransigence"] = intransigence(r, reference)
+    out = {k: np.where(diverged, np.nan, v) for k, v in out.items()}
+    out["diverged"] = diverged
     return out
 
 
-def mean_ci(values, axis: int = -1, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def mean_ci(values, axis: int = -1, level: float = 0.95, *, return_count: bool = False):
     """Mean and confidence-interval half-width (Student t, ``n - 1`` dof) along ``axis``.
+
+    NaN entries (diverged runs, see :func:`summarize`) are left out: ``n`` counts the finite
+    seeds of each entry, and an entry with none is NaN.
 
     Args:
       values: array with the seed axis at ``axis``.
       axis: the seed axis.
       level: confidence level in (0, 1).
+      return_count: also return ``n``, the number of seeds used per entry.
 
     Returns:
-      ``(mean, half_width)``; the half-width is 0 for a single seed (no spread to estimate;
-      it is not an interval).
+      ``(mean, half_width)`` (plus ``n`` with ``return_count``); the half-width is 0 for a
+      single seed (no spread to estimate; it is not an interval).
     """
     if not (isinstance(level, float) and 0 < level < 1):
         raise ValueError(f"mean_ci: level must be a float in (0, 1), got {level!r}")
     v = np.asarray(values, np.float64)
-    n = v.shape[axis]
-    mean = v.mean(axis)
-    if n < 2:
-        return mean, np.zeros_like(mean)
-    from scipy import stats
+    ok = ~np.isnan(v)
+    n = ok.sum(axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(ok, v, 0.0).sum(axis) / n
+        dev = np.where(ok, v - np.expand_dims(mean, axis), 0.0)
+        std = np.sqrt((dev ** 2).sum(axis) / (n - 1))
+    half = np.zeros_like(mean)
+    if (n >= 2).any():
+        from scipy import stats
 
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(axis, ddof=1) / np.sqrt(n)
-    return mean, half
+        dof = np.maximum(n - 1, 1)
+        half = np.where(n >= 2, stats.t.ppf(0.5 + level / 2, dof) * std / np.sqrt(np.maximum(n, 1)), half)
+    half = np.where(n == 0, np.nan, half)
+    mean, half, n = (np.asarray(x)[()] for x in (mean, half, n))  # 0-d results as numpy scalars
+    return (mean, half, n) if return_count else (mean, half)
 
 
 __all__ = ["average_accuracy", "backward_transfer", "forgetting", "forgetting_per_task", "forward_transfer",

@@ -19,6 +19,11 @@ Inside one run::
 
 Minibatches of task ``t`` are a fresh permutation of its training set each epoch (the last
 partial batch is dropped); keys come from the run's key by ``fold_in`` (task, epoch, step).
+
+Divergence is a result, not a crash (as in ``lossatlas.train``): a step whose loss, gradient or
+new parameters are NaN/Inf freezes that run at its last finite state (parameters, optimiser and
+strategy state), records the global step in ``diverged_at`` (-1 if never) and makes its later
+losses and accuracies NaN; its vmapped neighbours are unaffected.
 """
 from __future__ import annotations
 
@@ -32,12 +37,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lossatlas import devices, losses, models, optim
+from lossatlas import devices, losses, memory, models, optim
 from lossatlas.continual.streams import Stream
 from lossatlas.continual.strategies import Context, Strategy, masked
 from lossatlas.train.config import _freeze_model_cfg
+from lossatlas.treeutil import global_norm
 
 _INIT, _DATA, _STEP, _CONSOLIDATE = range(4)
+#: What a user can lower when a stream program does not fit in memory.
+MEMORY_HINT = ("seeds, the number of lambdas, batch_size, the model's width, the test set (Stream.subset) or the "
+               "strategy's chunk/memory sizes (e.g. ewc(chunk_size=...), fisher_examples, replay memory)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,9 +214,11 @@ class StreamProgram:
           data: the stream on the device (default: :meth:`device_data`).
 
         Returns:
-          ``{"R": [T, T], "init_acc": [T], "loss": [T * steps_per_task]}`` plus
+          ``{"R": [T, T], "init_acc": [T], "loss": [T * steps_per_task], "diverged_at": []}`` plus
           ``"curves": [T, num_blocks, T]`` when ``eval_every > 0`` and ``"params"`` (leading
-          ``[T]``: the parameters after each task) when ``keep_params``.
+          ``[T]``: the parameters after each task) when ``keep_params``. ``diverged_at`` is the
+          global step whose loss, gradient or parameters first became NaN/Inf (-1: never); from
+          then on the run is frozen and its losses, ``R`` rows and curve points are NaN.
         """
         self.num_traces += 1
         data = self.device_data() if data is None else data
@@ -222,19 +233,24 @@ class StreamProgram:
         spe, epochs = self.steps_per_epoch, cfg.epochs
 
         def step_fn(carry, idx_b, t):
-            params, opt_state, state, step = carry
+            params, opt_state, state, step, div = carry
             ctx = self.context(t, step, jax.random.fold_in(k_step, step), lam, data)
             batch = {"x": data["x_train"][t, idx_b], "y": data["y_train"][t, idx_b],
                      "task": jnp.full((b,), t, jnp.int32), "weight": jnp.ones((b,), jnp.float32)}
             value, raw = jax.value_and_grad(strat.loss, argnums=1)(state, params, batch, ctx)
             grads, state = strat.update(state, raw, params, batch, ctx)
-            updates, opt_state = tx.update(grads, opt_state, params)
+            updates, new_opt = tx.update(grads, opt_state, params)
             new = optax.apply_updates(params, updates)
-            state = strat.observe(state, raw, params, new, batch, ctx)
-            return (new, opt_state, state, step + 1), value
+            new_state = strat.observe(state, raw, params, new, batch, ctx)
+            finite = jnp.isfinite(value) & jnp.isfinite(global_norm(raw)) & jnp.isfinite(global_norm(new))
+            alive = (div < 0) & finite
+            div = jnp.where((div < 0) & ~finite, step, div)
+            carry = (_keep(alive, new, params), _keep(alive, new_opt, opt_state), _keep(alive, new_state, state),
+                     step + 1, div)
+            return carry, jnp.where(div < 0, value, jnp.nan)
 
         def task_fn(carry, t):
-            params, opt_state, state, step = carry
+            params, opt_state, state, step, div = carry
             if cfg.reset_optimizer:
                 opt_state = tx.init(params)
             k_t = jax.random.fold_in(k_data, t)
@@ -245,18 +261,21 @@ class StreamProgram:
             def block_fn(carry, idx_blk):
                 carry, values = jax.lax.scan(lambda c, i: step_fn(c, i, t), carry, idx_blk)
                 acc = self.evaluate(carry[0], t, data) if cfg.eval_every else jnp.zeros((0,), jnp.float32)
+                acc = jnp.where(carry[4] < 0, acc, jnp.nan)
                 return carry, (values, acc)
 
-            (params, opt_state, state, step), (values, accs) = jax.lax.scan(
-                block_fn, (params, opt_state, state, step), idx)
-            state = strat.consolidate(state, params, self.context(t, step, jax.random.fold_in(k_cons, t), lam, data))
-            row = self.evaluate(params, t, data)
+            (params, opt_state, state, step, div), (values, accs) = jax.lax.scan(
+                block_fn, (params, opt_state, state, step, div), idx)
+            state = _keep(div < 0, strat.consolidate(
+                state, params, self.context(t, step, jax.random.fold_in(k_cons, t), lam, data)), state)
+            row = jnp.where(div < 0, self.evaluate(params, t, data), jnp.nan)
             kept = params if cfg.keep_params else ()
-            return (params, opt_state, state, step), (row, values.reshape(-1), accs, kept)
+            return (params, opt_state, state, step, div), (row, values.reshape(-1), accs, kept)
 
-        carry = (params, tx.init(params), state, zero)
-        _, (rows, values, accs, kept) = jax.lax.scan(task_fn, carry, jnp.arange(t_total, dtype=jnp.int32))
-        out = {"R": rows, "init_acc": acc0, "loss": values.reshape(-1)}
+        carry = (params, tx.init(params), state, zero, jnp.full((), -1, jnp.int32))
+        (*_, diverged_at), (rows, values, accs, kept) = jax.lax.scan(
+            task_fn, carry, jnp.arange(t_total, dtype=jnp.int32))
+        out = {"R": rows, "init_acc": acc0, "loss": values.reshape(-1), "diverged_at": diverged_at}
         if cfg.eval_every:
             out["curves"] = accs
         if cfg.keep_params:
@@ -289,9 +308,15 @@ class StreamProgram:
         if pad:
             keys = jnp.concatenate([keys, jax.random.split(jax.random.fold_in(keys[-1], 1), pad)])
         mesh = devices.seed_mesh(keys.shape[0])
-        out = self.compiled()(devices.shard_leading(keys, mesh), devices.replicate(lams, mesh),
-                              self.device_data(mesh))
+        args = (devices.shard_leading(keys, mesh), devices.replicate(lams, mesh), self.device_data(mesh))
+        out = memory.run_vmapped(self.compiled(), args, (1, 0), what=f"run_stream ({self.strategy.name})",
+                                 lower=MEMORY_HINT)  # estimated first: chunked over lambdas, then seeds
         return jax.tree_util.tree_map(lambda a: a[:, :num], out) if pad else out
+
+
+def _keep(alive, new, old):
+    """``new`` where ``alive`` else ``old``, leaf by leaf (a diverged run keeps its last finite state)."""
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(alive, a, b), new, old)
 
 
 @functools.lru_cache(maxsize=64)
@@ -342,8 +367,15 @@ def run_stream(stream: Stream, strategy: Strategy, config: StreamConfig | None =
       ``init_acc [L, S, T]``, ``loss [L, S, T * steps_per_task]`` (training objective per step),
       ``curves [L, S, T * num_blocks, T]`` and ``curve_steps [T * num_blocks]`` when
       ``config.eval_every > 0`` (accuracy on every task after every ``eval_every`` steps), and
-      ``lams [L]``, ``steps_per_task`` (int); with ``config.keep_params`` also ``params``, the
-      parameter pytree after every task with leading axes ``[L, S, T]``.
+      ``lams [L]``, ``steps_per_task`` (int), ``diverged_at [L, S]`` (the global step whose loss,
+      gradient or parameters first became NaN/Inf, -1 if never: that member is frozen at its last
+      finite state and its later ``loss``, ``R`` rows and ``curves`` are NaN; ``summarize``
+      reports it as diverged); with ``config.keep_params`` also ``params``, the parameter pytree
+      after every task with leading axes ``[L, S, T]``.
+
+      The program's memory is estimated before it runs (``lossatlas.memory``): if it would not
+      fit, the lambda axis (then the seed axis) runs in equal chunks with the same numbers, and
+      if one member does not fit either, a one-line ``MemoryLimitError`` says what to lower.
     """
     config = StreamConfig() if config is None else config
     if isinstance(seeds, (bool, np.bool_)) or not isinstance(seeds, numbers.Integral) or seeds < 1:

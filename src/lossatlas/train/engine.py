@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lossatlas import devices, optim
+from lossatlas import devices, memory, optim
 from lossatlas.treeutil import global_norm
 from lossatlas.data import Dataset
 from lossatlas.train.config import SWEEPABLE, TrainConfig
@@ -78,6 +78,10 @@ def device_data(dataset: Dataset, eval_batch_size: int, eval_train: bool, mesh=N
             _WATCHED.add(id(dataset))
         data = _DEVICE_DATA[key] = devices.replicate(host_data(dataset, eval_batch_size, eval_train), mesh)
     return data
+
+
+#: What a user can lower when a training program does not fit in memory.
+MEMORY_HINT = "seeds, grid size, batch_size, eval_batch_size or the model's width"
 
 
 def epochs_per_chunk(total: int, target: int) -> int:
@@ -301,14 +305,17 @@ class Program:
         """Run the whole program, fused, or in chunks of epochs under a progress bar.
 
         With several devices (e.g. every CPU core, see ``lossatlas.devices``) and a
-        seed count they divide, the seed axis is sharded over them.
+        seed count they divide, the seed axis is sharded over them. The fused run's
+        memory is estimated first (``lossatlas.memory.run_vmapped``): grid points,
+        then seeds, run in equal chunks if it would not fit.
         """
         init, epochs, full = self.compiled(tuple(sorted(grid_hp)), levels)
         mesh = devices.seed_mesh(keys.shape[0]) if levels >= 1 else None
         keys = devices.shard_leading(keys, mesh)
         data = self.device_data(mesh)
-        if not progress:
-            return full(keys, grid_hp, data)
+        if not progress:  # estimated first: chunked over grid points, then seeds, if it would not fit
+            return memory.run_vmapped(full, (keys, grid_hp, data), {0: (), 1: (0,), 2: (1, 0)}[levels],
+                                      what=f"sweep ({desc})" if levels else "make_train", lower=MEMORY_HINT)
         from tqdm.auto import tqdm
 
         total = self.config.epochs
@@ -360,7 +367,9 @@ def make_train(config: TrainConfig, dataset: Dataset, *, progress: bool = False)
       ``config.eval_train``), and ``diverged_at`` (the step where the loss or
       gradient first became NaN/Inf, or -1; entries from then on are NaN and the
       state is frozen at its last finite values). The function has attributes
-      ``program`` and ``steps_per_epoch``.
+      ``program`` and ``steps_per_epoch``. Calling it raises
+      ``lossatlas.memory.MemoryLimitError`` if XLA's memory estimate of the run
+      exceeds the available memory.
     """
     prog = program(config, dataset)
 

@@ -58,6 +58,13 @@ def sweep(config: TrainConfig, dataset: Dataset, *, seeds: int = 1,
       ``(state, history)``: pytrees whose arrays have leading axes
       ``[len(grid[f1]), len(grid[f2]), ..., seeds]`` (grid fields in the order
       given), followed by the shapes of a single run.
+
+    Raises:
+      lossatlas.memory.MemoryLimitError: XLA's memory estimate of even one grid point
+        with the smallest seed chunk exceeds the available memory (the one-line
+        message says what to lower). A program that fits only in parts runs in equal
+        chunks of grid points, then of seeds, with the same numbers (see
+        ``lossatlas.memory``; ``LOSSATLAS_MEMORY_LIMIT`` overrides the cap).
     """
     if isinstance(seeds, (bool, np.bool_)) or not isinstance(seeds, numbers.Integral) or seeds < 1:
         raise ValueError(f"sweep: seeds must be a positive integer, got {seeds!r}")
