@@ -222,7 +222,8 @@ class Call:
             if new.shape != shape or new.dtype != dtype:
                 raise ValueError(f"cannot resume: state array {i} in {self.path} is {new.dtype}{list(new.shape)}, "
                                  f"the program's is {dtype}{list(shape)}; start a new run instead of --resume")
-            sharding = getattr(old, "sharding", None)
+            # same placement as the fresh state: committed leaves keep their sharding, others stay free
+            sharding = old.sharding if getattr(old, "committed", False) else None
             if _is_key(old):
                 leaf = jax.random.wrap_key_data(jax.device_put(new, sharding), impl=jax.random.key_impl(old))
             else:
