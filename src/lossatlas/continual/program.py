@@ -359,7 +359,7 @@ class StreamProgram:
             return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=2), *parts)
 
         def init():
-            carry, acc0 = start(keys, lams, data)
+            carry, acc0 = devices.shard_axis(start(keys, lams, data), mesh, 1)  # as one_task returns them
             return carry, acc0, jnp.zeros((1,), jnp.int32)
 
         (_, acc0, _), out = checkpoint.run_chunks(

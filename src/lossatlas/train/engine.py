@@ -339,7 +339,7 @@ class Program:
             return {"test_loss": f"{float(np.nanmean(jax.device_get(hist['test_loss']))):.4f}"}
 
         return checkpoint.run_chunks(
-            fingerprint=fingerprint, init=lambda: init(keys, grid_hp),
+            fingerprint=fingerprint, init=lambda: devices.shard_axis(init(keys, grid_hp), mesh, levels - 1),
             step=lambda state: epochs(state, grid_hp, data, chunk), num_chunks=total // chunk,
             units_per_chunk=chunk, concat=concat, unit="epoch", desc=desc or self.config.model,
             postfix=postfix, progress=progress)
