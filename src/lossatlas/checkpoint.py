@@ -28,6 +28,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -271,12 +272,13 @@ def run_chunks(*, fingerprint: dict, init: Callable[[], Any], step: Callable[[An
     meta = {"desc": desc, "unit": unit, "units_per_chunk": units_per_chunk}
     from tqdm.auto import tqdm
 
+    cols, rows = shutil.get_terminal_size()  # 80 x 24 where the terminal reports 0 x 0
     with tqdm(total=num_chunks * units_per_chunk, initial=done * units_per_chunk, desc=label, unit=unit,
-              disable=not show, dynamic_ncols=True) as bar:
+              disable=not show, ncols=cols, nrows=rows) as bar:
         def finish(k, st, n_parts):  # waits for chunk k only
             if show:
                 if postfix is not None:
-                    bar.set_postfix(postfix(parts[n_parts - 1]))
+                    bar.set_postfix(postfix(parts[n_parts - 1]), refresh=False)
                 bar.update(units_per_chunk)
             if call is not None and call.due(k, num_chunks):
                 call.save(k, num_chunks, st, concat(parts[:n_parts]), meta)
