@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save each training/stream call every N chunks (default 5; 0: no checkpoints)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars (they only show on a terminal)")
     s = sub.add_parser("show", help="print a run's summary table, or list partial runs (--partial)")
-    s.add_argument("run_dir", nargs="?", default=None, help="a run folder (with --partial: a results root, default runs)")
+    s.add_argument("run_dir", nargs="?", default=None,
+                   help="a run folder (with --partial: a results root, default runs)")
     s.add_argument("--partial", action="store_true", help="list unfinished (partial) runs under the root folder")
     c = sub.add_parser("clean", help="remove stale partial run folders (killed runs)")
     c.add_argument("--out", default="runs", help="root folder for results (default: runs)")
