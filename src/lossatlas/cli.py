@@ -40,8 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-compilation-cache", action="store_true",
                    help="do not use JAX's persistent compilation cache (default folder ~/.cache/lossatlas/jax, "
                         "or $LOSSATLAS_COMPILATION_CACHE; set that to 'off' to disable it everywhere)")
-    s = sub.add_parser("show", help="print a run's summary table")
-    s.add_argument("run_dir")
+    r.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="finish a killed run: its partial folder (ROOT/NAME/.ID.partial or ROOT/NAME/ID)")
+    r.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="save each training/stream call every N chunks (default 5; 0: no checkpoints)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars (they only show on a terminal)")
+    s = sub.add_parser("show", help="print a run's summary table, or list partial runs (--partial)")
+    s.add_argument("run_dir", nargs="?", default=None,
+                   help="a run folder (with --partial: a results root, default runs)")
+    s.add_argument("--partial", action="store_true", help="list unfinished (partial) runs under the root folder")
+    c = sub.add_parser("clean", help="remove stale partial run folders (killed runs)")
+    c.add_argument("--out", default="runs", help="root folder for results (default: runs)")
+    c.add_argument("--older-than", type=float, default=0.0, metavar="HOURS", help="only folders idle this long")
+    c.add_argument("--dry-run", action="store_true", help="print what would be removed, remove nothing")
     return p
 
 
@@ -99,7 +110,18 @@ def _dispatch(args) -> int:
         for name, desc in sorted(list_experiments().items()):
             print(f"{name:28s} {desc}")
         return exitcodes.OK
+    if args.command == "clean":
+        from lossatlas.results import clean_partial
+        for path in clean_partial(args.out, args.older_than, dry_run=args.dry_run):
+            print(f"{'would remove' if args.dry_run else 'removed'} {path}")
+        return exitcodes.OK
+    if args.command == "show" and args.partial:
+        from lossatlas.results import partial_text
+        print(partial_text(args.run_dir or "runs"), end="")
+        return exitcodes.OK
     if args.command == "show":
+        if args.run_dir is None:
+            raise ValueError("show needs a RUN_DIR (or --partial [ROOT])")
         from lossatlas.results import summary_text
         print(summary_text(args.run_dir), end="")
         return exitcodes.OK
@@ -108,7 +130,12 @@ def _dispatch(args) -> int:
     module = runner.get_experiment(args.name)
     cfg = runner.make_config(module, quick=args.quick, seeds=args.seeds, overrides=_parse_sets(args.set))
     check_out_dir(args.out, what="--out")  # before anything runs: fail in a second, not after minutes
-    path, _, checks = runner.run_experiment(args.name, cfg, quick=args.quick, out_dir=args.out)
+    if args.checkpoint_every is not None and args.checkpoint_every < 0:
+        raise ValueError(f"--checkpoint-every must be >= 0 (0: no checkpoints), got {args.checkpoint_every}")
+    every = runner.checkpoint.DEFAULT_EVERY if args.checkpoint_every is None else args.checkpoint_every
+    path, _, checks = runner.run_experiment(args.name, cfg, quick=args.quick, out_dir=args.out,
+                                            resume=args.resume, checkpoint_every=every,
+                                            progress=not args.no_progress and sys.stderr.isatty())
     print(summary_text(path), end="")
     print(f"results: {path}")
     return exitcodes.OK if all(c["passed"] for c in checks) else exitcodes.CHECK_FAILED

@@ -50,6 +50,18 @@ def shard_leading(x, mesh: Mesh | None):
     return jax.device_put(x, NamedSharding(mesh, PartitionSpec("seed")))
 
 
+def shard_axis(tree, mesh: Mesh | None, axis: int):
+    """Place every leaf of ``tree`` split along axis ``axis`` (the seed axis) over ``mesh``.
+
+    A chunked program's state then has the shardings the program itself returns, so every
+    chunk (and a state restored from a checkpoint) runs the same executable; returns
+    ``tree`` unchanged if mesh is None.
+    """
+    if mesh is None:
+        return tree
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec(*([None] * axis), "seed")))
+
+
 def replicate(tree, mesh: Mesh | None):
     """Place a pytree on every device of ``mesh`` (or on the default device)."""
     if mesh is None:

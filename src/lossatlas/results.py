@@ -2,7 +2,10 @@
 
 A run is written into a hidden ``.<id>.partial`` folder and renamed to ``<id>``
 only when everything succeeded, so a failed run never leaves a folder that looks
-complete (the partial folder is removed on failure).
+complete (the partial folder is removed on failure). A run killed outright (kill -9,
+power loss) leaves its partial folder with ``owner.json`` (pid, host) and its
+``checkpoints/``; :func:`new_run` with ``resume=True`` continues it,
+:func:`list_partial` / :func:`clean_partial` list and remove such stale folders.
 """
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ import math
 import os
 import platform
 import shutil
+import socket
 import subprocess
+import time
 import sys
 import tempfile
 import uuid
@@ -25,6 +30,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 COMPLETE_MARKER = "COMPLETE"
+OWNER_FILE = "owner.json"
+CHECKPOINTS = "checkpoints"  # lossatlas.checkpoint writes call-<i>/ folders here
 
 
 def _jsonable(obj: Any):
@@ -226,8 +233,28 @@ def _new_id() -> str:
     return _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
+def _write_owner(partial: Path, resumed: bool) -> None:
+    path = partial / OWNER_FILE
+    owner = json.loads(path.read_text()) if resumed and path.exists() else {}
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    owner.update(pid=os.getpid(), host=socket.gethostname())
+    owner.setdefault("started", now)
+    if resumed:
+        owner["resumed"] = owner.get("resumed", []) + [now]
+    write_json(path, owner)
+
+
+def _config_mismatch(saved: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted names of the fields where two JSON values differ."""
+    if isinstance(saved, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(saved) | set(new))
+                for d in _config_mismatch(saved.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if saved == new else [prefix.rstrip(".") or "config"]
+
+
 @contextlib.contextmanager
-def new_run(experiment: str, config: Any, out_dir: str | os.PathLike = "runs", run_id: str | None = None):
+def new_run(experiment: str, config: Any, out_dir: str | os.PathLike = "runs", run_id: str | None = None,
+            resume: bool = False):
     """Context manager yielding a :class:`Run`; the folder appears only on success.
 
     Args:
@@ -235,12 +262,22 @@ def new_run(experiment: str, config: Any, out_dir: str | os.PathLike = "runs", r
       config: the run's config (dataclass or dict), written to ``config.json``.
       out_dir: root folder for runs (default ``runs``).
       run_id: folder name (default: timestamp plus a random suffix).
+      resume: continue the existing partial folder of ``run_id`` (left by a killed run)
+        instead of making a new one; its ``config.json`` must equal ``config``.
 
     Yields:
-      A :class:`Run` whose ``path`` is a hidden partial folder. On normal exit a
-      ``COMPLETE`` marker is written and the folder is renamed to
-      ``out_dir/experiment/run_id``; on an exception it is deleted.
+      A :class:`Run` whose ``path`` is a hidden partial folder (holding ``owner.json``:
+      the writing process's pid and host). On normal exit its ``checkpoints/`` are
+      removed, a ``COMPLETE`` marker is written and the folder is renamed to
+      ``out_dir/experiment/run_id``; on an exception (Ctrl-C included) it is deleted.
+
+    Raises:
+      FileExistsError: the final folder exists already.
+      FileNotFoundError: ``resume`` without a partial folder to continue.
+      ValueError: ``resume`` with a different config (names the fields).
     """
+    if resume and not run_id:
+        raise ValueError("new_run: resume needs the run_id of the partial folder")
     run_id = run_id or _new_id()
     root = Path(out_dir) / experiment
     final = root / run_id
@@ -248,16 +285,27 @@ def new_run(experiment: str, config: Any, out_dir: str | os.PathLike = "runs", r
         raise FileExistsError(f"run folder {final} already exists; pick another --out or run id")
     partial = root / f".{run_id}.partial"
     check_out_dir(out_dir)
-    try:
-        partial.mkdir(parents=True, exist_ok=False)
-    except (NotADirectoryError, FileExistsError, PermissionError) as err:
-        raise OutDirError(f"cannot create the run folder {partial} ({err.strerror or err}); "
-                          f"out_dir must be a writable directory") from err
+    if resume:
+        if not (partial / "config.json").is_file():
+            raise FileNotFoundError(f"no partial run folder {partial} (with config.json) to resume")
+        diff = _config_mismatch(json.loads((partial / "config.json").read_text()), _jsonable(config))
+        if diff:
+            raise ValueError(f"cannot resume {partial}: it was started with a different experiment or "
+                             f"config (differs in: {', '.join(diff)}); repeat its original command with --resume")
+    else:
+        try:
+            partial.mkdir(parents=True, exist_ok=False)
+        except (NotADirectoryError, FileExistsError, PermissionError) as err:
+            raise OutDirError(f"cannot create the run folder {partial} ({err.strerror or err}); "
+                              f"out_dir must be a writable directory") from err
     run = Run(experiment, run_id, partial, final)
     try:
-        run.write_json("config.json", config)
-        run.write_json("environment.json", environment())
+        if not resume:
+            run.write_json("config.json", config)
+            run.write_json("environment.json", environment())
+        _write_owner(partial, resume)
         yield run
+        shutil.rmtree(partial / CHECKPOINTS, ignore_errors=True)
         (partial / COMPLETE_MARKER).write_text(_dt.datetime.now(_dt.timezone.utc).isoformat() + "\n")
         partial.rename(final)
         run.path = final
@@ -335,3 +383,110 @@ def summary_text(path: str | os.PathLike) -> str:
 def iter_runs(out_dir: str | os.PathLike, experiment: str) -> Iterable[Path]:
     root = Path(out_dir) / experiment
     return sorted(p for p in root.iterdir() if p.is_dir() and is_complete(p)) if root.exists() else []
+
+
+def resolve_partial(path: str | os.PathLike) -> tuple[Path, str, str]:
+    """``(out_dir, experiment, run_id)`` of a partial run folder, given as ``ROOT/NAME/.ID.partial``
+    or as its final form ``ROOT/NAME/ID``.
+
+    Raises:
+      FileNotFoundError: there is no such partial folder.
+      ValueError: the run is complete already.
+    """
+    path = Path(path)
+    name = path.name
+    run_id = name[1:-len(".partial")] if name.startswith(".") and name.endswith(".partial") else name
+    root = path.parent
+    if is_complete(root / run_id):
+        raise ValueError(f"{root / run_id} is a complete run; there is nothing to resume")
+    partial = root / f".{run_id}.partial"
+    if not partial.is_dir():
+        raise FileNotFoundError(f"no partial run folder {partial} to resume (see `lossatlas show --partial`)")
+    return root.parent, root.name, run_id
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OSError, ValueError, OverflowError):
+        return False
+    return True
+
+
+def partial_info(path: str | os.PathLike) -> dict:
+    """What is known about one partial run folder.
+
+    Returns:
+      ``{"path", "experiment", "run_id", "age_hours"`` (since the last file was written),
+      ``"live"`` (True: its process runs on this host, False: it does not, None: another
+      host), ``"calls"`` (chunked program calls with a checkpoint) and ``"last"`` (the last
+      checkpoint's ``meta.json``: desc, unit, chunks_done, chunks_total) or None}``.
+    """
+    path = Path(path)
+    files = [p for p in path.rglob("*") if p.is_file()]
+    newest = max([p.stat().st_mtime for p in files] + [path.stat().st_mtime])
+    live = None
+    owner = path / OWNER_FILE
+    if owner.exists():
+        try:
+            o = json.loads(owner.read_text())
+            live = _pid_alive(int(o["pid"])) if o.get("host") == socket.gethostname() else None
+        except (ValueError, KeyError, TypeError):
+            live = None
+    metas = sorted((path / CHECKPOINTS).glob("call-*/meta.json"))
+    last = None
+    if metas:
+        try:
+            last = json.loads(metas[-1].read_text())
+        except ValueError:
+            last = None
+    return {"path": path, "experiment": path.parent.name, "run_id": path.name[1:-len(".partial")],
+            "age_hours": (time.time() - newest) / 3600.0, "live": live, "calls": len(metas), "last": last}
+
+
+def list_partial(out_dir: str | os.PathLike = "runs") -> list[dict]:
+    """:func:`partial_info` of every ``out_dir/<experiment>/.<id>.partial`` folder, oldest first."""
+    root = Path(out_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no results folder {root}")
+    found = [partial_info(p) for p in root.glob("*/.*.partial") if p.is_dir()]
+    return sorted(found, key=lambda d: -d["age_hours"])
+
+
+def partial_text(out_dir: str | os.PathLike = "runs") -> str:
+    """What ``lossatlas show --partial`` prints: one line per partial folder."""
+    items = list_partial(out_dir)
+    if not items:
+        return f"no partial runs under {out_dir}\n"
+    lines = []
+    for d in items:
+        state = {True: "running", False: "stale", None: "stale?"}[d["live"]]
+        last = d["last"]
+        got = "no checkpoint yet" if last is None else (
+            f"{d['calls']} call(s) checkpointed; call {last['call']} ({last.get('desc', '')}): "
+            f"{last['chunks_done'] * last['units_per_chunk']}/{last['chunks_total'] * last['units_per_chunk']} "
+            f"{last['unit']}s")
+        lines.append(f"{d['experiment']}  {d['run_id']}  {state}  {d['age_hours']:.1f} h old  {got}  {d['path']}")
+    return "\n".join(lines) + "\n"
+
+
+def clean_partial(out_dir: str | os.PathLike = "runs", older_than_hours: float = 0.0,
+                  dry_run: bool = False) -> list[Path]:
+    """Remove stale partial run folders: not owned by a live process on this host and last
+    written more than ``older_than_hours`` ago. Complete runs are never touched.
+
+    Returns:
+      The folders removed (or, with ``dry_run``, that would be).
+    """
+    removed = []
+    for d in list_partial(out_dir):
+        if d["live"] or d["age_hours"] < older_than_hours:
+            continue
+        if not dry_run:
+            shutil.rmtree(d["path"])
+        removed.append(d["path"])
+    return removed

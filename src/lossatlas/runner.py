@@ -18,7 +18,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from lossatlas import plotting
+from lossatlas import checkpoint, plotting
 from lossatlas import results as results_lib
 from lossatlas.train import limits
 from lossatlas.train.config import check_type, parse_value
@@ -69,19 +69,46 @@ def make_config(module, *, quick: bool = False, seeds: int | None = None, overri
     return dataclasses.replace(cfg, **changes)
 
 
-def run_experiment(name: str, cfg=None, *, quick: bool = False, out_dir="runs", run_id=None):
+def run_experiment(name: str, cfg=None, *, quick: bool = False, out_dir="runs", run_id=None, resume=None,
+                   checkpoint_every: int = checkpoint.DEFAULT_EVERY, progress: bool = False):
     """Run experiment ``name`` and write its results folder.
+
+    ``module.run`` executes inside :func:`lossatlas.checkpoint.checkpointing`: every training
+    sweep and task stream it calls runs in chunks (epochs / tasks; the chunk size comes from
+    the config only) and saves its state under ``<run folder>/checkpoints/`` every
+    ``checkpoint_every`` chunks, so a killed run can be resumed and gives the same arrays,
+    bitwise, as an uninterrupted one (on the same machine and software).
+
+    Args:
+      name: registered experiment name.
+      cfg: the module's Config (default: :func:`make_config` with ``quick``).
+      quick: recorded in ``config.json`` (and selects the default config).
+      out_dir: results root; ignored with ``resume``.
+      run_id: folder name (default: timestamp plus a random suffix); ignored with ``resume``.
+      resume: a partial run folder (``ROOT/NAME/.ID.partial`` or ``ROOT/NAME/ID``) left by a
+        killed run of the same experiment and config: finish it into the same run id.
+      checkpoint_every: chunks between checkpoints (0: none; the run is still chunked).
+      progress: progress bars (units done, elapsed, ETA) on stderr, one per chunked call.
 
     Returns:
       ``(run_path, results, checks)``.
+
+    Raises:
+      ValueError: unknown experiment, or ``resume`` of a different experiment / config.
     """
     module = get_experiment(name)
+    if resume is not None:
+        out_dir, experiment, run_id = results_lib.resolve_partial(resume)
+        if experiment != name:
+            raise ValueError(f"--resume {resume}: that folder holds a run of {experiment!r}, not {name!r}")
     cfg = cfg if cfg is not None else make_config(module, quick=quick)
     key = jax.random.PRNGKey(getattr(cfg, "seed", 0))
     record = {"experiment": name, "quick": quick, "config": cfg}
-    with results_lib.new_run(name, record, out_dir=out_dir, run_id=run_id) as run:
+    with results_lib.new_run(name, record, out_dir=out_dir, run_id=run_id, resume=resume is not None) as run:
         t0 = time.perf_counter()
-        res = module.run(cfg, key)
+        with checkpoint.checkpointing(run.path, every=checkpoint_every, resume=resume is not None,
+                                      progress=progress):
+            res = module.run(cfg, key)
         elapsed = time.perf_counter() - t0
         arrays = {k: v for k, v in res.items() if isinstance(v, (np.ndarray, dict))}
         run.save_arrays(arrays)
@@ -89,7 +116,7 @@ def run_experiment(name: str, cfg=None, *, quick: bool = False, out_dir="runs", 
         run.write_table(rows, "table", title=getattr(module, "TABLE_TITLE", name))
         checks = module.checks(res, cfg)
         run.write_json("checks.json", checks)
-        run.write_json("metrics.json", {"seconds": elapsed, "table": rows,
+        run.write_json("metrics.json", {"seconds": elapsed, "resumed": resume is not None, "table": rows,
                                         "checks_passed": all(c["passed"] for c in checks)})
         for fig_name, fig in module.plot(res, cfg).items():
             plotting.stamp_failed_checks(fig, checks)

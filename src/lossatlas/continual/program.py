@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lossatlas import devices, losses, memory, models, optim
+from lossatlas import checkpoint, devices, losses, memory, models, optim
 from lossatlas.continual.streams import Stream
 from lossatlas.continual.strategies import Context, Strategy, masked
 from lossatlas.train.config import _freeze_model_cfg
@@ -157,6 +157,7 @@ class StreamProgram:
         self.num_traces = 0
         self._data: dict = {}
         self._jitted = None
+        self._chunked = None
 
     # ---------------------------------------------------------------- data
     def host_data(self) -> dict:
@@ -205,20 +206,23 @@ class StreamProgram:
                        loss=lambda p, b: self.batch_loss(p, b, task, data),
                        num_tasks=self.stream.num_tasks, batch_size=self.config.batch_size)
 
-    def run(self, key, lam, data=None) -> dict:
+    def run(self, key, lam, data=None, *, start=None, tasks=None) -> dict:
         """One run (pure; jit / vmap it).
 
         Args:
           key: PRNG key of the run.
           lam: regularisation strength (scalar, may be traced).
           data: the stream on the device (default: :meth:`device_data`).
+          start: carry to continue from instead of the initial one (see :meth:`chunked`).
+          tasks: int32 indices of the tasks to train (default: all, in order).
 
         Returns:
           ``{"R": [T, T], "init_acc": [T], "loss": [T * steps_per_task], "diverged_at": []}`` plus
           ``"curves": [T, num_blocks, T]`` when ``eval_every > 0`` and ``"params"`` (leading
           ``[T]``: the parameters after each task) when ``keep_params``. ``diverged_at`` is the
           global step whose loss, gradient or parameters first became NaN/Inf (-1: never); from
-          then on the run is frozen and its losses, ``R`` rows and curve points are NaN.
+          then on the run is frozen and its losses, ``R`` rows and curve points are NaN. With
+          ``start`` or ``tasks`` given: ``(carry after the last task, that dict over those tasks)``.
         """
         self.num_traces += 1
         data = self.device_data() if data is None else data
@@ -272,15 +276,15 @@ class StreamProgram:
             kept = params if cfg.keep_params else ()
             return (params, opt_state, state, step, div), (row, values.reshape(-1), accs, kept)
 
-        carry = (params, tx.init(params), state, zero, jnp.full((), -1, jnp.int32))
-        (*_, diverged_at), (rows, values, accs, kept) = jax.lax.scan(
-            task_fn, carry, jnp.arange(t_total, dtype=jnp.int32))
-        out = {"R": rows, "init_acc": acc0, "loss": values.reshape(-1), "diverged_at": diverged_at}
+        carry = (params, tx.init(params), state, zero, jnp.full((), -1, jnp.int32)) if start is None else start
+        ts = jnp.arange(t_total, dtype=jnp.int32) if tasks is None else tasks
+        carry, (rows, values, accs, kept) = jax.lax.scan(task_fn, carry, ts)
+        out = {"R": rows, "init_acc": acc0, "loss": values.reshape(-1), "diverged_at": carry[4]}
         if cfg.eval_every:
             out["curves"] = accs
         if cfg.keep_params:
             out["params"] = kept
-        return out
+        return out if start is None and tasks is None else (carry, out)
 
     # ---------------------------------------------------------------- compiled
     def compiled(self):
@@ -308,10 +312,82 @@ class StreamProgram:
         if pad:
             keys = jnp.concatenate([keys, jax.random.split(jax.random.fold_in(keys[-1], 1), pad)])
         mesh = devices.seed_mesh(keys.shape[0])
+        if checkpoint.active() is not None:
+            return self.sweep_chunked(keys, lams, mesh, num)
         args = (devices.shard_leading(keys, mesh), devices.replicate(lams, mesh), self.device_data(mesh))
         out = memory.run_vmapped(self.compiled(), args, (1, 0), what=f"run_stream ({self.strategy.name})",
                                  lower=MEMORY_HINT)  # estimated first: chunked over lambdas, then seeds
         return jax.tree_util.tree_map(lambda a: a[:, :num], out) if pad else out
+
+    # ---------------------------------------------------------------- chunked (checkpoints, progress)
+    def chunked(self):
+        """Cached jitted ``(start, one_task)`` for :meth:`sweep_chunked`, vmapped like :meth:`compiled`.
+
+        ``start(keys, lams, data) -> (carry, init_acc)`` (a scan over no tasks) and
+        ``one_task(carry, keys, lams, data, t) -> (carry, outputs of task t)`` (``t``: int32 ``[1]``;
+        one compile for every task).
+        """
+        if self._chunked is None:
+            def start(key, lam, data):
+                carry, out = self.run(key, lam, data, tasks=jnp.zeros((0,), jnp.int32))
+                return carry, out["init_acc"]
+
+            def one_task(carry, key, lam, data, t):
+                carry, out = self.run(key, lam, data, start=carry, tasks=t)
+                out.pop("init_acc")
+                return carry, out
+
+            start = jax.vmap(jax.vmap(start, (0, None, None)), (None, 0, None))
+            one_task = jax.vmap(jax.vmap(one_task, (0, 0, None, None, None)), (0, None, 0, None, None))
+            self._chunked = (jax.jit(start), jax.jit(one_task))
+        return self._chunked
+
+    def sweep_chunked(self, keys, lams, mesh, num: int) -> dict:
+        """:meth:`sweep` one task at a time through :func:`lossatlas.checkpoint.run_chunks`.
+
+        Used inside a :func:`lossatlas.checkpoint.checkpointing` block: the run saves its state
+        after tasks, resumes from them, and shows a progress bar per task when the block asks.
+        Equal to the fused :meth:`sweep` up to floating-point reassociation.
+
+        Args:
+          keys: per-seed keys ``[S']`` (already padded to the devices).
+          lams: ``[L]`` float32.
+          mesh: the seed mesh (or None).
+          num: seeds to keep (``S <= S'``).
+
+        Returns:
+          As :meth:`sweep`.
+        """
+        start, one_task = self.chunked()
+        keys, lams, data = devices.shard_leading(keys, mesh), devices.replicate(lams, mesh), self.device_data(mesh)
+        s, strat = self.stream, self.strategy
+        fingerprint = {
+            "kind": "stream", "config": repr(self.config), "stream": s.name, "scenario": s.scenario,
+            "strategy": repr(strat.spec) if strat.spec is not None else
+            f"{strat.name}:" + ",".join(getattr(f, "__qualname__", repr(f)) for f in strat[1:6]),
+            "data": checkpoint.digest(s.x_train, s.y_train, s.x_test, s.y_test, s.masks),
+            "keys": checkpoint.digest(keys), "lams": np.asarray(lams).tolist()}
+        t_total = s.num_tasks
+
+        def step(state):
+            carry, acc0, t = state
+            carry, out = one_task(carry, keys, lams, data, t)
+            return (carry, acc0, t + 1), out
+
+        def concat(parts):
+            out = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=2),
+                                         *[{k: v for k, v in p.items() if k != "diverged_at"} for p in parts])
+            return dict(out, diverged_at=jnp.asarray(parts[-1]["diverged_at"]))
+
+        def init():
+            carry, acc0 = devices.shard_axis(start(keys, lams, data), mesh, 1)  # as one_task returns them
+            return carry, acc0, jnp.zeros((1,), jnp.int32)
+
+        (_, acc0, _), out = checkpoint.run_chunks(
+            fingerprint=fingerprint, init=init, step=step, num_chunks=t_total, units_per_chunk=1,
+            concat=concat, unit="task", desc=f"{strat.name} x{lams.shape[0]} lams x{num} seeds")
+        out = dict(out, init_acc=acc0)
+        return jax.tree_util.tree_map(lambda a: a[:, :num], out) if keys.shape[0] != num else out
 
 
 def _keep(alive, new, old):

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lossatlas import devices, memory, optim
+from lossatlas import checkpoint, devices, memory, optim
 from lossatlas.treeutil import global_norm
 from lossatlas.data import Dataset
 from lossatlas.train.config import SWEEPABLE, TrainConfig
@@ -302,43 +302,59 @@ class Program:
         return fns
 
     def execute(self, keys, grid_hp, *, levels: int, progress: bool, desc: str = ""):
-        """Run the whole program, fused, or in chunks of epochs under a progress bar.
+        """Run the whole program, fused, or in chunks of epochs.
 
-        With several devices (e.g. every CPU core, see ``lossatlas.devices``) and a
-        seed count they divide, the seed axis is sharded over them. The fused run's
-        memory is estimated first (``lossatlas.memory.run_vmapped``): grid points,
-        then seeds, run in equal chunks if it would not fit.
+        It runs in equal chunks of epochs (the largest divisor of ``epochs`` not above
+        ``config.chunk_epochs``, default ``ceil(epochs / 20)``) under a progress bar when
+        ``progress`` is set, and always inside a :func:`lossatlas.checkpoint.checkpointing`
+        block, which then also saves and resumes the run between chunks (see
+        :mod:`lossatlas.checkpoint`); otherwise as one fused program. Chunked and fused
+        differ only by floating-point reassociation. With several devices (e.g. every CPU
+        core, see ``lossatlas.devices``) and a seed count they divide, the seed axis is
+        sharded over them. The fused run's memory is estimated first
+        (``lossatlas.memory.run_vmapped``): grid points, then seeds, run in equal chunks if
+        it would not fit. (The chunked-epochs path is not estimated yet.)
+
+        Args:
+          keys: the run's key, or per-seed keys ``[S]`` (``levels >= 1``).
+          grid_hp: ``{field: values [P]}`` for ``levels == 2``, else ``{}``.
+          levels: number of vmap axes (see :meth:`compiled`).
+          progress: show a progress bar (runs chunked).
+          desc: label of the progress bar.
+
+        Returns:
+          ``(state, history)`` with leading axes ``[P, S]`` / ``[S]`` / none.
         """
         init, epochs, full = self.compiled(tuple(sorted(grid_hp)), levels)
         mesh = devices.seed_mesh(keys.shape[0]) if levels >= 1 else None
         keys = devices.shard_leading(keys, mesh)
         data = self.device_data(mesh)
-        if not progress:  # estimated first: chunked over grid points, then seeds, if it would not fit
+        if not progress and checkpoint.active() is None:
+            # estimated first: chunked over grid points, then seeds, if it would not fit
             return memory.run_vmapped(full, (keys, grid_hp, data), {0: (), 1: (0,), 2: (1, 0)}[levels],
                                       what=f"sweep ({desc})" if levels else "make_train", lower=MEMORY_HINT)
-        from tqdm.auto import tqdm
-
         total = self.config.epochs
         chunk = epochs_per_chunk(total, self.config.chunk_epochs or math.ceil(total / 20))
-        state, parts = init(keys, grid_hp), []
+        fingerprint = {
+            "kind": "train", "config": repr(self.config), "levels": levels, "epochs": total, "chunk_epochs": chunk,
+            "dataset": f"{self.dataset.name}:" + checkpoint.digest(
+                self.dataset.x_train, self.dataset.y_train, self.dataset.x_test, self.dataset.y_test),
+            "keys": checkpoint.digest(keys), "grid": {k: np.asarray(v).tolist() for k, v in sorted(grid_hp.items())}}
 
-        def report(bar, hist):  # waits for that chunk only
-            bar.set_postfix(test_loss=f"{float(np.nanmean(jax.device_get(hist['test_loss']))):.4f}")
-            bar.update(chunk)
+        def concat(parts):
+            last = parts[-1]
+            out = {k: jnp.concatenate([p[k] for p in parts], axis=levels) for k in sorted(last) if k != "diverged_at"}
+            out["diverged_at"] = jnp.asarray(last["diverged_at"])
+            return out
 
-        with tqdm(total=total, desc=desc or self.config.model, unit="epoch") as bar:
-            for _ in range(total // chunk):
-                state, hist = epochs(state, grid_hp, data, chunk)  # dispatched asynchronously
-                if parts:
-                    report(bar, parts[-1])  # the previous chunk, while this one runs
-                parts.append(hist)
-            report(bar, parts[-1])
-        diverged_at = parts[-1].pop("diverged_at")
-        for p in parts[:-1]:
-            p.pop("diverged_at")
-        history = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=levels), *parts)
-        history["diverged_at"] = diverged_at
-        return state, history
+        def postfix(hist):
+            return {"test_loss": f"{float(np.nanmean(jax.device_get(hist['test_loss']))):.4f}"}
+
+        return checkpoint.run_chunks(
+            fingerprint=fingerprint, init=lambda: devices.shard_axis(init(keys, grid_hp), mesh, levels - 1),
+            step=lambda state: epochs(state, grid_hp, data, chunk), num_chunks=total // chunk,
+            units_per_chunk=chunk, concat=concat, unit="epoch", desc=desc or self.config.model,
+            postfix=postfix, progress=progress)
 
 
 @functools.lru_cache(maxsize=32)
