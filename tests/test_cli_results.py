@@ -121,3 +121,41 @@ def test_set_values_follow_the_field_types(capsys, tmp_path):
         err = capsys.readouterr().err
         assert f"{field} must be" in err, err
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_report_only_checks_do_not_gate_the_exit_code_but_are_stamped(tmp_path, monkeypatch):
+    """A failed check with gating=False is reported (show, figure stamp) but exits 0; a gating one exits 1."""
+    import types
+
+    import matplotlib.pyplot as plt
+
+    from lossatlas import checks as checks_lib
+    from lossatlas import cli, exitcodes, plotting, runner
+
+    def make(gating):
+        mod = types.ModuleType("lossatlas_experiments.fake_gate")
+        mod.Config = type("Config", (), {"__annotations__": {"seeds": int, "seed": int}, "seeds": 1, "seed": 0})
+        mod.Config = __import__("dataclasses").dataclass(frozen=True)(mod.Config)
+        mod.QUICK = {}
+        mod.run = lambda cfg, key: {"x": __import__("numpy").zeros(2)}
+        mod.table = lambda res, cfg: [{"a": 1}]
+        mod.checks = lambda res, cfg: [{"name": "ok", "value": 1, "passed": True, "detail": "d"},
+                                       {"name": "timing", "value": 0, "passed": False, "detail": "slow", "gating": gating}]
+        mod.plot = lambda res, cfg: {"fig": plt.figure()}
+        return mod
+
+    for gating, code in ((False, exitcodes.OK), (True, exitcodes.CHECK_FAILED)):
+        mod = make(gating)
+        monkeypatch.setattr(runner, "list_experiments", lambda: {"fake_gate": "test"})
+        monkeypatch.setattr(runner, "get_experiment", lambda name, mod=mod: mod)
+        out = tmp_path / f"g{int(gating)}"
+        assert cli.main(["run", "fake_gate", "--out", str(out), "--no-progress", "--no-compilation-cache"]) == code
+        (run_dir,) = list((out / "fake_gate").iterdir())
+        shown = __import__("lossatlas.results", fromlist=["x"]).summary_text(run_dir)
+        assert ("[FAIL, report-only] timing" in shown) == (not gating)
+        items = __import__("json").loads((run_dir / "checks.json").read_text())
+        assert checks_lib.all_passed(items) == (not gating)
+    fig = plt.figure()
+    assert plotting.stamp_failed_checks(fig, [{"name": "t", "passed": False, "gating": False}])
+    assert "report-only" in fig.texts[-1].get_text()
+    assert not plotting.stamp_failed_checks(plt.figure(), [{"name": "t", "passed": True}])

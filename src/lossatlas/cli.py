@@ -138,7 +138,8 @@ def _dispatch(args) -> int:
                                             progress=not args.no_progress and sys.stderr.isatty())
     print(summary_text(path), end="")
     print(f"results: {path}")
-    return exitcodes.OK if all(c["passed"] for c in checks) else exitcodes.CHECK_FAILED
+    from lossatlas.checks import all_passed
+    return exitcodes.OK if all_passed(checks) else exitcodes.CHECK_FAILED
 
 
 if __name__ == "__main__":

@@ -82,7 +82,9 @@ def stamp_failed_checks(fig, checks) -> bool:
     Returns:
       True if anything was stamped.
     """
-    failed = [c["name"] for c in checks if not c.get("passed", False)]
+    from lossatlas.checks import is_gating
+
+    failed = [c["name"] + ("" if is_gating(c) else " (report-only)") for c in checks if not c.get("passed", False)]
     if not failed:
         return False
     text = "FAILED CHECK" + ("S" if len(failed) > 1 else "") + ": " + "; ".join(failed)

@@ -78,6 +78,15 @@ def git_commit(start: Path | None = None) -> str | None:
         return None
 
 
+def _dist_version(module: str) -> str:
+    """The installed distribution's version of a module without ``__version__`` (e.g. mnist1d)."""
+    from importlib import metadata
+    try:
+        return metadata.version({"sklearn": "scikit-learn"}.get(module, module))
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def environment() -> dict:
     """Versions, device and commit, for reproducibility."""
     import jax
@@ -85,7 +94,7 @@ def environment() -> dict:
     for mod in ("jax", "jaxlib", "flax", "optax", "chex", "numpy", "matplotlib", "sklearn", "mnist1d"):
         try:
             m = __import__(mod)
-            versions[mod] = getattr(m, "__version__", "unknown")
+            versions[mod] = getattr(m, "__version__", None) or _dist_version(mod)
         except ImportError:
             versions[mod] = None
     devices = jax.devices()
@@ -97,6 +106,10 @@ def environment() -> dict:
         "platform": platform.platform(),
         "processor": platform.machine(),
         "cpu_count": os.cpu_count(),
+        # compile settings (lossatlas.settings): a chaotic run can land differently under others
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "matmul_precision": str(jax.config.jax_default_matmul_precision),
+        "compilation_cache": jax.config.jax_compilation_cache_dir,
         "git_commit": git_commit(),
         "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -372,7 +385,8 @@ def summary_text(path: str | os.PathLike) -> str:
     checks = path / "checks.json"
     if checks.exists():
         items = _check_records(checks)
-        lines = ["## checks"] + [f"- [{'PASS' if c['passed'] else 'FAIL'}] {c['name']}: {c['detail']}" for c in items]
+        from lossatlas.checks import label
+        lines = ["## checks"] + [f"- [{label(c)}] {c['name']}: {c['detail']}" for c in items]
         parts.append("\n".join(lines))
     figs = sorted(p.name for p in path.glob("*.png"))
     if figs:

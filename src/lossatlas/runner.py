@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from lossatlas import checkpoint, plotting
+from lossatlas import checks as checks_lib
 from lossatlas import results as results_lib
 from lossatlas.train import limits
 from lossatlas.train.config import check_type, parse_value
@@ -117,7 +118,7 @@ def run_experiment(name: str, cfg=None, *, quick: bool = False, out_dir="runs", 
         checks = module.checks(res, cfg)
         run.write_json("checks.json", checks)
         run.write_json("metrics.json", {"seconds": elapsed, "resumed": resume is not None, "table": rows,
-                                        "checks_passed": all(c["passed"] for c in checks)})
+                                        "checks_passed": checks_lib.all_passed(checks)})
         for fig_name, fig in module.plot(res, cfg).items():
             plotting.stamp_failed_checks(fig, checks)
             run.save_figure(fig, fig_name)

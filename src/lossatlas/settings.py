@@ -126,19 +126,21 @@ def configure(*, quick: bool, cache: bool = True, cache_path: str | os.PathLike 
       cache_path: its folder (default from the environment, see :func:`cache_dir_from_env`).
 
     Returns:
-      ``{"xla_flags": XLA_FLAGS after the change, "cache_dir": str or None}``.
-
-    Raises:
-      RuntimeError: JAX's backends are already initialised, so flags would be ignored.
+      ``{"xla_flags": XLA_FLAGS after the change, "cache_dir": str or None, "applied": bool}``;
+      ``applied`` is False when JAX's backends had already started (e.g. a second CLI call in
+      one process), in which case the flags in force are left as they are.
     """
-    if _backends_initialised():
-        raise RuntimeError("lossatlas.settings.configure must run before the first JAX computation "
-                           "(XLA flags are read when the backends start)")
     import jax
+
+    if _backends_initialised():
+        folder = enable_compilation_cache(cache_path) if cache else None
+        return {"xla_flags": os.environ.get("XLA_FLAGS", ""), "applied": False,
+                "cache_dir": None if folder is None else str(folder)}
 
     devices.use_all_cpu_cores()
     if quick:
         _add_xla_flags(QUICK_XLA_FLAGS)
         jax.config.update("jax_default_matmul_precision", "highest")
     folder = enable_compilation_cache(cache_path) if cache else None
-    return {"xla_flags": os.environ.get("XLA_FLAGS", ""), "cache_dir": None if folder is None else str(folder)}
+    return {"xla_flags": os.environ.get("XLA_FLAGS", ""), "applied": True,
+            "cache_dir": None if folder is None else str(folder)}
