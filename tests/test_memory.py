@@ -105,6 +105,19 @@ def test_impossible_limit_names_what_to_lower(tiny_sweep, digits):
         la.make_train(cfg, digits)(jax.random.PRNGKey(0))
 
 
+def test_chunked_epochs_path_is_estimated_and_refused(tiny_sweep, digits):
+    """Inside a checkpointing block (how the CLI runs) a chunk of epochs is estimated too: an
+    impossible limit is a one-line refusal, and a normal one runs the checked executable."""
+    from lossatlas import checkpoint
+    cfg, grid, fused, _ = tiny_sweep
+    with checkpoint.checkpointing(None), memory.limit(1000), pytest.raises(memory.MemoryLimitError) as err:
+        la.sweep(cfg, digits, seeds=2, grid=grid)
+    assert str(err.value).startswith("sweep (mlp x3 points x2 seeds): needs ~") and "\n" not in str(err.value)
+    with checkpoint.checkpointing(None):
+        chunked = la.sweep(cfg, digits, seeds=2, grid=grid)
+    _close(chunked, fused, rtol=1e-4, atol=1e-5)
+
+
 def test_run_stream_chunked_equals_fused(digits):
     stream = cl.permuted(digits, 2, jax.random.PRNGKey(0)).subset(num_train=64, num_test=40)
     cfg = cl.StreamConfig(model_cfg={"widths": (16,)}, learning_rate=0.1, batch_size=32, epochs=1, eval_every=1)

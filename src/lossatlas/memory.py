@@ -469,5 +469,36 @@ def _plan(jitted, args, axes, what, lower, sizes):
     return Plan(sizes, tuple(chunks), need, cap, source, compiles[0]), compiled, args
 
 
+def compile_checked(jitted: Callable, args: Sequence, *, what: str, lower: str):
+    """Compile ``jitted`` for ``args`` (cached per argument signature) and refuse it if XLA's
+    estimate does not fit.
+
+    For programs whose vmapped axes cannot be split without changing them (e.g. one chunk of
+    epochs that carries every member's training state): the fit is checked once per shape,
+    and the compiled executable returned is the one to call, so nothing compiles twice.
+
+    Args:
+      jitted: a ``jax.jit`` function of positional array arguments only.
+      args: its arguments (arrays, placed as they will be passed).
+      what, lower: for the error message (see :func:`run_vmapped`).
+
+    Returns:
+      The ``jax.stages.Compiled`` executable; call it with ``*args``.
+
+    Raises:
+      MemoryLimitError: the estimate exceeds the available memory (the message says what to lower).
+    """
+    args = list(args)
+    compiled, est = _compile(jitted, [jax.tree_util.tree_map(_struct, a) for a in args])
+    device = next((next(iter(x.sharding.device_set)) for x in jax.tree_util.tree_leaves(args) if _committed(x)), None)
+    cap, source = limit_bytes(device)
+    if est is not None and cap is not None:
+        scale = _num_devices(args) if _platform(device) == "cpu" else 1
+        need = scale * max(0, est.total - sum(_resident(x) for x in jax.tree_util.tree_leaves(args)))
+        if need > cap:
+            raise MemoryLimitError(f"{what}: needs ~{fmt(need)} but {fmt(cap)} is available ({source}); lower {lower}")
+    return compiled
+
+
 __all__ = ["ENV_VAR", "Estimate", "MemoryLimitError", "Plan", "SAFETY_FRACTION", "analyze", "available_bytes",
-           "estimate", "fmt", "limit", "limit_bytes", "plan", "run_vmapped"]
+           "compile_checked", "estimate", "fmt", "limit", "limit_bytes", "plan", "run_vmapped"]

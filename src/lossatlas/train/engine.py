@@ -301,6 +301,14 @@ class Program:
         self._jitted[cache_key] = fns
         return fns
 
+    def _chunk_program(self, grid_names: tuple, levels: int, chunk: int):
+        """Cached ``jit((state, grid_hp, data) -> run_epochs(..., chunk))`` for the chunked path."""
+        cache_key = ("chunk", grid_names, levels, chunk)
+        if cache_key not in self._jitted:
+            epochs = self.compiled(grid_names, levels)[1]
+            self._jitted[cache_key] = jax.jit(lambda state, grid_hp, data: epochs(state, grid_hp, data, chunk))
+        return self._jitted[cache_key]
+
     def execute(self, keys, grid_hp, *, levels: int, progress: bool, desc: str = ""):
         """Run the whole program, fused, or in chunks of epochs.
 
@@ -313,7 +321,8 @@ class Program:
         core, see ``lossatlas.devices``) and a seed count they divide, the seed axis is
         sharded over them. The fused run's memory is estimated first
         (``lossatlas.memory.run_vmapped``): grid points, then seeds, run in equal chunks if
-        it would not fit. (The chunked-epochs path is not estimated yet.)
+        it would not fit; a chunk of epochs (which carries every member's state) is estimated
+        once per shape and refused with a one-line error if it would not fit.
 
         Args:
           keys: the run's key, or per-seed keys ``[S]`` (``levels >= 1``).
@@ -350,9 +359,16 @@ class Program:
         def postfix(hist):
             return {"test_loss": f"{float(np.nanmean(jax.device_get(hist['test_loss']))):.4f}"}
 
+        chunk_fn = self._chunk_program(tuple(sorted(grid_hp)), levels, chunk)
+
+        def step(state):  # compiled once per shape, refused up front if XLA's estimate does not fit
+            run = memory.compile_checked(chunk_fn, (state, grid_hp, data), lower=MEMORY_HINT,
+                                         what=f"sweep ({desc})" if levels else "make_train")
+            return run(state, grid_hp, data)
+
         return checkpoint.run_chunks(
             fingerprint=fingerprint, init=lambda: devices.shard_axis(init(keys, grid_hp), mesh, levels - 1),
-            step=lambda state: epochs(state, grid_hp, data, chunk), num_chunks=total // chunk,
+            step=step, num_chunks=total // chunk,
             units_per_chunk=chunk, concat=concat, unit="epoch", desc=desc or self.config.model,
             postfix=postfix, progress=progress)
 
