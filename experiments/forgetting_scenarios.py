@@ -39,13 +39,17 @@ over 20 seeds; the later arXiv:1904.07734 tables were not available to check and
 quoted.
 
 Command:    lossatlas run forgetting_scenarios [--quick]
-Checks:     class-IL: EWC, online EWC, SI and L2 recover less than a third of the naive-to-joint
-            gap (near naive) while replay recovers more than half; task-IL: EWC and SI recover
-            more than half of the gap (paper: SI 0.97 / EWC 0.02 on split, 0.82 / 0.82 on
-            permuted MNIST); the scenarios order by difficulty
-            for naive fine-tuning (task > domain > class); naive class-IL ends near 1/T
-            (catastrophic forgetting of every earlier class); joint is the best strategy in
-            class-IL up to seed noise.
+Checks:     each a one-sided 95% bound on per-seed paired differences (same keys), at the lambda
+            chosen on validation: class-IL (paper): EWC, online EWC, SI and L2 recover less than a
+            third of the naive-to-joint gap (upper bound) while replay recovers more than half (lower
+            bound), a gap fraction used only where joint - naive exceeds 3 standard errors; the
+            scenarios order by difficulty for naive fine-tuning (task > domain > class, lower bounds
+            > 0); naive class-IL ends near 1/T; joint is the best strategy in class-IL up to seed
+            noise. Task-IL, our finding and not the paper's (its split gap fractions: EWC 0.02, SI
+            0.97): EWC and SI above fine-tuning (lower bound > 0), gating only where the task-IL
+            naive-to-joint gap exceeds 3 standard errors; in quick split digits it does not (3.4 +- 1.3
+            points over 3 seeds), so there the two records are report-only and shown as not resolved.
+Runtime:    quick ~80 s on 2 shared CPU cores.
 """
 from __future__ import annotations
 
