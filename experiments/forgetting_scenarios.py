@@ -39,13 +39,17 @@ over 20 seeds; the later arXiv:1904.07734 tables were not available to check and
 quoted.
 
 Command:    lossatlas run forgetting_scenarios [--quick]
-Checks:     class-IL: EWC, online EWC, SI and L2 recover less than a third of the naive-to-joint
-            gap (near naive) while replay recovers more than half; task-IL: EWC and SI recover
-            more than half of the gap (paper: SI 0.97 / EWC 0.02 on split, 0.82 / 0.82 on
-            permuted MNIST); the scenarios order by difficulty
-            for naive fine-tuning (task > domain > class); naive class-IL ends near 1/T
-            (catastrophic forgetting of every earlier class); joint is the best strategy in
-            class-IL up to seed noise.
+Checks:     each a one-sided 95% bound on per-seed paired differences (same keys), at the lambda
+            chosen on validation: class-IL (paper): EWC, online EWC, SI and L2 recover less than a
+            third of the naive-to-joint gap (upper bound) while replay recovers more than half (lower
+            bound), a gap fraction used only where joint - naive exceeds 3 standard errors; the
+            scenarios order by difficulty for naive fine-tuning (task > domain > class, lower bounds
+            > 0); naive class-IL ends near 1/T; joint is the best strategy in class-IL up to seed
+            noise. Task-IL, our finding and not the paper's (its split gap fractions: EWC 0.02, SI
+            0.97): EWC and SI above fine-tuning (lower bound > 0), gating only where the task-IL
+            naive-to-joint gap exceeds 3 standard errors; in quick split digits it does not (3.4 +- 1.3
+            points over 3 seeds), so there the two records are report-only and shown as not resolved.
+Runtime:    quick ~80 s on 2 shared CPU cores.
 """
 from __future__ import annotations
 
@@ -54,6 +58,7 @@ import time
 
 import jax
 import numpy as np
+from scipy import stats
 
 from lossatlas import continual as cl
 from lossatlas import data as data_lib
@@ -311,48 +316,109 @@ def table(res: dict, cfg: Config) -> list[dict]:
     return rows
 
 
+#: one-sided confidence level of every paired-over-seeds bound in the checks
+CONFIDENCE = 0.95
+#: a naive-to-joint gap is normalised (a "fraction of the gap") only when it exceeds this many standard errors
+GAP_SE = 3.0
+
+
+def paired_bound(diff, side: str) -> tuple[float, float, float]:
+    """``(mean, se, bound)`` of per-seed paired differences; ``bound`` is the one-sided ``CONFIDENCE`` t bound
+    (``side="lower"``: mean - t se, ``"upper"``: mean + t se). One seed: the bound is -inf / +inf (nothing shown)."""
+    diff = np.asarray(diff, float)
+    n = diff.size
+    if n < 2:
+        return float(diff.mean()), float("nan"), float("-inf") if side == "lower" else float("inf")
+    se = float(diff.std(ddof=1) / np.sqrt(n))
+    t = float(stats.t.ppf(CONFIDENCE, n - 1))
+    return float(diff.mean()), se, float(diff.mean() - t * se if side == "lower" else diff.mean() + t * se)
+
+
+def seed_gap_fraction(s: dict, name: str, d: int) -> np.ndarray:
+    """Per-seed ``(acc - naive) / (joint - naive)`` in scenario ``d`` (seeds are paired: the same keys)."""
+    a, z, j = (s[k]["acc"][d] for k in (name, "naive", "joint"))
+    return (a - z) / np.maximum(j - z, 1e-6)
+
+
+def _gap_ok(s: dict, d: int) -> tuple[bool, str]:
+    """Whether joint - naive in scenario ``d`` exceeds ``GAP_SE`` standard errors (paired over seeds)."""
+    m, se, _ = paired_bound(s["joint"]["acc"][d] - s["naive"]["acc"][d], "lower")
+    ok = bool(np.isfinite(se) and m > GAP_SE * se)
+    return ok, f"joint - naive {100 * m:.1f} +- {100 * se:.1f} pts (SE)"
+
+
 def checks(res: dict, cfg: Config) -> list[dict]:
+    """The paper's per-scenario pattern, each as a one-sided 95% bound on per-seed paired differences.
+
+    Every strategy is compared with fine-tuning / joint on the same seeds (same keys), at its lambda
+    chosen on validation (named in the detail); a fraction of the naive-to-joint gap is used only
+    where that gap exceeds ``GAP_SE`` standard errors (class-IL), and task-IL is compared in points.
+    """
     summ = summary(res, cfg)
     out = []
     ci = SCENARIOS.index("class")
     ti = SCENARIOS.index("task")
+    conf = f"{100 * CONFIDENCE:g}%"
     for protocol in cfg.protocols:
         s = summ[protocol]
         t = res[protocol]["meta"]["num_tasks"]
         regs = [n for n in REGULARISERS if n in cfg.strategies]
+        gap_ok, gap_txt = _gap_ok(s, ci)
         if regs:
-            g = {n: float(gap_fraction(s, n)[ci]) for n in regs}
-            out.append({"name": f"{protocol}: class-IL regularisers stay near fine-tuning", "value": max(g.values()),
-                        "passed": bool(max(g.values()) < 1 / 3),
-                        "detail": "fraction of the naive-to-joint gap recovered in class-IL (< 1/3 each; paper "
-                                  + ", ".join(f"{LABELS[n]} {paper_gap(protocol, n)[ci]:.2f}" for n in regs
-                                              if n in PAPER[protocol]) + "): " + ", ".join(f"{LABELS[n]} {v:.2f}" for n, v in g.items())
+            b = {n: paired_bound(seed_gap_fraction(s, n, ci), "upper") for n in regs}
+            worst = max(v[2] for v in b.values())
+            out.append({"name": f"{protocol}: class-IL regularisers stay near fine-tuning", "value": worst,
+                        "passed": bool(gap_ok and worst < 1 / 3),
+                        "paper": "class-IL: EWC, online EWC and SI fail (recover ~0 of the gap; "
+                                 + ", ".join(f"{LABELS[n]} {paper_gap(protocol, n)[ci]:.2f}" for n in regs
+                                             if n in PAPER[protocol]) + ")",
+                        "detail": f"per-seed fraction of the naive-to-joint class-IL gap recovered, mean and one-sided "
+                                  f"{conf} upper bound (< 1/3 each): "
+                                  + ", ".join(f"{LABELS[n]} (lambda {s[n]['lam'][ci]:g}) {v[0]:.2f} <= {v[2]:.2f}"
+                                              for n, v in b.items())
                                   + f"; naive {100 * s['naive']['acc'][ci].mean():.1f}%, joint "
-                                    f"{100 * s['joint']['acc'][ci].mean():.1f}%"})
+                                    f"{100 * s['joint']['acc'][ci].mean():.1f}% ({gap_txt}, > {GAP_SE:g} SE)"})
         if "replay" in cfg.strategies:
-            g = float(gap_fraction(s, "replay")[ci])
-            out.append({"name": f"{protocol}: replay keeps the old classes in class-IL", "value": g,
-                        "passed": bool(g > 0.5),
-                        "detail": f"replay (memory {cfg.memory}) recovers {g:.2f} of the naive-to-joint gap in class-IL "
-                                  f"(> 0.5): {100 * s['replay']['acc'][ci].mean():.1f}% vs naive "
-                                  f"{100 * s['naive']['acc'][ci].mean():.1f}%"})
+            m, se, lo = paired_bound(seed_gap_fraction(s, "replay", ci), "lower")
+            out.append({"name": f"{protocol}: replay keeps the old classes in class-IL", "value": lo,
+                        "passed": bool(gap_ok and lo > 0.5),
+                        "paper": "class-IL: replay is needed (recovers most of the gap)",
+                        "detail": f"replay (memory {cfg.memory}) recovers {m:.2f} of the naive-to-joint class-IL gap "
+                                  f"per seed, one-sided {conf} lower bound {lo:.2f} (> 0.5): "
+                                  f"{100 * s['replay']['acc'][ci].mean():.1f}% vs naive "
+                                  f"{100 * s['naive']['acc'][ci].mean():.1f}% ({gap_txt})"})
+        t_ok, t_txt = _gap_ok(s, ti)
         for n in ("ewc", "si"):
             if n in cfg.strategies:
-                g = float(gap_fraction(s, n)[ti])
                 a, z = s[n]["acc"][ti], s["naive"]["acc"][ti]
-                out.append({"name": f"{protocol}: {LABELS[n]} far above fine-tuning in task-IL", "value": g,
-                            "passed": bool(g > 0.5),
-                            "detail": f"{LABELS[n]} recovers {g:.2f} of the naive-to-joint gap in task-IL (> 0.5; paper "
-                                      f"{paper_gap(protocol, n)[ti]:.2f}): {100 * a.mean():.2f}% vs naive "
-                                      f"{100 * z.mean():.2f}% (paired diff {100 * (a - z).mean():+.2f} pts), joint "
-                                      f"{100 * s['joint']['acc'][ti].mean():.2f}%"})
+                m, se, lo = paired_bound(a - z, "lower")
+                frac = ""
+                if t_ok:
+                    fm, fse, flo = paired_bound(seed_gap_fraction(s, n, ti), "lower")
+                    frac = f"; fraction of the gap recovered {fm:.2f}, {conf} lower bound {flo:.2f}"
+                # gating only where the task-IL naive-to-joint room exceeds GAP_SE standard errors: inside a gap
+                # that seed noise covers, no method can be resolved from fine-tuning; then the record is shown
+                # (failed, "not resolved") but decides nothing
+                out.append({"name": f"{protocol}: {LABELS[n]} above fine-tuning in task-IL (our finding)", "value": lo,
+                            "passed": bool(t_ok and lo > 0), "gating": t_ok,
+                            "paper": f"not the paper's claim: its MNIST gap fraction is {paper_gap(protocol, n)[ti]:.2f}",
+                            "detail": f"{LABELS[n]} (lambda {s[n]['lam'][ti]:g}, chosen on validation) minus naive in "
+                                      f"task-IL, paired over {cfg.seeds} seeds: {100 * m:+.2f} +- {100 * se:.2f} pts (SE), "
+                                      f"one-sided {conf} lower bound {100 * lo:+.2f} (> 0); {100 * a.mean():.2f}% vs naive "
+                                      f"{100 * z.mean():.2f}%, joint {100 * s['joint']['acc'][ti].mean():.2f}% ({t_txt}"
+                                      + (")" + frac if t_ok else f": under {GAP_SE:g} SE, so not resolved at "
+                                                                 f"{cfg.seeds} seeds: report-only)")})
         acc_n = s["naive"]["acc"].mean(-1)
+        steps = [paired_bound(s["naive"]["acc"][d] - s["naive"]["acc"][d + 1], "lower") for d in (0, 1)]
         out.append({"name": f"{protocol}: scenarios order by difficulty (naive task > domain > class)",
-                    "value": float(min(acc_n[0] - acc_n[1], acc_n[1] - acc_n[2])),
-                    "passed": bool(acc_n[0] > acc_n[1] > acc_n[2]),
+                    "value": min(v[2] for v in steps),
+                    "passed": bool(min(v[2] for v in steps) > 0),
+                    "paper": "naive task / domain / class-IL: " + " / ".join(f"{a:.1f}%" for a in PAPER[protocol]["naive"]),
                     "detail": "naive final accuracy task/domain/class-IL: "
                               + " / ".join(f"{100 * a:.1f}%" for a in acc_n)
-                              + " (paper: " + " / ".join(f"{a:.1f}%" for a in PAPER[protocol]["naive"]) + ")"})
+                              + f"; paired differences task - domain {100 * steps[0][0]:+.1f}, domain - class "
+                                f"{100 * steps[1][0]:+.1f} pts, one-sided {conf} lower bounds "
+                                f"{100 * steps[0][2]:+.1f} / {100 * steps[1][2]:+.1f} (> 0)"})
         a = float(s["naive"]["acc"][ci].mean())
         out.append({"name": f"{protocol}: naive class-IL forgets every earlier task", "value": a,
                     "passed": bool(abs(a - 1 / t) < 0.05),

@@ -2,7 +2,10 @@
 import numpy as np
 import pytest
 
+import jax.numpy as jnp
+
 from lossatlas import continual as cl
+from lossatlas.checks import assert_passed
 from lossatlas_experiments import fisher_estimators as fe
 
 NAME = "fisher_estimators"
@@ -15,8 +18,7 @@ def quick(run_quick):
 
 def test_findings_in_quick_mode(quick):
     path, res, checks, cfg = quick
-    failed = {k: c["detail"] for k, c in checks.items() if not c["passed"]}
-    assert not failed, failed
+    assert_passed(checks)
     for est in cfg.estimators:
         r = res["sweeps"][est]
         acc = cl.average_accuracy(r["R"])
@@ -29,15 +31,80 @@ def test_findings_in_quick_mode(quick):
 def test_estimator_comparison_math(quick):
     _, res, _, cfg = quick
     c = res["compare"]
-    np.testing.assert_allclose(c["rel_err"]["exact"], 0, atol=1e-7)
-    np.testing.assert_allclose(c["corr"]["exact"], 1, atol=1e-5)
-    np.testing.assert_allclose(c["trace_ratio"]["exact"], 1, rtol=1e-6)
-    # one draw of the sampled estimator is the first term of the m-draw average
-    np.testing.assert_allclose(c["sampled_rel_err"][:, 0], c["rel_err"]["sampled"], rtol=1e-5)
-    # averaging independent unbiased draws shrinks the error (mean over seeds, every step of m)
-    assert np.all(np.diff(c["sampled_rel_err"].mean(0)) < 0)
+    # the theory's Fisher (per-class gradients weighted by p) is the library's exact one
+    assert np.all(c["theory_vs_exact"] < 1e-3)
+    # predicted MSE falls exactly as 1/m; the m-draw averages are means over disjoint groups of draws
+    np.testing.assert_allclose(c["sampled_mse_pred"] * np.asarray(cfg.compare_draws), c["sampled_mse_pred"][:, :1],
+                               rtol=1e-5)
+    assert np.all(c["sampled_rel_err"] ** 2 <= c["sampled_mse"] * (1 + 1e-5))  # Jensen: mean(sqrt)^2 <= mean
     for est in cfg.estimators:
         assert np.all(c["trace_ratio"][est] > 0) and np.all(np.abs(c["corr"][est]) <= 1 + 1e-6)
+
+
+def _softmax_model(seed=0, n=4, d=3, k=3):
+    rng = np.random.default_rng(seed)
+    params = {"w": jnp.asarray(rng.normal(size=(d, k)), jnp.float32), "b": jnp.asarray(rng.normal(size=k), jnp.float32)}
+    x = jnp.asarray(rng.normal(size=(n, d)), jnp.float32)
+    return params, x
+
+
+def _dense_per_class_sq_grads(params, x):
+    """numpy: p [N, K] and (d log p_c / d theta)^2 [N, K, P] of a linear softmax (theta = (w, b) flattened)."""
+    w, b, x = (np.asarray(v, np.float64) for v in (params["w"], params["b"], x))
+    z = x @ w + b
+    p = np.exp(z - z.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    n, k = p.shape
+    eye = np.eye(k)
+    # d log p_c / d w[j, l] = x_j (delta_cl - p_l); d log p_c / d b[l] = delta_cl - p_l
+    dz = eye[None] - p[:, None, :]                                      # [N, c, l]
+    gw = x[:, None, :, None] * dz[:, :, None, :]                        # [N, c, j, l]
+    g = np.concatenate([gw.reshape(n, k, -1), dz.reshape(n, k, -1)], -1)  # order of flax-free leaves: b, w sorted
+    return p, np.square(g)
+
+
+def test_exact_fisher_is_the_expectation_over_the_model(digits):
+    """cl.fisher_diag(exact) of a linear softmax = dense numpy E_{y~p}[g g^T] diagonal, averaged over examples."""
+    params, x = _softmax_model()
+    logits = lambda p, xs: xs @ p["w"] + p["b"][None]  # noqa: E731
+    got = cl.fisher_diag(logits, params, x, method="exact", chunk_size=3)  # chunking with padding
+    p, g2 = _dense_per_class_sq_grads(params, x)
+    fisher = np.einsum("nc,ncp->p", p, g2) / len(p)
+    d, k = params["w"].shape
+    np.testing.assert_allclose(np.asarray(got["w"]).ravel(), fisher[:d * k], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(got["b"]), fisher[d * k:], rtol=1e-5, atol=1e-7)
+
+
+def test_sampled_error_theory_matches_enumeration():
+    """E||F_1 - F||^2, Var||F_1 - F||^2 and tr(Sigma^2) of the one-draw sampled Fisher, against all K^N label draws."""
+    import itertools
+    params, x = _softmax_model(seed=1, n=3, d=2, k=3)
+    logits = lambda p, xs: xs @ p["w"] + p["b"][None]  # noqa: E731
+    p, g2 = _dense_per_class_sq_grads(params, x)
+    g2 = np.concatenate([g2[..., -3:], g2[..., :-3]], -1)  # jax leaf order: b then w
+    n, k, _ = g2.shape
+    fisher = np.einsum("nc,ncp->p", p, g2) / n
+    scale = np.linalg.norm(fisher)
+    errs, probs = [], []
+    for ys in itertools.product(range(k), repeat=n):
+        errs.append((g2[np.arange(n), ys].mean(0) - fisher) / scale)
+        probs.append(np.prod(p[np.arange(n), ys]))
+    errs, probs = np.asarray(errs), np.asarray(probs)
+    sq = np.sum(errs ** 2, -1)
+    mse = probs @ sq
+    var = probs @ (sq - mse) ** 2
+    sigma = np.einsum("a,ap,aq->pq", probs, errs, errs)
+    th = fe.sampled_error_theory(logits, params, x, jnp.float32(scale))
+    np.testing.assert_allclose(np.asarray(th["fisher"]), fisher, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(th["mse1"], mse, rtol=1e-4)
+    np.testing.assert_allclose(th["var1"], var, rtol=1e-3)
+    np.testing.assert_allclose(th["tr_sigma2"], np.trace(sigma @ sigma), rtol=1e-3)
+    # and the m-draw average: E||F_m - F||^2 = mse / m, Var = var / m^3 + 2 (m - 1) tr(Sigma^2) / m^3 (m = 2, enumerated)
+    pair_sq = np.sum((errs[:, None] + errs[None]) ** 2 / 4, -1)
+    w2 = probs[:, None] * probs[None]
+    m2 = np.sum(w2 * pair_sq)
+    np.testing.assert_allclose(m2, mse / 2, rtol=1e-6)
+    np.testing.assert_allclose(np.sum(w2 * (pair_sq - m2) ** 2), var / 8 + 2 * np.trace(sigma @ sigma) / 8, rtol=1e-6)
 
 
 def test_lambda_zero_is_the_same_run_for_every_estimator(quick):
