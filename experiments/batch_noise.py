@@ -35,7 +35,8 @@ Checks:     B_simple grows as the loss falls (x > 1.5); steps fall with batch si
             (Wilson lower bound > 0.5); the smaller half of the escape batch sizes escapes more
             than the larger half, full batch included (Wilson intervals disjoint). Report-only:
             the original flattening check (one seed, slope > -0.25).
-Runtime:    quick ~55 s wall on the shared 2-core CPU (8 seeds, eval every 5 steps).
+Runtime:    quick 42 s wall / 16 s CPU on the shared 2-core CPU under load (8 seeds, eval every 5
+            steps; 47 s / 17 s with 1 seed and eval every 10 before); full not timed.
 """
 from __future__ import annotations
 
