@@ -92,6 +92,10 @@ class Config:
             raise ValueError("Config.escape_batch_sizes must include escape_examples (full batch)")
         if self.noise_steps % self.ckpt_every:
             raise ValueError("Config.noise_steps must be a multiple of ckpt_every")
+        if not self.start_std > 0:
+            raise ValueError(f"Config.start_std must be > 0 (runs start off the narrow minimum), got {self.start_std!r}")
+        if self.seeds < 2:
+            raise ValueError(f"Config.seeds must be >= 2 for the seed-bootstrap intervals, got {self.seeds!r}")
 
 
 QUICK = {"num_train": 500, "batch_sizes": (16, 32, 128, 500), "lrs": (1.0,), "max_steps": 600,
