@@ -15,6 +15,7 @@ from jax.flatten_util import ravel_pytree
 
 from lossatlas import continual as cl
 from lossatlas import losses, models
+from lossatlas.checks import assert_passed
 from lossatlas_experiments import forgetting_curvature as fc
 
 NAME = "forgetting_curvature"
@@ -27,7 +28,7 @@ def quick(run_quick):
 
 def test_quick_findings(quick):
     path, res, checks, cfg = quick
-    assert all(c["passed"] for c in checks.values()), {k: c["detail"] for k, c in checks.items() if not c["passed"]}
+    assert_passed(checks)
     p, le, s = len(cfg.fractions), len(cfg.ewc_lams), cfg.seeds
     nl = len(res["layers"])
     assert res["overlap"]["frechet"].shape == (p, 2, s, nl)
@@ -35,9 +36,12 @@ def test_quick_findings(quick):
     np.testing.assert_allclose(res["overlap"]["frechet"][0], 1.0, atol=2e-4)
     np.testing.assert_allclose(res["overlap"]["diagonal"][0], 1.0, atol=1e-5)
     assert np.all(res["overlap"]["frechet"] <= 1 + 2e-4) and np.all(res["overlap"]["frechet"] > 0)
-    # overlap falls with the permuted fraction for the whole network (naive runs too)
-    whole = res["overlap"]["frechet"][..., -1].mean(-1)            # [P, 2]
-    assert np.all(np.diff(whole, axis=0) < 0)
+    # permuting every input lowers the whole-network overlap of every seed, naive runs too (the full
+    # run's EWC overlap is not monotone in p in between, so only the ends are asserted)
+    whole = res["overlap"]["frechet"][..., -1]                     # [P, 2, S]
+    assert np.all(whole[-1] < whole[0] - 0.2)
+    # the extra small-a points of the line lie between a = 0 and the first grid point
+    assert res["ewc"]["line_small"].shape == res["ewc"]["L0"].shape + (2,)
     # every run of a seed starts task B from the same task-A solution (EWC and L2 alike)
     l0 = np.concatenate([res["ewc"]["L0"], res["l2"]["L0"]], axis=1)
     np.testing.assert_allclose(l0, np.broadcast_to(l0[:, :1], l0.shape), rtol=1e-5)
