@@ -32,8 +32,10 @@ Checks:     the m-draw sampled estimator is unbiased with the predicted variance
             mean squared error within 1 +- 4 predicted sd at every m, that band narrower than +-0.4
             (a bias would show as a floor at large m); the empirical Fisher is
             biased: farther from the exact one than the m-draw sampled average on every seed
-            (Kunstner et al. 2019); the batch estimator is about 1/b of the empirical one
-            (b * trace ratio in (0.5, 2)); EWC at its best lambda beats lambda = 0 for every
+            (Kunstner et al. 2019); the batch estimator has the scale theory predicts from the
+            mean gradient g and the per-example covariance S: b tr(F_batch) / tr(F_emp) within a
+            factor 1.5 of (b |g|^2 + c tr S) / (|g|^2 + tr S) on every seed (~1, i.e. 1/b of
+            the empirical Fisher, only at a stationary point); EWC at its best lambda beats lambda = 0 for every
             estimator (paired over seeds, by more than 2 standard errors).
 Runtime:    quick ~40-50 s on 2 shared CPU cores (of which ~15 s the estimator comparison).
 """
@@ -193,6 +195,17 @@ def compare_estimators(apply, params, x, y, mask, key, batch_size: int, draws, r
             "batch": _flat(cl.fisher_diag(logits, params, x, y, method="batch", batch_size=batch_size))}
     norm = jnp.linalg.norm(exact)
     theory = sampled_error_theory(logits, params, x, norm)
+    # Theory for the batch estimator on the N' = nb * b examples it reads: over random partitions,
+    # E||mean of a batch||^2 = |g|^2 + tr(S) (N' - b) / (b (N' - 1)) with g the mean per-example
+    # gradient and S their covariance, so b tr(F_batch) / tr(F_emp) -> (b |g|^2 + c tr S) / (|g|^2 + tr S).
+    n_used = (x.shape[0] // batch_size) * batch_size
+    xs_b, ys_b = x[:n_used], y[:n_used]
+    g_mean = _flat(jax.grad(lambda p: jnp.mean(jnp.take_along_axis(
+        jax.nn.log_softmax(logits(p, xs_b)), ys_b[:, None], axis=-1)))(params))
+    g2 = jnp.sum(jnp.square(g_mean))
+    tr_emp = jnp.sum(_flat(cl.fisher_diag(logits, params, xs_b, ys_b, method="empirical")))
+    c_fpc = (n_used - batch_size) / max(1, n_used - 1)
+    batch_pred = (batch_size * g2 + c_fpc * (tr_emp - g2)) / tr_emp
 
     def corr(a, b):
         a, b = a - a.mean(), b - b.mean()
@@ -211,6 +224,8 @@ def compare_estimators(apply, params, x, y, mask, key, batch_size: int, draws, r
             "sampled_mse_pred": theory["mse1"] / ms,
             "sampled_mse_var_pred": (theory["var1"] + 2 * (ms - 1) * theory["tr_sigma2"]) / ms ** 3,
             "theory_vs_exact": jnp.linalg.norm(theory["fisher"] - exact) / norm,
+            "batch_ratio": batch_size * jnp.sum(ests["batch"]) / tr_emp, "batch_ratio_pred": batch_pred,
+            "mean_grad_share": g2 / tr_emp,
             "trace_exact": jnp.sum(exact)}
 
 
@@ -387,11 +402,16 @@ def checks(res: dict, cfg: Config) -> list[dict]:
                           f"{100 * c['train_acc_task1'].mean():.1f}%. A single sampled draw is noisier still "
                           f"({one.mean():.3f}): its error is variance, the empirical Fisher's is bias"})
     b = res["meta"]["batch"]
-    ratio = b * c["trace_ratio"]["batch"] / c["trace_ratio"]["empirical"]
-    out.append({"name": "the batch estimator is about 1/b of the empirical Fisher", "value": float(ratio.mean()),
-                "passed": bool(0.5 < ratio.mean() < 2),
-                "detail": f"b * tr(F_batch) / tr(F_empirical) = {ratio.mean():.2f} with b = {b} (in (0.5, 2); "
-                          f"above 1 by the squared mean gradient)"})
+    ratio, pred = np.asarray(c["batch_ratio"]), np.asarray(c["batch_ratio_pred"])
+    rel = ratio / pred
+    seeds = lambda v: "/".join(f"{x:.3g}" for x in np.atleast_1d(np.asarray(v, float)))  # noqa: E731
+    out.append({"name": "the batch estimator has the scale theory predicts (about 1/b of the empirical Fisher)",
+                "value": float(np.max(np.abs(np.log(rel)))), "passed": bool(np.all((rel > 1 / 1.5) & (rel < 1.5))),
+                "detail": f"b * tr(F_batch) / tr(F_empirical) with b = {b}, per seed: measured {seeds(ratio)} vs "
+                          f"predicted (b |g|^2 + c tr S) / (|g|^2 + tr S) = {seeds(pred)} (each within a factor "
+                          f"1.5); the squared mean gradient is {seeds(c['mean_grad_share'])} of tr F_emp, so the "
+                          f"ratio is ~1 only at a stationary point. Replaces the preset band (0.5, 2) on the seed "
+                          f"mean, which failed on --set seed=1 (2.15)"})
     for est in cfg.estimators:
         r = res["sweeps"][est]
         acc = _acc(r)
