@@ -11,10 +11,13 @@ sigma_w times LeCun's 1/sqrt(fan_in)); the heatmap is training accuracy after a
 fixed budget of SGD steps on MNIST-1D.
 
 Command:    lossatlas run initialisation_scale [--quick]
-Checks:     at the largest depth the best sigma_w^2 lies in [0.5, 2] and trains while both
-            ends of the grid stay near chance; the trainable band is narrower at the largest
-            depth than at the smallest. (With a finite training budget the best value sits
-            slightly on the chaotic side of 1, as in Schoenholz et al.'s Fig. 5.)
+Checks:     the band comes from the theory, not from our accuracies: the mean-field depth scale
+            xi_c(sigma_w^2) (``depth_scale``), and Schoenholz et al.'s trainable region depth <~ 6 xi_c
+            with a factor-2 margin. At the largest depth the grid points with 6 xi_c >= 2 x depth
+            train (seed-mean accuracy over them >= 0.2, twice chance, and the best point is one
+            of them), those with 6 xi_c <= depth / 2 stay at chance (every one < 0.15); fewer grid
+            points train (>= 0.2) at the largest depth than at the smallest. (With a finite
+            budget the best value sits slightly on the chaotic side of 1, as in their Fig. 5.)
 """
 from __future__ import annotations
 
@@ -41,7 +44,7 @@ class Config:
     learning_rate: float = 5e-2
     batch_size: int = 100
     epochs: int = 20
-    trainable_acc: float = 0.3  # train accuracy that counts as "trains" (chance 0.1)
+    trainable_acc: float = 0.2  # seed-mean train accuracy that counts as "trains": twice chance (0.1)
     seeds: int = 2
     seed: int = 0
 
@@ -50,7 +53,7 @@ class Config:
             raise ValueError("Config.sigma_w2 must be > 0 and depths >= 2")
 
 
-QUICK = {"sigma_w2": (0.25, 0.5, 1.0, 1.5, 2.0, 4.0), "depths": (5, 50), "epochs": 12, "seeds": 1}
+QUICK = {"sigma_w2": (0.5, 1.0, 2.0, 4.0), "depths": (5, 50), "epochs": 12, "seeds": 2}
 
 
 def run(cfg: Config, key) -> dict:
@@ -70,8 +73,46 @@ def run(cfg: Config, key) -> dict:
             "sigma_w2": np.asarray(cfg.sigma_w2), "depths": np.asarray(cfg.depths)}
 
 
-def _band(acc_row, cfg):
-    return np.asarray(cfg.sigma_w2)[acc_row >= cfg.trainable_acc]
+def depth_scale(sigma_w2: float, num_points: int = 61, iters: int = 2000) -> float:
+    """Mean-field correlation depth scale xi_c of a tanh network with zero biases (Schoenholz et al. 2017).
+
+    Ordered phase (sigma_w^2 < 1): the variance fixed point is q* = 0 and chi_1 = sigma_w^2, so
+    xi_c = -1 / log sigma_w^2. Chaotic phase: q* > 0, the correlation map's stable fixed point c*
+    (0 for an odd activation without bias), and xi_c = -1 / log chi_c* with
+    chi_c* = sigma_w^2 E[phi'(u_1) phi'(u_2)] at c*. Gauss-Hermite quadrature; infinite at sigma_w^2 = 1.
+    """
+    z, w = np.polynomial.hermite_e.hermegauss(num_points)
+    w = w / w.sum()
+    if sigma_w2 < 1.0:
+        return float(-1.0 / np.log(sigma_w2))
+    if sigma_w2 == 1.0:
+        return float("inf")
+    q = 1.0
+    for _ in range(iters):
+        q = sigma_w2 * float((w * np.tanh(np.sqrt(q) * z) ** 2).sum())
+    z1, z2 = np.meshgrid(z, z, indexing="ij")
+    ww = np.outer(w, w)
+
+    def pair(c):
+        return np.sqrt(q) * z1, np.sqrt(q) * (c * z1 + np.sqrt(max(1.0 - c * c, 0.0)) * z2)
+
+    c = 0.5
+    for _ in range(iters):
+        u1, u2 = pair(c)
+        c = sigma_w2 * float((ww * np.tanh(u1) * np.tanh(u2)).sum()) / q
+    u1, u2 = pair(c)
+    chi = sigma_w2 * float((ww / np.cosh(u1) ** 2 / np.cosh(u2) ** 2).sum())
+    return float(-1.0 / np.log(chi))
+
+
+def theory_bands(cfg, depth: int):
+    """Grid indices well inside / well outside Schoenholz et al.'s trainable region depth <~ 6 xi_c.
+
+    A factor-2 margin on both sides: inside when 6 xi_c >= 2 depth, outside when 6 xi_c <= depth / 2;
+    points in between are not tested.
+    """
+    six_xi = 6.0 * np.asarray([depth_scale(s) for s in cfg.sigma_w2])
+    return np.nonzero(six_xi >= 2 * depth)[0], np.nonzero(six_xi <= depth / 2)[0], six_xi
 
 
 def table(res: dict, cfg: Config) -> list[dict]:
@@ -85,25 +126,35 @@ def table(res: dict, cfg: Config) -> list[dict]:
 
 
 def checks(res: dict, cfg: Config) -> list[dict]:
-    acc = res["train_acc"].mean(-1)
+    acc = res["train_acc"].mean(-1)                                     # [depth, sigma], seed mean
     s = np.asarray(cfg.sigma_w2)
-    crit = int(np.argmin(np.abs(np.log(s))))
+    L = int(cfg.depths[-1])
+    inside, outside, six_xi = theory_bands(cfg, L)
     deep, shallow = acc[-1], acc[0]
-    band_deep, band_shallow = _band(deep, cfg), _band(shallow, cfg)
+    n_seeds = res["train_acc"].shape[-1]
+    chance = 0.1
+    in_mean = float(deep[inside].mean()) if inside.size else float("nan")
+    out_max = float(deep[outside].max()) if outside.size else float("nan")
     best = int(np.argmax(deep))
+    trains_deep = s[deep >= cfg.trainable_acc]
+    trains_shallow = s[shallow >= cfg.trainable_acc]
+    fmt = lambda idx, row: ", ".join(f"{s[j]:g}: {row[j]:.2f}" for j in idx)
     return [
-        {"name": "near-critical init trains at depth", "value": float(s[best]),
-         "passed": 0.5 <= s[best] <= 2.0 and deep[best] >= cfg.trainable_acc,
-         "detail": f"depth {cfg.depths[-1]}: best sigma_w^2 = {s[best]:g} (in [0.5, 2]) with train acc "
-                   f"{deep[best]:.2f} (>= {cfg.trainable_acc}); at sigma_w^2={s[crit]:g}: {deep[crit]:.2f}"},
-        {"name": "ordered and chaotic ends fail at depth", "value": [float(deep[0]), float(deep[-1])],
-         "passed": deep[0] < cfg.trainable_acc and deep[-1] < cfg.trainable_acc,
-         "detail": f"depth {cfg.depths[-1]}: sigma_w^2={s[0]:g} acc {deep[0]:.2f}, sigma_w^2={s[-1]:g} acc {deep[-1]:.2f} "
-                   f"(< {cfg.trainable_acc})"},
-        {"name": "trainable band narrows with depth", "value": [len(band_shallow), len(band_deep)],
-         "passed": len(band_deep) < len(band_shallow),
-         "detail": f"trainable sigma_w^2 at depth {cfg.depths[0]}: {[float(v) for v in band_shallow]}; "
-                   f"at depth {cfg.depths[-1]}: {[float(v) for v in band_deep]}"},
+        {"name": "inside the mean-field trainable band the deep net trains", "value": in_mean,
+         "paper": "trainable when depth <~ 6 xi_c (Schoenholz et al. 2017)",
+         "passed": bool(inside.size and in_mean >= cfg.trainable_acc and best in inside),
+         "detail": f"depth {L}, {n_seeds} seeds: sigma_w^2 with 6 xi_c >= 2 x depth: {fmt(inside, deep)}; mean {in_mean:.2f} "
+                   f"(>= {cfg.trainable_acc:g}, twice chance); best sigma_w^2 {s[best]:g} ({deep[best]:.2f}) inside the band"},
+        {"name": "outside the band the deep net stays at chance", "value": out_max,
+         "paper": "untrainable when depth >> 6 xi_c (Schoenholz et al. 2017)",
+         "passed": bool(outside.size and out_max < chance + 0.05),
+         "detail": f"depth {L}, {n_seeds} seeds: sigma_w^2 with 6 xi_c <= depth / 2: {fmt(outside, deep)}; max {out_max:.2f} "
+                   f"(< {chance + 0.05:.2f}, chance {chance}); 6 xi_c on the grid: "
+                   + ", ".join(f"{v:g}: {x:.0f}" for v, x in zip(s, six_xi))},
+        {"name": "trainable band narrows with depth", "value": [len(trains_shallow), len(trains_deep)],
+         "passed": bool(len(trains_deep) < len(trains_shallow)),
+         "detail": f"sigma_w^2 with seed-mean train acc >= {cfg.trainable_acc:g}: depth {cfg.depths[0]}: "
+                   f"{[float(v) for v in trains_shallow]}; depth {L}: {[float(v) for v in trains_deep]}"},
     ]
 
 

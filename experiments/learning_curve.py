@@ -1,8 +1,10 @@
 """Learning curves: loss against step, a power law, shrinking improvement, and what is learned first.
 
   1. MNIST-1D MLP (40-100-100-10, Adam), seeds vmapped (``lossatlas.train.sweep``): the
-     per-step training loss (mean over seeds) and a fitted power law
-     L(t) = a t^-b + c (``scipy.optimize.curve_fit``, t = step, from 1), with its R^2.
+     per-step training loss (mean over ``mnist_seeds`` seeds, one vmapped sweep) averaged in
+     log-spaced bins, a fitted power law L(t) = a t^-b + c (``scipy.optimize.curve_fit``,
+     t = step, from 1) with its R^2, and a fitted exponential L(t) = a exp(-t / tau) + c on the
+     same bins; the two (3 parameters each) are compared by AIC.
   2. A small causal transformer (``transformer_lm``) on ``markov_text`` (an order-k Markov
      character source whose entropy rate H is known exactly), trained by a short custom
      loop built from ``lossatlas.train.program`` pieces (init / train_step, seeds vmapped,
@@ -18,7 +20,11 @@
      its NLL has covered half the way from its initial to its final value.
 
 Command:    lossatlas run learning_curve [--quick]
-Checks:     the power law fits both curves (R^2 > 0.9 on log-binned means, b > 0); the improvement per step in the
+Checks:     the power law describes the curve better than an exponential (AIC lower by > 10 on
+            the log-binned seed means, Burnham & Anderson's "no support" level for the loser,
+            and b > 0; R^2 reported), report-only for both: the exponential wins on MNIST-1D
+            (quick and full length) and on markov_text the sign flips with the seed; the
+            improvement per step in the
             last quarter is < 25% of the first quarter's (both datasets); frequent characters
             and frequent bigrams reach half-way before rare ones; the final test NLL (positions
             with the full context) is not below the entropy rate (beyond 3 standard errors) and
@@ -48,6 +54,7 @@ class Config:
     mnist_lr: float = 3e-3
     mnist_batch_size: int = 100
     mnist_epochs: int = 20
+    mnist_seeds: int = 16  # seeds for the MNIST-1D curve (one vmapped sweep; cheap)
     # markov_text
     vocab_size: int = 16
     order: int = 1
@@ -76,7 +83,7 @@ class Config:
             raise ValueError("Config.lm_steps must give at least 8 checkpoints")
 
 
-QUICK = {"mnist_epochs": 8, "lm_steps": 600, "num_train": 1024, "seeds": 2}
+QUICK = {"mnist_epochs": 8, "lm_steps": 600, "num_train": 1024, "seeds": 2, "mnist_seeds": 8}
 
 
 # ----------------------------------------------------------------------------- curve analysis
@@ -113,6 +120,43 @@ def fit_power_law(loss: np.ndarray, skip: int = 5, num_bins: int = 40) -> dict:
     pred = power_law(tt, a, b, c)
     r2 = 1.0 - np.sum((yy - pred) ** 2) / np.sum((yy - yy.mean()) ** 2)
     return {"a": float(a), "b": float(b), "c": float(c), "r2": float(r2), "t_bins": tt, "loss_bins": yy}
+
+
+def exponential(t, a, tau, c):
+    return a * np.exp(-t / tau) + c
+
+
+def fit_exponential(t_bins: np.ndarray, loss_bins: np.ndarray) -> dict:
+    """Fit L(t) = a exp(-t / tau) + c (a, c >= 0) to binned losses; the best of several starting tau."""
+    tt, yy = np.asarray(t_bins, float), np.asarray(loss_bins, float)
+    best = {"a": np.nan, "tau": np.nan, "c": np.nan, "rss": np.inf}
+    for tau0 in np.geomspace(max(tt[0], 1.0), tt[-1], 8):
+        c0 = float(yy.min()) * 0.9
+        p0 = (max(float(yy[0] - c0), 1e-3) * np.exp(tt[0] / tau0), tau0, c0)
+        try:
+            (a, tau, c), _ = curve_fit(exponential, tt, yy, p0=p0, bounds=([0.0, 1e-3, 0.0], [np.inf, 1e3 * tt[-1], np.inf]),
+                                       maxfev=20000)
+        except (RuntimeError, ValueError):
+            continue
+        rss = float(np.sum((yy - exponential(tt, a, tau, c)) ** 2))
+        if rss < best["rss"]:
+            best = {"a": float(a), "tau": float(tau), "c": float(c), "rss": rss}
+    return best
+
+
+def aic(rss: float, n: int, k: int = 3) -> float:
+    """Akaike's information criterion of a least-squares fit with Gaussian residuals: n log(RSS / n) + 2k."""
+    return float(n * np.log(rss / n) + 2 * k)
+
+
+def compare_power_exponential(fit: dict) -> dict:
+    """AIC of the power law and of an exponential fitted to the same binned curve; delta = AIC_exp - AIC_pow."""
+    tt, yy = fit["t_bins"], fit["loss_bins"]
+    n = len(tt)
+    rss_pow = float(np.sum((yy - power_law(tt, fit["a"], fit["b"], fit["c"])) ** 2))
+    ex = fit_exponential(tt, yy)
+    a_pow, a_exp = aic(rss_pow, n), aic(ex["rss"], n)
+    return {"aic_pow": a_pow, "aic_exp": a_exp, "delta_aic": a_exp - a_pow, "exp": ex, "n_bins": n}
 
 
 def _slope(t, y):
@@ -172,7 +216,7 @@ def _run_mnist(cfg, key):
     tc = TrainConfig(model="mlp", model_cfg={"widths": tuple(cfg.mnist_widths)}, optimizer="adam",
                      learning_rate=cfg.mnist_lr, batch_size=cfg.mnist_batch_size, epochs=cfg.mnist_epochs,
                      eval_train=False)
-    _, h = sweep(tc, ds, seeds=cfg.seeds, key=key)
+    _, h = sweep(tc, ds, seeds=cfg.mnist_seeds, key=key)
     h = jax.device_get(h)
     loss = np.asarray(h["loss"], float)  # [seeds, steps]
     mean = np.nanmean(loss, 0)
@@ -290,7 +334,7 @@ def table(res: dict, cfg: Config) -> list[dict]:
                      "value": " / ".join(f"{v * 1e4:.2f}" for v in imp["quarters"])
                               + f"; last/first {imp['ratio_last_first']:.3f}"})
     mn = res["mnist"]
-    rows.append({"setting": "MNIST-1D MLP", "measure": f"final test acc / loss ({cfg.seeds} seeds)",
+    rows.append({"setting": "MNIST-1D MLP", "measure": f"final test acc / loss ({cfg.mnist_seeds} seeds)",
                  "value": f"{mn['test_acc'][:, -1].mean():.3f} / {mn['test_loss'][:, -1].mean():.4f}"})
     m = res["markov"]
     final, gap = _final_gap(m)
@@ -310,9 +354,22 @@ def checks(res: dict, cfg: Config) -> list[dict]:
     out = []
     for name, label in (("mnist", "MNIST-1D"), ("markov", "markov_text")):
         f, imp = res[name]["fit"], res[name]["improvement"]
-        out.append({"name": f"power law fits the {label} learning curve", "value": f["r2"],
-                    "passed": bool(f["r2"] > 0.9 and f["b"] > 0),
-                    "detail": f"R^2 {f['r2']:.4f} (> 0.9), b {f['b']:.3f} (> 0), a {f['a']:.3g}, c {f['c']:.4f}"})
+        cmp = compare_power_exponential(f)
+        ex, d = cmp["exp"], cmp["delta_aic"]
+        rec = {"name": f"a power law describes the {label} learning curve better than an exponential", "value": d,
+                    "passed": bool(np.isfinite(d) and d > 10 and f["b"] > 0),
+                    "detail": f"AIC exp - AIC power = {d:.1f} (> 10) over {cmp['n_bins']} log-spaced bins of the "
+                              f"{res[name]['loss'].shape[0]}-seed mean; power law a {f['a']:.3g}, b {f['b']:.3f} (> 0), "
+                              f"c {f['c']:.4f}, R^2 {f['r2']:.4f}; exponential a {ex['a']:.3g}, tau {ex['tau']:.3g}, "
+                              f"c {ex['c']:.4f}, R^2 {1 - ex['rss'] / np.sum((f['loss_bins'] - f['loss_bins'].mean()) ** 2):.4f}"}
+        # Report-only: not established. MNIST-1D (8 seeds): the exponential wins, AIC exp - power = -48 / -42
+        # in quick runs (seed=0 / 1) and -73 / -76 at the full 20 epochs (two keys): a plateau, then a drop
+        # that keeps steepening in log t, which no a t^-b + c follows. markov_text (quick, 2 seeds): +37 at
+        # seed=0, -41 at seed=1 (another Markov source), so its verdict would be a coin toss on the seed.
+        # The check that gated before, R^2 > 0.9, holds for the exponential as well (0.96-0.99): no test of
+        # the power law. Recorded, stamped and shown as failed where it fails (lossatlas.checks).
+        rec["gating"] = False
+        out.append(rec)
         out.append({"name": f"per-step improvement shrinks ({label})", "value": imp["ratio_last_first"],
                     "passed": bool(imp["quarters"][0] > 0 and imp["ratio_last_first"] < 0.25),
                     "detail": f"-dL/dt last quarter / first quarter = {imp['ratio_last_first']:.4f} (< 0.25); "

@@ -8,6 +8,12 @@ scanned program.
 
 Command:   lossatlas run mnist1d_benchmark [--quick] [--seeds N]
 Reproduces: test accuracy logreg ~32%, MLP ~68%, CNN ~94%, GRU ~91% (paper).
+Checks:     quick and full: logreg < MLP < GRU on the seed means (the paper's ordering; the margin in
+            points and in standard errors of the difference is recorded) and every model above 20%
+            (chance 10%). Full runs only: each model matches the paper within the 95% confidence
+            half-width of our seed mean (Student t) + 0.5 points for the paper's whole-percent
+            rounding (was a flat +-6 points); report-only, since by the README's full runs the CNN
+            lies outside it on both machines.
 Runtime:    see the README (measured); --quick is under 2 minutes on 2 CPU cores.
 """
 from __future__ import annotations
@@ -50,7 +56,9 @@ class Config:
     optimizer: str = "adam"
     weight_decay: float = 0.0
     num_train: int | None = None  # None = all 4000 (the paper's split)
-    tolerance: float = 6.0  # |ours - paper| allowed in the full run, percentage points
+    # full run, "matches paper": |ours - paper| <= the 95% confidence half-width of our seed mean + tolerance
+    # (0.5 points: the paper reports whole percent). It was a flat +-6 points before.
+    tolerance: float = 0.5
 
     def __post_init__(self):
         unknown = [m for m in self.models if m not in MODELS]
@@ -111,23 +119,46 @@ def table(res: dict, cfg: Config) -> list[dict]:
     return rows
 
 
+def t_quantile_975(df: int) -> float:
+    """Two-sided 95% Student-t quantile (scipy's, the tests' dependency)."""
+    from scipy import stats
+    return float(stats.t.ppf(0.975, df))
+
+
 def checks(res: dict, cfg: Config) -> list[dict]:
     """Quick runs: the paper's ordering of models. Full runs: each model near the paper."""
     out = []
-    means = {n: float(_final(res, n).mean()) for n in res["models"]}
+    accs = {n: _final(res, n) for n in res["models"]}
+    means = {n: float(a.mean()) for n, a in accs.items()}
+    sds = {n: float(a.std(ddof=1)) if a.size > 1 else float("nan") for n, a in accs.items()}
     order = [n for n in ("logreg", "mlp", "gru", "cnn") if n in means]
     for a, b in zip(order[:-1], order[1:]):
         if (a, b) == ("gru", "cnn"):
             continue  # the paper's GRU and CNN are within 3 points; no ordering claimed
+        gap = means[b] - means[a]
+        se = float(np.sqrt(sds[a] ** 2 / accs[a].size + sds[b] ** 2 / accs[b].size))
         out.append({"name": f"{a} < {b}", "value": [means[a], means[b]], "passed": means[a] < means[b],
-                    "detail": f"{a} {means[a]:.1f}% vs {b} {means[b]:.1f}% (paper {PAPER_ACCURACY[a]:.0f} vs {PAPER_ACCURACY[b]:.0f})"})
+                    "paper": f"{PAPER_ACCURACY[a]:.0f} < {PAPER_ACCURACY[b]:.0f}",
+                    "detail": f"{a} {means[a]:.1f}% vs {b} {means[b]:.1f}% (paper {PAPER_ACCURACY[a]:.0f} vs "
+                              f"{PAPER_ACCURACY[b]:.0f}); margin {gap:+.1f} points = {gap / se:.0f} standard errors of the "
+                              f"difference ({se:.2f}); seeds {a} " + " / ".join(f"{v:.1f}" for v in accs[a])
+                              + f", {b} " + " / ".join(f"{v:.1f}" for v in accs[b])})
     for n, m in means.items():
-        out.append({"name": f"{n} above chance", "value": m, "passed": m > 20.0, "detail": f"{m:.1f}% > 20% (chance 10%)"})
+        out.append({"name": f"{n} above chance", "value": m, "passed": m > 20.0,
+                    "detail": f"{m:.1f}% > 20% (chance 10%); margin {m - 20.0:+.1f} points, lowest seed {accs[n].min():.1f}%"})
     if cfg.epochs >= 200 and cfg.num_train is None:
         for n, m in means.items():
             d = m - PAPER_ACCURACY[n]
-            out.append({"name": f"{n} matches paper", "value": d, "passed": abs(d) <= cfg.tolerance,
-                        "detail": f"{m:.1f}% vs paper {PAPER_ACCURACY[n]:.0f}% (diff {d:+.1f}, allowed +-{cfg.tolerance})"})
+            # 95% confidence half-width of our mean over seeds, plus 0.5 for the paper's rounding to whole percent
+            tol = (t_quantile_975(accs[n].size - 1) * sds[n] / np.sqrt(accs[n].size) + cfg.tolerance
+                   if accs[n].size > 1 else np.inf)
+            # Report-only: the README's full runs (5 seeds, 2 CPU cores and H100) put the CNN 2.5 / 2.6 points
+            # below the paper, outside this interval (+-2.0 / +-1.5), and the GRU at 1.5 vs +-1.5 on the H100:
+            # a paper claim our full runs refute, stated as failed where it fails (lossatlas.checks).
+            out.append({"name": f"{n} matches paper", "value": d, "passed": bool(abs(d) <= tol), "gating": False,
+                        "paper": PAPER_ACCURACY[n],
+                        "detail": f"{m:.1f}% vs paper {PAPER_ACCURACY[n]:.0f}% (diff {d:+.1f}; allowed +-{tol:.1f} = the 95% "
+                                  f"confidence half-width of our {accs[n].size}-seed mean + {cfg.tolerance:g} for the paper's rounding)"})
     return out
 
 

@@ -359,7 +359,9 @@ def checks(res: dict, cfg: Config) -> list[dict]:
          "passed": all(rosen_ok.values()),
          "detail": ", ".join(f"{LABELS[m]} {r['final_dist'][m]:.1e}" for m in METHODS) + " (final distance < 1e-2)"},
         {"name": "every optimiser learns MNIST-1D", "value": min(accs.values()), "passed": min(accs.values()) > 0.2,
-         "detail": ", ".join(f"{LABELS[m]} {v:.3f}" for m, v in accs.items()) + " mean test acc (> 0.2; chance 0.1)"},
+         "detail": ", ".join(f"{LABELS[m]} {v:.3f}" for m, v in accs.items()) + " mean test acc (> 0.2; chance 0.1); "
+                   f"smallest margin {min(accs.values()) - 0.2:+.3f} ({LABELS[min(accs, key=accs.get)]}), lowest seed "
+                   f"{min(float(mn['test_acc'][m][:, -1].min()) for m in METHODS):.3f}"},
         {"name": "Adam's update is ~lr whatever the gradient scale", "value": spread, "passed": spread < 1.2,
          "detail": f"consistent gradients (sigma={a['sigmas'][cons]:g}): |update|/lr "
                    + " / ".join(f"{v:.3f}" for v in a["step_rel"][:, cons])

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from lossatlas import cli, results, runner
+from lossatlas.checks import assert_passed
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +22,26 @@ def test_quick_benchmark_reproduces_paper_ordering(quick_run):
     code, path = quick_run
     checks = json.loads((path / "checks.json").read_text())
     assert code == 0, checks
-    assert all(c["passed"] for c in checks)
+    assert_passed(checks)
     arrays = results.load_arrays(path)
     acc = {m: arrays[f"{m}/test_acc"][:, -1].mean() for m in ("logreg", "mlp", "cnn", "gru")}
     assert acc["logreg"] < 0.40 and acc["mlp"] > 0.55 and acc["cnn"] > 0.80 and acc["gru"] > 0.75, acc
+
+
+def test_full_run_paper_tolerance_is_a_confidence_interval():
+    """Full runs compare each model with the paper within our 95% CI half-width + 0.5 (rounding), not +-6."""
+    module = runner.get_experiment("mnist1d_benchmark")
+    cfg = module.Config()
+    offsets = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])   # sd 0.79 over 5 seeds: half-width 2.78 * 0.79 / sqrt(5) = 0.98
+    res = {"models": list(module.PAPER_ACCURACY)}
+    for shift, name in zip((0.0, -1.2, -2.5, 0.3), module.PAPER_ACCURACY):
+        acc = (module.PAPER_ACCURACY[name] + shift + offsets) / 100.0
+        res[name] = {"test_acc": np.repeat(acc[:, None], 2, 1)}
+    recs = [c for c in module.checks(res, cfg) if c["name"].endswith("matches paper")]
+    assert all(c["gating"] is False for c in recs)   # report-only: the CNN misses the paper in our full runs
+    got = {c["name"]: c["passed"] for c in recs}
+    assert got == {"logreg matches paper": True, "mlp matches paper": True, "cnn matches paper": False,
+                   "gru matches paper": True}, got
 
 
 def test_run_folder_is_complete(quick_run):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from lossatlas import runner
+from lossatlas.checks import assert_passed
 
 
 
@@ -15,10 +16,16 @@ def quick_run(run_quick):
 
 def test_learning_curve_checks_and_results(quick_run):
     module, path, res, checks, cfg = quick_run
-    assert all(c["passed"] for c in checks.values()), {k: c["detail"] for k, c in checks.items() if not c["passed"]}
+    assert_passed(checks)
+    # the power-law-over-exponential comparison is recorded, not a verdict: the exponential wins on MNIST-1D
+    # and the sign flips with the seed on markov_text (see learning_curve.checks)
+    for label in ("MNIST-1D", "markov_text"):
+        rec = checks[f"a power law describes the {label} learning curve better than an exponential"]
+        assert rec["gating"] is False and np.isfinite(rec["value"])
+    assert res["mnist"]["loss"].shape[0] == cfg.mnist_seeds
     m = res["markov"]
     steps_mnist = cfg.mnist_epochs * res["mnist"]["steps_per_epoch"]
-    assert res["mnist"]["loss"].shape == (cfg.seeds, steps_mnist)
+    assert res["mnist"]["loss"].shape == (cfg.mnist_seeds, steps_mnist)
     assert m["loss"].shape == (cfg.seeds, cfg.lm_steps)
     assert m["steps"][0] == 0 and m["steps"][-1] == cfg.lm_steps and np.all(np.diff(m["steps"]) > 0)
     # the floor: the final test NLL is above the entropy rate (within noise) and the groups partition the tokens
@@ -41,6 +48,10 @@ def test_power_law_fit_recovers_known_parameters():
     loss = lc.power_law(t, 2.0, 0.6, 0.3) + 0.01 * rng.standard_normal(t.size)
     fit = lc.fit_power_law(loss, skip=0)
     assert abs(fit["b"] - 0.6) < 0.05 and abs(fit["c"] - 0.3) < 0.02 and fit["r2"] > 0.99
+    # the AIC comparison picks the generating family: power law here, exponential on an exponential curve
+    assert lc.compare_power_exponential(fit)["delta_aic"] > 10
+    ex = lc.fit_power_law(lc.exponential(t, 2.0, 300.0, 0.3) + 0.01 * rng.standard_normal(t.size), skip=0)
+    assert lc.compare_power_exponential(ex)["delta_aic"] < -10
     imp = lc.improvement(lc.power_law(t, 2.0, 0.6, 0.3), 12)
     assert imp["ratio_last_first"] < 0.1 and np.all(np.diff(imp["window_rate"]) < 0)
     g = lc.mass_terciles(np.array([50.0, 20.0, 10.0, 8.0, 6.0, 4.0, 2.0, 0.0]))
