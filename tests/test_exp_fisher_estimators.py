@@ -34,8 +34,8 @@ def test_estimator_comparison_math(quick):
     # the theory's Fisher (per-class gradients weighted by p) is the library's exact one
     assert np.all(c["theory_vs_exact"] < 1e-3)
     # predicted MSE falls exactly as 1/m; the m-draw averages are means over disjoint groups of draws
-    np.testing.assert_allclose(c["sampled_mse_pred"] * np.asarray(cfg.compare_draws), c["sampled_mse_pred"][:, :1],
-                               rtol=1e-5)
+    scaled = c["sampled_mse_pred"] * np.asarray(cfg.compare_draws)
+    np.testing.assert_allclose(scaled, np.broadcast_to(c["sampled_mse_pred"][:, :1], scaled.shape), rtol=1e-5)
     assert np.all(c["sampled_rel_err"] ** 2 <= c["sampled_mse"] * (1 + 1e-5))  # Jensen: mean(sqrt)^2 <= mean
     for est in cfg.estimators:
         assert np.all(c["trace_ratio"][est] > 0) and np.all(np.abs(c["corr"][est]) <= 1 + 1e-6)
