@@ -100,7 +100,7 @@ def test_landscape_filter_norm_quick(filter_norm):
         r = res["nets"][net]
         assert r["surface"].shape == (cfg.seeds, cfg.direction_pairs, cfg.grid, cfg.grid)
         # the plane's centre is the trained network: the loss of the trajectory's last checkpoint
-        np.testing.assert_allclose(r["surface"][:, :, c, c], r["path_loss"][:, -1:], rtol=1e-5)
+        np.testing.assert_allclose(r["surface"][:, :, c, c], np.broadcast_to(r["path_loss"][:, -1:], (cfg.seeds, cfg.direction_pairs)), rtol=1e-5)
         # different direction pairs are different planes through the same centre
         assert not np.allclose(r["surface"][:, 0], r["surface"][:, 1])
         assert r["path_loss"].shape == (cfg.seeds, cfg.checkpoints + 1)
