@@ -18,7 +18,8 @@ one compiled loop (``lax.map``: each step is one JVP along a basis vector, i.e. 
 column of ``jax.jacfwd``, or two forward passes). Up to ``exact_up_to``
 parameters every coordinate is timed; above it ``sample_coords`` random coordinates are
 timed and the time is EXTRAPOLATED linearly to all P coordinates (hollow markers in the
-figure, "extrapolated" in the table). The sampled forward-mode columns are compared
+figure, "extrapolated" in the table); extrapolated sizes are drawn but left out of the
+slope, which they would build in. The sampled forward-mode columns are compared
 with the reverse-mode gradient at the same coordinates.
 
 Why the linear-growth check is in forward-pass units: a dense net's forward pass itself
@@ -29,10 +30,11 @@ time) against P; the raw wall-clock slope is reported alongside.
 
 Command:    lossatlas run backprop_vs_finite_differences [--quick]
 Checks:     relative error < 1e-6 for each model (float64); forward mode agrees with
-            reverse mode on the sampled coordinates; reverse / forward time <= 5 at every
-            size; log-log slope of FD cost (in forward passes) vs P in [0.7, 1.3].
-            The tests assert the correctness checks and the structure of the timings,
-            never the timed checks (no timed assertions in tests).
+            reverse mode on the timed coordinates. Report-only (``gating: False``: wall-clock
+            on a shared machine cannot be a verdict): reverse / forward time <= 5 at every
+            size; log-log slope of FD cost (in forward passes) vs P in [0.7, 1.3], fitted only
+            on the sizes timed on every coordinate (>= 3 of them; quick mode times every
+            coordinate at every size, batch 128, best of 2).
 """
 from __future__ import annotations
 
@@ -57,11 +59,11 @@ class Config:
     check_models: tuple = ("mlp", "cnn1d", "rnn", "transformer_lm")
     check_coords: int = 64  # finite-difference coordinates checked per params leaf (all of a smaller leaf)
     check_chunk: int = 16  # coordinates per vmapped chunk in grads.check (small compiles fast)
-    widths: tuple = (4, 16, 64, 256, 1024)  # MLP hidden widths: P ~ 1.4e2 ... 1.1e6
+    widths: tuple = (4, 16, 32, 64, 256, 1024)  # MLP hidden widths: P ~ 1.4e2 ... 1.1e6
     in_dim: int = 16
     num_outputs: int = 10
     batch: int = 512
-    exact_up_to: int = 1000  # time every coordinate up to this P; sample above it
+    exact_up_to: int = 6000  # time every coordinate up to this P (width 64: 5,898); sample above it
     sample_coords: int = 32  # coordinates timed above exact_up_to (then extrapolated to P)
     repeats: int = 5  # best of this many timings
     seeds: int = 1  # one timing run; the seed picks data, init and sampled coordinates
@@ -71,13 +73,13 @@ class Config:
         if not self.widths or min(self.widths) < 1 or list(self.widths) != sorted(self.widths):
             raise ValueError("Config.widths must be increasing positive integers")
         if len(self.widths) < 2:
-            raise ValueError("Config.widths needs at least two sizes (the slope check fits a line)")
+            raise ValueError("Config.widths needs at least two sizes (the slope fits a line)")
         for f in ("check_coords", "check_chunk", "batch", "exact_up_to", "sample_coords", "repeats", "in_dim"):
             if getattr(self, f) < 1:
                 raise ValueError(f"Config.{f} must be >= 1")
 
 
-QUICK = {"widths": (4, 32, 256), "check_coords": 16}
+QUICK = {"widths": (4, 16, 32, 64), "check_coords": 16, "batch": 128, "repeats": 2}   # every coordinate timed
 
 
 # ---------------------------------------------------------------- (a) correctness
@@ -241,17 +243,27 @@ def checks(res: dict, cfg: Config) -> list[dict]:
     t, p = res["time"], res["num_params"]
     ratio = t["reverse"] / t["forward"]
     out.append({"name": "reverse mode costs a few forward passes at every size", "value": float(ratio.max()),
-                "passed": bool(ratio.max() <= MAX_REV_RATIO),
+                "passed": bool(ratio.max() <= MAX_REV_RATIO), "gating": False,
                 "detail": "jax.grad / forward time: " + ", ".join(f"P={int(n):,}: {r:.2f}" for n, r in zip(p, ratio))
-                          + f" (<= {MAX_REV_RATIO:g}; timed)"})
-    s_units = _slope(p, t["fd"] / t["forward"])
-    s_raw = _slope(p, t["fd"])
-    s_jvp = _slope(p, t["jacfwd"] / t["forward"])
+                          + f" (<= {MAX_REV_RATIO:g}; wall-clock on a possibly shared machine: report-only)"})
+    real = ~np.asarray(res["extrapolated"], bool)       # sizes where every coordinate was timed
     lo, hi = SLOPE_RANGE
-    out.append({"name": "finite-difference cost grows linearly with P", "value": s_units,
-                "passed": lo <= s_units <= hi,
-                "detail": f"log-log slope of FD time in forward passes vs P: {s_units:.2f} (in [{lo}, {hi}]; timed); "
-                          f"forward mode {s_jvp:.2f}; raw FD wall-clock slope {s_raw:.2f} (forward itself grows with P)"})
+    sizes = ", ".join(f"{int(n):,}" for n in p[real])
+    if real.sum() >= 3:
+        s_units = _slope(p[real], t["fd"][real] / t["forward"][real])
+        s_raw = _slope(p[real], t["fd"][real])
+        s_jvp = _slope(p[real], t["jacfwd"][real] / t["forward"][real])
+        detail = (f"log-log slope of FD time in forward passes vs P over the {int(real.sum())} sizes timed on every "
+                  f"coordinate (P = {sizes}): {s_units:.2f} (in [{lo}, {hi}]); forward mode {s_jvp:.2f}; raw FD "
+                  f"wall-clock slope {s_raw:.2f} (forward itself grows with P). Extrapolated sizes (x P / "
+                  f"{cfg.sample_coords}) are left out of the fit: they would build the slope in")
+    else:
+        s_units = float("nan")
+        detail = (f"only {int(real.sum())} size(s) timed on every coordinate (P = {sizes or 'none'}; need >= 3, raise "
+                  f"exact_up_to): no slope")
+    out.append({"name": "finite-difference cost grows linearly with P", "value": s_units, "gating": False,
+                "passed": bool(lo <= s_units <= hi),
+                "detail": detail + "; wall-clock on a possibly shared machine: report-only"})
     return out
 
 

@@ -63,10 +63,15 @@ def test_minima_similarity_spread_shrinks_with_width(minima):
 
 
 def test_sharpness_large_batch_is_sharper(keskar):
+    from lossatlas.checks import assert_passed
     path, res, checks, cfg = keskar
-    assert checks["large batch converges to a sharper minimum (lambda_max)"]["passed"], checks
-    assert checks["large batch has the larger epsilon-sharpness"]["passed"], checks
-    assert checks["sharpness()'s lambda_max matches top_eigenvalues"]["passed"], checks
+    assert_passed(checks)        # the generalisation gap is report-only (not reproduced; not asserted)
+    assert not checks["large batch generalises worse (Keskar's generalisation gap)"]["gating"]
+    # the matched-loss SB solutions: each at (or just below) the LB runs' final training loss, reached
+    # after at most the whole run, and the same runs as the sweep's (same loss at that epoch)
+    m, ep = res["SB_matched"], np.asarray(res["SB_matched_epoch"])
+    assert np.all((ep >= 1) & (ep <= cfg.epochs))
+    np.testing.assert_allclose(m["train_loss"], res["SB"]["hist_train_loss"][np.arange(cfg.seeds), ep - 1], rtol=1e-3)
     for r in ("SB", "LB"):
         np.testing.assert_allclose(res[r]["lambda_max"], res[r]["lambda_ref"], rtol=1e-2)
         assert np.all(res[r]["eps_sharpness"] >= 0)  # the ascent keeps the best point, which starts at theta

@@ -11,9 +11,10 @@ def interpolation(run_quick):
     return run_quick("landscape_interpolation")
 
 
-def test_landscape_interpolation_quick(interpolation):
+def test_landscape_interpolation_quick(interpolation, mnist1d):
+    from lossatlas.checks import assert_passed
     path, res, checks, cfg = interpolation
-    assert all(c["passed"] for c in checks.values()), checks
+    assert_passed(checks)
     a = res["alphas"]
     assert a.shape == (cfg.num_alphas,)
     np.testing.assert_allclose([a[0], a[-1]], cfg.extent, atol=1e-6)
@@ -24,14 +25,18 @@ def test_landscape_interpolation_quick(interpolation):
         assert m["train_loss"].shape == m["test_acc"].shape == (cfg.seeds, cfg.num_alphas)
         # the line's endpoints are the initial and trained networks, as the training engine evaluates them
         np.testing.assert_allclose(m["train_loss"][:, i0], m["init_train_loss"], rtol=1e-5)
-        np.testing.assert_allclose(m["train_acc"][:, i0], m["init_train_acc"], atol=1e-6)
+        np.testing.assert_allclose(m["train_acc"][:, i0], m["init_train_acc"], atol=1.0 / len(mnist1d.y_train) + 1e-6)
         np.testing.assert_allclose(m["train_loss"][:, i1], m["final_train_loss"], rtol=1e-4)
         np.testing.assert_allclose(m["test_loss"][:, i1], m["final_test_loss"], rtol=1e-4)
-        np.testing.assert_allclose(m["test_acc"][:, i1], m["final_test_acc"], atol=1e-6)
+        # accuracy from two differently compiled programs: a near-tie logit may flip one example
+        np.testing.assert_allclose(m["test_acc"][:, i1], m["final_test_acc"], atol=1.0 / len(mnist1d.y_test) + 1e-6)
         # seeds are different runs (vmapped, not copies), and the init is at chance
         assert not np.allclose(m["train_loss"][0], m["train_loss"][1])
         np.testing.assert_allclose(m["init_train_acc"], 0.1, atol=0.06)
     assert (path / "landscape_interpolation.png").exists()
+
+
+P_MIN = 2   # pairs of minima in the quick run: the checks must not hinge on one pair
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +45,21 @@ def connectivity(run_quick):
 
 
 def test_mode_connectivity_quick(connectivity):
+    from lossatlas.checks import assert_passed
     from lossatlas_experiments.mode_connectivity import barriers
     path, res, checks, cfg = connectivity
-    assert all(c["passed"] for c in checks.values()), checks
+    assert_passed(checks)
+    assert P_MIN <= cfg.pairs
     e = res["curves"][cfg.curves[0]]
     P, T = cfg.pairs, cfg.num_points
     assert e["curve"]["train_loss"].shape == e["line"]["test_acc"].shape == (P, T)
+    # every curve keeps its endpoints (by construction: phi(0) = w_a, phi(1) = w_b)
+    for curve in cfg.curves:
+        ev = res["curves"][curve]
+        for q in ("train_loss", "test_loss"):
+            np.testing.assert_allclose(ev["curve"][q][:, [0, -1]], ev["line"][q][:, [0, -1]], rtol=1e-5)
+        np.testing.assert_allclose(ev["curve"]["test_acc"][:, [0, -1]], ev["line"]["test_acc"][:, [0, -1]],
+                                   atol=1.0 / int(res["num_test"]) + 1e-6)   # two programs: one near-tie may flip
     # connect's own evaluation on the training set equals the experiment's separate one
     np.testing.assert_allclose(e["connect_curve_losses"], e["curve"]["train_loss"], rtol=1e-4)
     np.testing.assert_allclose(e["connect_line_losses"], e["line"]["train_loss"], rtol=1e-4)
@@ -76,15 +90,19 @@ def filter_norm(run_quick):
 
 
 def test_landscape_filter_norm_quick(filter_norm):
+    from lossatlas.checks import assert_passed
     path, res, checks, cfg = filter_norm
-    assert all(c["passed"] for c in checks.values()), checks
+    assert_passed(checks)
+    assert not checks["original check: contrast within r=0.5 of the minimiser"].get("gating", True)
     c = cfg.grid // 2
     assert res["xs"][c] == 0.0
     for net in ("plain", "residual"):
         r = res["nets"][net]
-        assert r["surface"].shape == (cfg.seeds, cfg.grid, cfg.grid)
+        assert r["surface"].shape == (cfg.seeds, cfg.direction_pairs, cfg.grid, cfg.grid)
         # the plane's centre is the trained network: the loss of the trajectory's last checkpoint
-        np.testing.assert_allclose(r["surface"][:, c, c], r["path_loss"][:, -1], rtol=1e-5)
+        np.testing.assert_allclose(r["surface"][:, :, c, c], np.broadcast_to(r["path_loss"][:, -1:], (cfg.seeds, cfg.direction_pairs)), rtol=1e-5)
+        # different direction pairs are different planes through the same centre
+        assert not np.allclose(r["surface"][:, 0], r["surface"][:, 1])
         assert r["path_loss"].shape == (cfg.seeds, cfg.checkpoints + 1)
         assert np.all(r["path_loss"][:, 0] > r["path_loss"][:, -1])                 # training went downhill
         np.testing.assert_allclose(r["traj_coords"][:, -1], 0.0, atol=1e-5)         # PCA plane centred on the end
