@@ -20,11 +20,6 @@ def minima(run_quick):
     return run_quick("minima_similarity")
 
 
-@pytest.fixture(scope="module")
-def keskar(run_quick):
-    return run_quick("sharpness_batch_size")
-
-
 def test_hessian_spectrum_outliers_and_batch_norm(spectrum):
     path, res, checks, cfg = spectrum
     assert_passed(checks)
@@ -60,36 +55,3 @@ def test_minima_similarity_spread_shrinks_with_width(minima):
     assert x.shape == (len(cfg.widths), cfg.seeds) and np.all(np.isfinite(x))
     assert np.all(x.std(1) > 0)                     # seeds are really different initialisations
     assert (path / "minima_similarity.png").exists()
-
-
-def test_sharpness_large_batch_is_sharper(keskar):
-    from lossatlas.checks import assert_passed
-    path, res, checks, cfg = keskar
-    assert_passed(checks)        # the generalisation gap is report-only (not reproduced; not asserted)
-    assert not checks["large batch generalises worse (Keskar's generalisation gap)"]["gating"]
-    # the matched-loss SB solutions: each at (or just below) the LB runs' final training loss, reached
-    # after at most the whole run, and the same runs as the sweep's (same loss at that epoch)
-    m, ep = res["SB_matched"], np.asarray(res["SB_matched_epoch"])
-    assert np.all((ep >= 1) & (ep <= cfg.epochs))
-    np.testing.assert_allclose(m["train_loss"], res["SB"]["hist_train_loss"][np.arange(cfg.seeds), ep - 1], rtol=1e-3)
-    for r in ("SB", "LB"):
-        np.testing.assert_allclose(res[r]["lambda_max"], res[r]["lambda_ref"], rtol=1e-2)
-        assert np.all(res[r]["eps_sharpness"] >= 0)  # the ascent keeps the best point, which starts at theta
-    assert (path / "sharpness_batch_size.png").exists()
-
-
-def test_sharpness_slices_pass_through_the_solutions(keskar):
-    _, res, _, cfg = keskar
-    a = res["interp_alpha"]
-    i0, i1 = int(np.argmin(np.abs(a))), int(np.argmin(np.abs(a - 1)))
-    assert abs(a[i0]) < 1e-6 and abs(a[i1] - 1) < 1e-6
-    # interpolation endpoints are the two solutions: their train loss (as sharpness() measured it)
-    np.testing.assert_allclose(res["interp"][:, 0, i0], res["SB"]["train_loss"], rtol=1e-4)
-    np.testing.assert_allclose(res["interp"][:, 0, i1], res["LB"]["train_loss"], rtol=1e-4)
-    # ... and equal to the training program's own final evaluation over the training set
-    for r in ("SB", "LB"):
-        np.testing.assert_allclose(res[r]["train_loss"], res[r]["hist_train_loss"][:, -1], rtol=1e-4)
-        sl = res[r]["slices"]                        # [S, D, (train, test), A], alpha = 0 in the middle
-        mid = sl.shape[-1] // 2
-        np.testing.assert_allclose(sl[:, :, 0, mid], res[r]["train_loss"][:, None], rtol=1e-4)
-        np.testing.assert_allclose(sl[:, :, 1, mid], res[r]["hist_test_loss"][:, -1][:, None], rtol=1e-4)

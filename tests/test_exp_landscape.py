@@ -84,35 +84,6 @@ def test_mode_connectivity_quick(connectivity):
     assert (path / "mode_connectivity.png").exists()
 
 
-@pytest.fixture(scope="module")
-def filter_norm(run_quick):
-    return run_quick("landscape_filter_norm")
-
-
-def test_landscape_filter_norm_quick(filter_norm):
-    from lossatlas.checks import assert_passed
-    path, res, checks, cfg = filter_norm
-    assert_passed(checks)
-    assert not checks["original check: contrast within r=0.5 of the minimiser"].get("gating", True)
-    c = cfg.grid // 2
-    assert res["xs"][c] == 0.0
-    for net in ("plain", "residual"):
-        r = res["nets"][net]
-        assert r["surface"].shape == (cfg.seeds, cfg.direction_pairs, cfg.grid, cfg.grid)
-        # the plane's centre is the trained network: the loss of the trajectory's last checkpoint
-        np.testing.assert_allclose(r["surface"][:, :, c, c], np.broadcast_to(r["path_loss"][:, -1:], (cfg.seeds, cfg.direction_pairs)), rtol=1e-5)
-        # different direction pairs are different planes through the same centre
-        assert not np.allclose(r["surface"][:, 0], r["surface"][:, 1])
-        assert r["path_loss"].shape == (cfg.seeds, cfg.checkpoints + 1)
-        assert np.all(r["path_loss"][:, 0] > r["path_loss"][:, -1])                 # training went downhill
-        np.testing.assert_allclose(r["traj_coords"][:, -1], 0.0, atol=1e-5)         # PCA plane centred on the end
-        ev = r["explained"]
-        assert np.all(ev >= 0) and np.all(ev.sum(-1) <= 1 + 1e-5) and np.all(ev[:, 0] >= ev[:, 1])
-        assert r["traj_surface"].shape == (cfg.seeds, cfg.trajectory_grid, cfg.trajectory_grid)
-    for name in ("landscape_filter_norm.png", "landscape_filter_norm_surface.png"):
-        assert (path / name).exists()
-
-
 def test_layerwise_filter_normalisation_of_stacked_layers():
     """Li et al.'s normalisation per layer and filter, also for nn.scan-stacked kernels
     [layers, in, out]; biases and LayerNorm vectors (1-D per layer) are zeroed."""
