@@ -1,5 +1,8 @@
 """exploding_gradients in quick mode (Pascanu et al. 2013). Its own file so pytest-xdist can run it
 beside vanishing_gradients (files are the unit of distribution)."""
+import json
+import os
+
 import numpy as np
 
 from lossatlas.checks import assert_passed
@@ -17,3 +20,7 @@ def test_exploding_gradients_effects(run_quick):
         d = tr["diverged_at"][i, s]
         assert np.all(np.isnan(tr["loss"][i, s, d:])) and np.all(np.isfinite(tr["loss"][i, s, :d]))
     assert (path / "exploding_gradients.png").exists()
+    # the run folder records the compile settings it ran under: the suite's, i.e. the CLI's quick ones
+    env = json.loads((path / "environment.json").read_text())
+    assert env["xla_flags"] == os.environ["XLA_FLAGS"] and env["matmul_precision"] == "highest"
+    assert env["versions"]["mnist1d"] not in (None, "unknown")
