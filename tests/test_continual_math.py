@@ -99,3 +99,98 @@ def test_ewc_penalty_closed_form(lam):
     got = float(strat.loss(state, _params(theta), BATCH, ctx))
     want = _task_loss_np(theta) + lam / 2 * np.sum(f * (theta.astype(np.float64) - theta_star) ** 2)
     np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- 2. online EWC decay
+
+@pytest.mark.parametrize("gamma", [0.0, 0.35, 1.0])
+def test_online_ewc_decay_and_latest_anchor(gamma):
+    data = _data()
+    lam = 2.5
+    theta1, theta2 = np.array([1.2, -0.4], np.float32), np.array([0.5, 0.8], np.float32)
+    theta = np.array([-0.3, 0.2], np.float32)
+    strat = S.ewc(lam, fisher="exact", online=True, gamma=gamma)
+    state = strat.init(_params([0.0, 0.0]), _ctx(data, task=0, lam=lam))
+    state = strat.consolidate(state, _params(theta1), _ctx(data, task=0, lam=lam))
+    state = strat.consolidate(state, _params(theta2), _ctx(data, task=1, lam=lam))
+    f1 = _exact_fisher_np(theta1, data["x_train"][0])
+    f2 = _exact_fisher_np(theta2, data["x_train"][1])
+    np.testing.assert_allclose(np.asarray(state.importance["w"]), gamma * f1 + f2, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(state.anchor["w"]), theta2, rtol=1e-6)
+    got = float(strat.loss(state, _params(theta), BATCH, _ctx(data, task=1, lam=lam)))
+    want = _task_loss_np(theta) + lam / 2 * np.sum((gamma * f1 + f2) * (theta.astype(np.float64) - theta2) ** 2)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_multitask_ewc_equals_sum_of_penalties():
+    """Offline EWC stores sum_t F_t (theta - theta*_t)^2 as A (theta - m)^2 + const: the
+    penalty's theta-dependence (differences between two thetas) equals the sum of per-task
+    penalties."""
+    data = _data()
+    lam = 1.5
+    theta1, theta2 = np.array([1.2, -0.4], np.float32), np.array([0.5, 0.8], np.float32)
+    strat = S.ewc(lam, fisher="exact")
+    state = strat.init(_params([0.0, 0.0]), _ctx(data, task=0, lam=lam))
+    state = strat.consolidate(state, _params(theta1), _ctx(data, task=0, lam=lam))
+    state = strat.consolidate(state, _params(theta2), _ctx(data, task=1, lam=lam))
+    f1 = _exact_fisher_np(theta1, data["x_train"][0])
+    f2 = _exact_fisher_np(theta2, data["x_train"][1])
+    np.testing.assert_allclose(np.asarray(state.importance["w"]), f1 + f2, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(state.anchor["w"]), (f1 * theta1 + f2 * theta2) / (f1 + f2), rtol=1e-5)
+
+    def pen_np(th):
+        th = th.astype(np.float64)
+        return lam / 2 * np.sum(f1 * (th - theta1) ** 2 + f2 * (th - theta2) ** 2)
+
+    ctx = _ctx(data, task=1, lam=lam)
+    a, b = np.array([-0.3, 0.2], np.float32), np.array([0.9, -1.1], np.float32)
+    pen = lambda th: float(strat.loss(state, _params(th), BATCH, ctx)) - _task_loss_np(th)  # noqa: E731
+    np.testing.assert_allclose(pen(a) - pen(b), pen_np(a) - pen_np(b), rtol=1e-4)
+
+
+# ----------------------------------------------------------------------------- 3. SI path integral
+
+def test_si_path_integral_and_importance():
+    """Zenke et al. 2017: omega_k = sum_t -g_k(t) Delta theta_k(t) with g the *task* gradient;
+    after the task Omega_k += omega_k / ((theta_end,k - theta_start,k)^2 + xi). The program hands
+    observe the full gradient g + lam Omega (theta_old - theta*), so in the second task the
+    test feeds that and expects SI to remove its own penalty's gradient."""
+    data = _data()
+    lam, xi = 0.8, 0.1
+    rng = np.random.default_rng(3)
+    strat = S.si(lam, xi=xi)
+    ctx = _ctx(data, task=0, lam=lam)
+
+    # task 0: a path theta_0 .. theta_K with arbitrary gradients
+    path0 = np.cumsum(rng.normal(size=(6, 2)).astype(np.float32) * 0.3, axis=0)
+    grads0 = rng.normal(size=(5, 2)).astype(np.float32)
+    state = strat.init(_params(path0[0]), ctx)
+    for t in range(5):
+        state = strat.observe(state, _params(grads0[t]), _params(path0[t]), _params(path0[t + 1]), BATCH, ctx)
+    p64 = path0.astype(np.float64)
+    omega0 = np.sum(-grads0 * (p64[1:] - p64[:-1]), axis=0)
+    np.testing.assert_allclose(np.asarray(state.omega["w"]), omega0, rtol=1e-5, atol=1e-6)
+    state = strat.consolidate(state, _params(path0[-1]), ctx)
+    big_omega = omega0 / ((p64[-1] - p64[0]) ** 2 + xi)
+    np.testing.assert_allclose(np.asarray(state.importance["w"]), big_omega, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(state.anchor["w"]), path0[-1])
+    np.testing.assert_allclose(np.asarray(state.omega["w"]), 0.0)
+    # the loss: task loss + (lam/2) sum Omega (theta - theta*)^2
+    theta = np.array([0.4, -0.2], np.float32)
+    want = _task_loss_np(theta) + lam / 2 * np.sum(big_omega * (theta - p64[-1]) ** 2)
+    np.testing.assert_allclose(float(strat.loss(state, _params(theta), BATCH, ctx)), want, rtol=1e-5)
+
+    # task 1: the observed gradient includes the penalty's gradient, which SI removes
+    ctx1 = _ctx(data, task=1, lam=lam)
+    path1 = p64[-1] + np.cumsum(rng.normal(size=(5, 2)) * 0.3, axis=0)
+    path1 = np.concatenate([p64[-1:], path1]).astype(np.float32)
+    task_g = rng.normal(size=(5, 2)).astype(np.float32)
+    full_g = (task_g + lam * big_omega * (path1[:-1] - p64[-1])).astype(np.float32)
+    for t in range(5):
+        state = strat.observe(state, _params(full_g[t]), _params(path1[t]), _params(path1[t + 1]), BATCH, ctx1)
+    q64 = path1.astype(np.float64)
+    omega1 = np.sum(-task_g * (q64[1:] - q64[:-1]), axis=0)
+    np.testing.assert_allclose(np.asarray(state.omega["w"]), omega1, rtol=1e-4, atol=1e-5)
+    state = strat.consolidate(state, _params(path1[-1]), ctx1)
+    np.testing.assert_allclose(np.asarray(state.importance["w"]),
+                               big_omega + omega1 / ((q64[-1] - q64[0]) ** 2 + xi), rtol=1e-4, atol=1e-5)
