@@ -194,3 +194,88 @@ def test_si_path_integral_and_importance():
     state = strat.consolidate(state, _params(path1[-1]), ctx1)
     np.testing.assert_allclose(np.asarray(state.importance["w"]),
                                big_omega + omega1 / ((q64[-1] - q64[0]) ** 2 + xi), rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- 4. LwF distillation
+
+def _kd_np(student, teacher, head_masks, head_weights, temp):
+    """T^2 KL(softmax(teacher/T) || softmax(student/T)) on each head's units, weighted mean over heads."""
+    student, teacher = np.asarray(student, np.float64), np.asarray(teacher, np.float64)
+    w = np.asarray(head_weights, np.float64)
+    w = w / w.sum()
+    out = np.zeros(student.shape[0])
+    for h, mask in enumerate(np.asarray(head_masks)):
+        q = _softmax_np(teacher[:, mask] / temp)
+        p = _softmax_np(student[:, mask] / temp)
+        out += w[h] * np.sum(q * (np.log(q) - np.log(p)), axis=-1)
+    return temp ** 2 * out
+
+
+@pytest.mark.parametrize("temp", [1.0, 2.0, 5.0])
+def test_distillation_is_t2_scaled_kl(temp):
+    rng = np.random.default_rng(4)
+    student = rng.normal(size=(5, 4)).astype(np.float32) * 2
+    teacher = rng.normal(size=(5, 4)).astype(np.float32) * 2
+    masks = np.array([[1, 1, 0, 0], [0, 1, 1, 1], [1, 1, 1, 1]], bool)
+    weights = np.array([1.0, 3.0, 0.0], np.float32)
+    got = S.distillation(jnp.asarray(student), jnp.asarray(teacher), jnp.asarray(masks), jnp.asarray(weights), temp)
+    np.testing.assert_allclose(np.asarray(got), _kd_np(student, teacher, masks, weights, temp), rtol=1e-4, atol=1e-6)
+    # a KL (not a cross-entropy): zero when the student equals the teacher
+    same = S.distillation(jnp.asarray(teacher), jnp.asarray(teacher), jnp.asarray(masks), jnp.asarray(weights), temp)
+    np.testing.assert_allclose(np.asarray(same), 0.0, atol=1e-6)
+
+
+def test_lwf_loss_adds_lambda_times_distillation():
+    temp, lam = 2.0, 0.6
+
+    def apply3(p, x):
+        return jnp.concatenate([x * p["w"][None, :], jnp.zeros((x.shape[0], 1), x.dtype)], axis=1)
+
+    data = _data(k=3)
+    masks = np.ones((2, 2, 3), bool)
+    masks[0, 0] = [True, True, False]  # task 0's head at task 1: units 0 and 1
+    data["masks"] = jnp.asarray(masks)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(6, 2)).astype(np.float32)
+    wts = np.array([1, 0, 1, 1, 0.5, 1], np.float32)
+    batch = {"x": jnp.asarray(x), "y": jnp.zeros((6,), jnp.int32), "task": jnp.ones((6,), jnp.int32),
+             "weight": jnp.asarray(wts)}
+    teacher_w, student_w = np.array([1.5, -0.5], np.float32), np.array([-0.4, 0.9], np.float32)
+    strat = S.lwf(lam, temperature=temp)
+    ctx0, ctx1 = _ctx(data, task=0, lam=lam, apply=apply3), _ctx(data, task=1, lam=lam, apply=apply3)
+    state = strat.init(_params(teacher_w), ctx0)
+    # no teacher before the first consolidation
+    np.testing.assert_allclose(float(strat.loss(state, _params(student_w), batch, ctx0)), _task_loss_np(student_w),
+                               rtol=1e-6)
+    state = strat.consolidate(state, _params(teacher_w), ctx0)
+    got = float(strat.loss(state, _params(student_w), batch, ctx1))
+    to_logits = lambda w: np.concatenate([x * w[None, :], np.zeros((6, 1))], axis=1)  # noqa: E731
+    kd = _kd_np(to_logits(student_w), to_logits(teacher_w), masks[0][:1], [1.0], temp)
+    want = _task_loss_np(student_w) + lam * np.sum(wts * kd) / np.sum(wts)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- 5. A-GEM projection
+
+def test_agem_projection_closed_form():
+    rng = np.random.default_rng(6)
+    g_ref = {"a": rng.normal(size=(3,)).astype(np.float32), "b": rng.normal(size=(2, 2)).astype(np.float32)}
+    flat = lambda t: np.concatenate([np.ravel(t["a"]), np.ravel(t["b"])]).astype(np.float64)  # noqa: E731
+    r = flat(g_ref)
+    base = {"a": rng.normal(size=(3,)).astype(np.float32), "b": rng.normal(size=(2, 2)).astype(np.float32)}
+    # a conflicting gradient: base - c g_ref with c = base.r / r.r + 1 has g . g_ref = -r.r < 0
+    c = flat(base) @ r / (r @ r) + 1.0
+    conflicting = {k: (v - c * g_ref[k]).astype(np.float32) for k, v in base.items()}
+    agreeing = {k: (-v).astype(np.float32) for k, v in conflicting.items()}
+    g = flat(conflicting)
+    assert g @ r < 0 and flat(agreeing) @ r > 0
+    out = S.agem_project(jax.tree_util.tree_map(jnp.asarray, conflicting), jax.tree_util.tree_map(jnp.asarray, g_ref))
+    want = g - (g @ r) / (r @ r) * r
+    np.testing.assert_allclose(flat(jax.tree_util.tree_map(np.asarray, out)), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(flat(jax.tree_util.tree_map(np.asarray, out)) @ r, 0.0, atol=1e-5)
+    out = S.agem_project(jax.tree_util.tree_map(jnp.asarray, agreeing), jax.tree_util.tree_map(jnp.asarray, g_ref))
+    np.testing.assert_array_equal(flat(jax.tree_util.tree_map(np.asarray, out)), flat(agreeing))
+    # orthogonal (g . g_ref = 0) and an empty memory (g_ref = 0) leave g unchanged
+    zero = jax.tree_util.tree_map(jnp.zeros_like, g_ref)
+    out = S.agem_project(jax.tree_util.tree_map(jnp.asarray, conflicting), zero)
+    np.testing.assert_array_equal(flat(jax.tree_util.tree_map(np.asarray, out)), g)
