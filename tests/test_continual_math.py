@@ -279,3 +279,69 @@ def test_agem_projection_closed_form():
     zero = jax.tree_util.tree_map(jnp.zeros_like, g_ref)
     out = S.agem_project(jax.tree_util.tree_map(jnp.asarray, conflicting), zero)
     np.testing.assert_array_equal(flat(jax.tree_util.tree_map(np.asarray, out)), g)
+
+
+# ----------------------------------------------------------------------------- 6. reservoir sampling
+
+def test_replay_reservoir_inclusion_probability():
+    """Algorithm R through replay's own observe hook: after N distinct ids the memory holds
+    exactly ``capacity`` distinct ids, and each id is kept with probability capacity / N
+    (binomial bound over a few hundred keys, all in one vmapped call)."""
+    capacity, n, b, keys = 20, 200, 10, 400
+    p = capacity / n
+    data = {"x_train": jnp.zeros((1, n, 2)), "y_train": jnp.zeros((1, n), jnp.int32), "masks": jnp.ones((1, 1, 2), bool)}
+    strat = S.replay(capacity)
+    ids = jnp.arange(n, dtype=jnp.int32).reshape(n // b, b)
+
+    def one(key):
+        ctx = _ctx(data)
+        state = strat.init(_params([0.0, 0.0]), ctx)
+
+        def step(state, i):
+            batch = {"x": jnp.stack([ids[i].astype(jnp.float32), jnp.zeros((b,))], axis=1), "y": ids[i],
+                     "task": jnp.zeros((b,), jnp.int32), "weight": jnp.ones((b,))}
+            c = ctx._replace(key=jax.random.fold_in(key, i), step=i)
+            state = strat.observe(state, None, None, None, batch, c)
+            return state, state.filled.sum()
+
+        return jax.lax.scan(step, state, jnp.arange(n // b))
+
+    buf, filled = jax.jit(jax.vmap(one))(jax.random.split(jax.random.PRNGKey(0), keys))
+    y, filled_slots = np.asarray(buf.y), np.asarray(buf.filled)
+    # capacity respected; the memory fills up at capacity / batch steps, then stays full
+    np.testing.assert_array_equal(np.asarray(filled), np.minimum(b * np.arange(1, n // b + 1), capacity)[None].repeat(keys, 0))
+    assert filled_slots.all() and (np.asarray(buf.seen) == n).all()
+    assert all(len(set(row)) == capacity for row in y), "an id stored twice"
+    np.testing.assert_array_equal(np.asarray(buf.x)[:, :, 0], y)  # x and y of a slot stay together
+    freq = np.bincount(y.ravel(), minlength=n) / keys
+    sigma = np.sqrt(p * (1 - p) / keys)
+    assert np.all(np.abs(freq - p) < 5 * sigma), (freq.min(), freq.max(), p)
+    # early and late ids are equally likely (a biased draw shows here first)
+    for part in (freq[: n // 4], freq[-n // 4:]):
+        assert abs(part.mean() - p) < 5 * sigma / np.sqrt(n // 4), (part.mean(), p)
+
+
+def test_reservoir_keeps_everything_below_capacity():
+    buf = membuf.buffer_init(8, (1,))
+    buf = membuf.reservoir_add(buf, jnp.arange(5.0)[:, None], jnp.arange(5), jnp.zeros((5,), jnp.int32),
+                               jax.random.PRNGKey(1))
+    np.testing.assert_array_equal(np.asarray(buf.y)[:5], np.arange(5))
+    np.testing.assert_array_equal(np.asarray(buf.filled), [True] * 5 + [False] * 3)
+
+
+# ----------------------------------------------------------------------------- 7. curves
+
+@pytest.mark.parametrize("t", [0.0, 0.2, 0.5, 0.77, 1.0])
+def test_curve_point_bezier_and_polychain(t):
+    rng = np.random.default_rng(7)
+    make = lambda: {"u": rng.normal(size=(3,)).astype(np.float32), "v": rng.normal(size=(2, 2)).astype(np.float32)}  # noqa: E731
+    a, w, b = make(), make(), make()
+    to_j = lambda tree: jax.tree_util.tree_map(jnp.asarray, tree)  # noqa: E731
+    bez = curve_point("bezier", to_j(a), to_j(w), to_j(b), t)
+    poly = curve_point("polychain", to_j(a), to_j(w), to_j(b), t)
+    for k in a:
+        want_bez = (1 - t) ** 2 * a[k] + 2 * t * (1 - t) * w[k] + t ** 2 * b[k]
+        np.testing.assert_allclose(np.asarray(bez[k]), want_bez, rtol=1e-5, atol=1e-6)
+        # a -> bend on [0, 1/2], bend -> b on [1/2, 1], constant speed
+        want_poly = a[k] + 2 * t * (w[k] - a[k]) if t < 0.5 else w[k] + (2 * t - 1) * (b[k] - w[k])
+        np.testing.assert_allclose(np.asarray(poly[k]), want_poly, rtol=1e-5, atol=1e-6)
