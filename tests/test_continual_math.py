@@ -275,7 +275,13 @@ def test_agem_projection_closed_form():
     np.testing.assert_allclose(flat(jax.tree_util.tree_map(np.asarray, out)) @ r, 0.0, atol=1e-5)
     out = S.agem_project(jax.tree_util.tree_map(jnp.asarray, agreeing), jax.tree_util.tree_map(jnp.asarray, g_ref))
     np.testing.assert_array_equal(flat(jax.tree_util.tree_map(np.asarray, out)), flat(agreeing))
-    # orthogonal (g . g_ref = 0) and an empty memory (g_ref = 0) leave g unchanged
+    # barely agreeing (g . g_ref = +1e-5 r.r > 0) stays unchanged: the test is strict, g . g_ref < 0
+    c_edge = flat(base) @ r / (r @ r) - 1e-5
+    edge = {k: (v - c_edge * g_ref[k]).astype(np.float32) for k, v in base.items()}
+    assert flat(edge) @ r > 0
+    out = S.agem_project(jax.tree_util.tree_map(jnp.asarray, edge), jax.tree_util.tree_map(jnp.asarray, g_ref))
+    np.testing.assert_array_equal(flat(jax.tree_util.tree_map(np.asarray, out)), flat(edge))
+    # an empty memory (g_ref = 0) leaves g unchanged
     zero = jax.tree_util.tree_map(jnp.zeros_like, g_ref)
     out = S.agem_project(jax.tree_util.tree_map(jnp.asarray, conflicting), zero)
     np.testing.assert_array_equal(flat(jax.tree_util.tree_map(np.asarray, out)), g)
