@@ -231,6 +231,31 @@ def test_epsilon_sharpness_larger_for_sharper_quadratic():
     assert out[10.0]["epsilon_sharpness"] > 5 * out[1.0]["epsilon_sharpness"] > 0
 
 
+
+@pytest.mark.parametrize("a, offset", [(1.0, 0.0), (10.0, 0.0), (4.0, 0.03)])
+def test_epsilon_sharpness_exact_value_with_loss_offset(a, offset):
+    """Keskar et al. Metric 2.1 on f(w) = a/2 |w - c|^2 + L0 at a point w != c (or w = c).
+
+    f is convex and separable, so its maximum over the box |delta_i| <= eps (|w_i| + 1) is the
+    corner that moves every coordinate away from c: max f = a/2 sum (|w_i - c_i| + b_i)^2 + L0.
+    With L0 > 0 the x100 and the 1/(1 + f(w)) normalisation both matter (at L0 = 0, f(w) = 0
+    the normalisation is invisible).
+    """
+    L0 = 2.5
+    centre = jnp.array([0.5, -1.0, 2.0, 0.0])
+    w = centre + offset * jnp.array([1.0, -2.0, 0.5, 3.0])
+    eps = 1e-2
+    fn = lambda q: 0.5 * a * jnp.sum(jnp.square(q["w"] - centre)) + L0        # noqa: E731
+    out = jax.jit(lambda p, k: C.sharpness(fn, p, k, epsilon=eps, num_iters=4))({"w": w}, jax.random.PRNGKey(3))
+    wn, cn = np.asarray(w), np.asarray(centre)
+    b = eps * (np.abs(wn) + 1)
+    f0 = 0.5 * a * np.sum((wn - cn) ** 2) + L0
+    fmax = 0.5 * a * np.sum((np.abs(wn - cn) + b) ** 2) + L0
+    np.testing.assert_allclose(out["loss"], f0, rtol=1e-12)
+    np.testing.assert_allclose(out["max_loss"], fmax, rtol=1e-12)
+    np.testing.assert_allclose(out["epsilon_sharpness"], 100 * (fmax - f0) / (1 + f0), rtol=1e-6)
+    np.testing.assert_allclose(out["lambda_max"], a, rtol=1e-10)
+
 def test_bad_inputs_raise_clear_errors():
     params, data = problem()
     key = jax.random.PRNGKey(0)
