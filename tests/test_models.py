@@ -340,3 +340,81 @@ def test_scanned_mlp_equals_unrolled_mlp():
     np.testing.assert_allclose(scanned.apply({"params": ps}, x), plain.apply({"params": p}, x), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="scan_layers"):
         M.get_model("mlp", widths=(8, 4, 8), scan_layers=True)
+
+
+# ---------------------------------------------------------------- numpy reference equations
+def _perturbed(params, seed, scale=0.5):
+    """Init params plus noise (so LayerNorm scales/biases and zero-init biases matter), as float64 numpy."""
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    rng = np.random.default_rng(seed)
+    new = [np.asarray(a, np.float64) + scale * rng.normal(size=a.shape) for a in leaves]
+    return (jax.tree_util.tree_unflatten(tree, [jnp.asarray(a, jnp.float32) for a in new]),
+            jax.tree_util.tree_unflatten(tree, new))
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _layer_norm(x, p, eps=1e-6):  # flax nn.LayerNorm default epsilon, biased variance
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * p["scale"] + p["bias"]
+
+
+@pytest.mark.parametrize("cell", ["tanh", "gru"])
+def test_rnn_cells_match_numpy_equations(cell):
+    """Elman: h' = tanh(x W_x + b + h W_h). GRU (Cho et al. 2014, flax convention):
+    r = s(x W_ir + b_ir + h W_hr), z = s(x W_iz + b_iz + h W_hz),
+    n = tanh(x W_in + b_in + r * (h W_hn + b_hn)), h' = (1 - z) n + z h; h_0 = 0.
+    The flatten readout exposes every state to the logits."""
+    B, T, F, H = 2, 3, 2, 3
+    model = M.get_model("rnn", cell=cell, hidden=H, num_outputs=2, readout="flatten")
+    x = np.random.default_rng(1).normal(size=(B, T, F))
+    p32, p = _perturbed(model.init(KEY, jnp.asarray(x, jnp.float32))["params"], seed=2)
+    out = np.asarray(model.apply({"params": p32}, jnp.asarray(x, jnp.float32)))
+    c = p["fwd"]
+    h, states = np.zeros((B, H)), []
+    for t in range(T):
+        xt = x[:, t]
+        if cell == "tanh":
+            h = np.tanh(xt @ c["input"]["kernel"] + c["input"]["bias"] + h @ c["recurrent"]["kernel"])
+        else:
+            def lin(name):
+                return xt @ c[name]["kernel"] + c[name]["bias"]
+            r = _sigmoid(lin("ir") + h @ c["hr"]["kernel"])
+            z = _sigmoid(lin("iz") + h @ c["hz"]["kernel"])
+            n = np.tanh(lin("in") + r * (h @ c["hn"]["kernel"] + c["hn"]["bias"]))
+            h = (1 - z) * n + z * h
+        states.append(h)
+    ref = np.concatenate(states, axis=1) @ p["readout"]["kernel"] + p["readout"]["bias"]
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_transformer_matches_numpy_equations():
+    """One pre-LN block: LayerNorm (eps 1e-6, scale and bias), causal multi-head attention with
+    softmax(q k^T / sqrt(d_head)) and biased q/k/v/out projections, tanh-approximate GELU MLP,
+    final LayerNorm and a biased head, on token + learned position embeddings."""
+    V, D, NH, T, B = 5, 4, 2, 5, 2
+    model = M.get_model("transformer_lm", vocab_size=V, d_model=D, num_heads=NH, num_layers=1,
+                        mlp_ratio=2, max_len=7)
+    tokens = np.random.default_rng(3).integers(0, V, size=(B, T))
+    p32, p = _perturbed(model.init(KEY, jnp.asarray(tokens))["params"], seed=4)
+    out = np.asarray(model.apply({"params": p32}, jnp.asarray(tokens)))
+
+    h = p["tok_embed"]["embedding"][tokens] + p["pos_embed"]["embedding"][:T][None]
+    blk = p["block_0"]
+    a = blk["attn"]
+    y = _layer_norm(h, blk["ln_attn"])
+    q, k, v = (np.einsum("btd,dhk->bthk", y, a[n]["kernel"]) + a[n]["bias"] for n in ("query", "key", "value"))
+    logits = np.einsum("bqhk,bshk->bhqs", q, k) / np.sqrt(D // NH)
+    logits = np.where(np.tril(np.ones((T, T), bool)), logits, -np.inf)
+    w = np.exp(logits - logits.max(-1, keepdims=True))
+    w /= w.sum(-1, keepdims=True)
+    o = np.einsum("bhqs,bshk->bqhk", w, v)
+    h = h + np.einsum("bqhk,hkd->bqd", o, a["out"]["kernel"]) + a["out"]["bias"]
+    y = _layer_norm(h, blk["ln_mlp"]) @ blk["mlp_in"]["kernel"] + blk["mlp_in"]["bias"]
+    y = 0.5 * y * (1 + np.tanh(np.sqrt(2 / np.pi) * (y + 0.044715 * y ** 3)))
+    h = h + y @ blk["mlp_out"]["kernel"] + blk["mlp_out"]["bias"]
+    ref = _layer_norm(h, p["ln_f"]) @ p["head"]["kernel"] + p["head"]["bias"]
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)

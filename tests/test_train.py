@@ -160,10 +160,23 @@ def test_every_tiny_model_lowers_its_loss(name, mnist1d, digits):
     ds = _dataset_for(name, mnist1d, digits)
     tiny = {k: v for k, v in models.tiny_config(name).items() if k not in ("num_outputs", "vocab_size")}
     cfg = TrainConfig(model=name, model_cfg=tiny, learning_rate=1e-2, batch_size=32, epochs=4, eval_batch_size=256)
-    state, hist = make_train(cfg, ds)(jax.random.PRNGKey(0))
+    train = make_train(cfg, ds)
+    state, hist = train(jax.random.PRNGKey(0))
     first, last = float(np.mean(hist["loss"][:4])), float(np.mean(hist["loss"][-4:]))
     assert last < 0.8 * first, (name, first, last)
-    assert hist["test_loss"][-1] < hist["test_loss"][0] or hist["test_loss"][-1] < first
+    # Held-out loss of the initial parameters (same key => same init as the run), evaluated
+    # directly: training must generalise, not just fit minibatches. Measured (seed 0, 4 epochs):
+    # final/initial test loss is 0.83 (cnn1d), 0.72 (deep_linear), 0.79 (mlp), 0.42 (rnn),
+    # 0.34 (transformer_lm), 0.13 (cnn2d), so a 10% margin holds for every model yet fails if
+    # the test loss stalls. It must also beat the uniform predictor's cross-entropy ln(K)
+    # (K classes / vocabulary size), which a random init need not (init losses are 2.3-2.7).
+    prog = train.program
+    init = prog.init(jax.random.PRNGKey(0), prog.hparams())
+    init_test = float(jax.jit(lambda p, m: prog.evaluate(p, m, prog.data, "test")["test_loss"])(
+        init.params, init.model_state))
+    final_test = float(hist["test_loss"][-1])
+    assert final_test < 0.9 * init_test, (name, init_test, final_test)
+    assert final_test < np.log(ds.num_classes), (name, final_test, ds.num_classes)
 
 
 def test_batch_norm_statistics_live_in_state(small):
