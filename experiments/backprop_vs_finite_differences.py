@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from lossatlas import _compat, grads, losses, models, plotting
+from lossatlas import grads, losses, models, plotting, settings
 
 TABLE_TITLE = "Backpropagation vs finite differences: correctness (float64) and cost vs parameter count"
 MAX_REL_ERROR = 1e-6
@@ -115,7 +115,7 @@ def _check_model(name, cfg, key):
         def f(p, x, y):
             return losses.cross_entropy(model.apply({"params": p}, x), y)
     num = sum(int(np.prod(v.shape)) for v in jax.tree_util.tree_leaves(params))
-    with _compat.enable_x64():
+    with settings.enable_x64():
         err = grads.check(f, params, x, y, num_coords=cfg.check_coords, key=kc, chunk_size=cfg.check_chunk)
     return err, num
 

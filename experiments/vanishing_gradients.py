@@ -22,10 +22,10 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
-from lossatlas._compat import enable_x64
 
 from lossatlas import data as data_lib
 from lossatlas import models, plotting
+from lossatlas.settings import enable_x64
 from lossatlas.grads.flow import flow_fn, layer_order
 from lossatlas.train import TrainConfig, sweep
 

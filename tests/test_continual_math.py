@@ -150,6 +150,18 @@ def test_multitask_ewc_equals_sum_of_penalties():
 
 # ----------------------------------------------------------------------------- 3. SI path integral
 
+def _walk(strat, state, grads, path, ctx):
+    """Feed SI's ``observe`` the steps path[t] -> path[t + 1] with gradients grads[t]."""
+    for t in range(len(grads)):
+        state = strat.observe(state, _params(grads[t]), _params(path[t]), _params(path[t + 1]), BATCH, ctx)
+    return state
+
+
+def _path_integral(grads, path):
+    """Zenke et al.'s omega = sum_t -g(t) * (theta(t+1) - theta(t)), in float64."""
+    return np.sum(-grads * (path[1:] - path[:-1]), axis=0)
+
+
 def test_si_path_integral_and_importance():
     """Zenke et al. 2017: omega_k = sum_t -g_k(t) Delta theta_k(t) with g the *task* gradient;
     after the task Omega_k += omega_k / ((theta_end,k - theta_start,k)^2 + xi). The program hands
@@ -164,11 +176,9 @@ def test_si_path_integral_and_importance():
     # task 0: a path theta_0 .. theta_K with arbitrary gradients
     path0 = np.cumsum(rng.normal(size=(6, 2)).astype(np.float32) * 0.3, axis=0)
     grads0 = rng.normal(size=(5, 2)).astype(np.float32)
-    state = strat.init(_params(path0[0]), ctx)
-    for t in range(5):
-        state = strat.observe(state, _params(grads0[t]), _params(path0[t]), _params(path0[t + 1]), BATCH, ctx)
+    state = _walk(strat, strat.init(_params(path0[0]), ctx), grads0, path0, ctx)
     p64 = path0.astype(np.float64)
-    omega0 = np.sum(-grads0 * (p64[1:] - p64[:-1]), axis=0)
+    omega0 = _path_integral(grads0, p64)
     np.testing.assert_allclose(np.asarray(state.omega["w"]), omega0, rtol=1e-5, atol=1e-6)
     state = strat.consolidate(state, _params(path0[-1]), ctx)
     big_omega = omega0 / ((p64[-1] - p64[0]) ** 2 + xi)
@@ -186,10 +196,9 @@ def test_si_path_integral_and_importance():
     path1 = np.concatenate([p64[-1:], path1]).astype(np.float32)
     task_g = rng.normal(size=(5, 2)).astype(np.float32)
     full_g = (task_g + lam * big_omega * (path1[:-1] - p64[-1])).astype(np.float32)
-    for t in range(5):
-        state = strat.observe(state, _params(full_g[t]), _params(path1[t]), _params(path1[t + 1]), BATCH, ctx1)
+    state = _walk(strat, state, full_g, path1, ctx1)
     q64 = path1.astype(np.float64)
-    omega1 = np.sum(-task_g * (q64[1:] - q64[:-1]), axis=0)
+    omega1 = _path_integral(task_g, q64)
     np.testing.assert_allclose(np.asarray(state.omega["w"]), omega1, rtol=1e-4, atol=1e-5)
     state = strat.consolidate(state, _params(path1[-1]), ctx1)
     np.testing.assert_allclose(np.asarray(state.importance["w"]),

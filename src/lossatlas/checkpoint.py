@@ -243,8 +243,9 @@ def run_chunks(*, fingerprint: dict, init: Callable[[], Any], step: Callable[[An
     working while the host waits for a finished chunk.
 
     Args:
-      fingerprint: JSON-able description of the call (config, data digest, keys, chunking);
-        a resumed call must match it.
+      fingerprint: JSON-able description of the call (config, data digest, keys, chunking), or
+        a function returning it (called only when the session has a checkpoint folder); a
+        resumed call must match it.
       init: ``() -> state`` (cheap; on resume it gives the structure and shardings to restore into).
       step: ``state -> (state, outputs)`` for one chunk; ``outputs`` is a nested dict of arrays.
       num_chunks: chunks in the whole call.
@@ -258,6 +259,8 @@ def run_chunks(*, fingerprint: dict, init: Callable[[], Any], step: Callable[[An
       ``(final state, concat(all chunk outputs))``.
     """
     session = active()
+    if callable(fingerprint):  # computed only when something is saved or loaded (it hashes the data)
+        fingerprint = fingerprint() if session is not None and session.directory is not None else {}
     call = session.next_call(fingerprint) if session is not None else None
     show = progress or (session is not None and session.progress)
     state, done, parts = init(), 0, []

@@ -45,9 +45,7 @@ def seed_mesh(num_seeds: int) -> Mesh | None:
 
 def shard_leading(x, mesh: Mesh | None):
     """Place ``x`` split along its leading axis over ``mesh`` (unchanged if mesh is None)."""
-    if mesh is None:
-        return x
-    return jax.device_put(x, NamedSharding(mesh, PartitionSpec("seed")))
+    return shard_axis(x, mesh, 0)
 
 
 def shard_axis(tree, mesh: Mesh | None, axis: int):

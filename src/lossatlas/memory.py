@@ -229,6 +229,8 @@ def fmt(nbytes: float | None) -> str:
 # ------------------------------------------------------------------------------------ planner
 # jitted function -> {argument signature: (compiled, Estimate | None)}; entries die with the function.
 _COMPILED: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+# jitted function -> signatures that :func:`compile_checked` found to fit (checked once per shape).
+_FITTED: "weakref.WeakKeyDictionary[Any, set]" = weakref.WeakKeyDictionary()
 
 
 def _struct(x, shape0: int | None = None):
@@ -247,10 +249,14 @@ def _committed(x) -> bool:
     return isinstance(x, jax.Array) and bool(getattr(x, "committed", True))
 
 
+def _signature(structs):
+    leaves, treedef = jax.tree_util.tree_flatten(structs)
+    return treedef, tuple((s.shape, str(s.dtype), s.sharding) for s in leaves)
+
+
 def _compile(jitted, structs):
     cache = _COMPILED.setdefault(jitted, {})
-    leaves, treedef = jax.tree_util.tree_flatten(structs)
-    sig = (treedef, tuple((s.shape, str(s.dtype), s.sharding) for s in leaves))
+    sig = _signature(structs)
     if sig not in cache:
         compiled = jitted.lower(*structs).compile()
         cache[sig] = (compiled, analyze(compiled))
@@ -489,7 +495,12 @@ def compile_checked(jitted: Callable, args: Sequence, *, what: str, lower: str):
       MemoryLimitError: the estimate exceeds the available memory (the message says what to lower).
     """
     args = list(args)
-    compiled, est = _compile(jitted, [jax.tree_util.tree_map(_struct, a) for a in args])
+    structs = [jax.tree_util.tree_map(_struct, a) for a in args]
+    compiled, est = _compile(jitted, structs)
+    fitted = _FITTED.setdefault(jitted, set())
+    sig = _signature(structs)
+    if sig in fitted:  # checked when first compiled: no /proc read or estimate per chunk
+        return compiled
     device = next((next(iter(x.sharding.device_set)) for x in jax.tree_util.tree_leaves(args) if _committed(x)), None)
     cap, source = limit_bytes(device)
     if est is not None and cap is not None:
@@ -497,6 +508,7 @@ def compile_checked(jitted: Callable, args: Sequence, *, what: str, lower: str):
         need = scale * max(0, est.total - sum(_resident(x) for x in jax.tree_util.tree_leaves(args)))
         if need > cap:
             raise MemoryLimitError(f"{what}: needs ~{fmt(need)} but {fmt(cap)} is available ({source}); lower {lower}")
+    fitted.add(sig)
     return compiled
 
 

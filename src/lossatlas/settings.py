@@ -36,6 +36,21 @@ DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"
 CACHE_MIN_COMPILE_SECONDS = 0.2
 
 
+def enable_x64():
+    """Context manager for 64-bit JAX inside a block (``with settings.enable_x64(): ...``), e.g. for
+    gradient checks against finite differences or gradient norms too small for float32.
+
+    Uses ``jax.enable_x64(True)`` where it exists, else ``jax.experimental.enable_x64`` (JAX < 0.7).
+    """
+    import jax
+
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64 as _enable  # JAX < 0.7
+
+    return _enable()
+
+
 def _add_xla_flags(flags) -> list[str]:
     """Append flags to ``XLA_FLAGS`` unless the same option is already set there (an explicit
     user setting wins). Returns the flags added."""
@@ -132,15 +147,12 @@ def configure(*, quick: bool, cache: bool = True, cache_path: str | os.PathLike 
     """
     import jax
 
-    if _backends_initialised():
-        folder = enable_compilation_cache(cache_path) if cache else None
-        return {"xla_flags": os.environ.get("XLA_FLAGS", ""), "applied": False,
-                "cache_dir": None if folder is None else str(folder)}
-
-    devices.use_all_cpu_cores()
-    if quick:
-        _add_xla_flags(QUICK_XLA_FLAGS)
-        jax.config.update("jax_default_matmul_precision", "highest")
+    applied = not _backends_initialised()
+    if applied:
+        devices.use_all_cpu_cores()
+        if quick:
+            _add_xla_flags(QUICK_XLA_FLAGS)
+            jax.config.update("jax_default_matmul_precision", "highest")
     folder = enable_compilation_cache(cache_path) if cache else None
-    return {"xla_flags": os.environ.get("XLA_FLAGS", ""), "applied": True,
+    return {"xla_flags": os.environ.get("XLA_FLAGS", ""), "applied": applied,
             "cache_dir": None if folder is None else str(folder)}

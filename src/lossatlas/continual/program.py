@@ -41,7 +41,7 @@ from lossatlas import checkpoint, devices, losses, memory, models, optim
 from lossatlas.continual.streams import Stream
 from lossatlas.continual.strategies import Context, Strategy, masked
 from lossatlas.train.config import _freeze_model_cfg
-from lossatlas.treeutil import global_norm
+from lossatlas.treeutil import global_norm, tree_where
 
 _INIT, _DATA, _STEP, _CONSOLIDATE = range(4)
 #: What a user can lower when a stream program does not fit in memory.
@@ -249,7 +249,8 @@ class StreamProgram:
             finite = jnp.isfinite(value) & jnp.isfinite(global_norm(raw)) & jnp.isfinite(global_norm(new))
             alive = (div < 0) & finite
             div = jnp.where((div < 0) & ~finite, step, div)
-            carry = (_keep(alive, new, params), _keep(alive, new_opt, opt_state), _keep(alive, new_state, state),
+            carry = (tree_where(alive, new, params), tree_where(alive, new_opt, opt_state),
+                     tree_where(alive, new_state, state),
                      step + 1, div)
             return carry, jnp.where(div < 0, value, jnp.nan)
 
@@ -270,7 +271,7 @@ class StreamProgram:
 
             (params, opt_state, state, step, div), (values, accs) = jax.lax.scan(
                 block_fn, (params, opt_state, state, step, div), idx)
-            state = _keep(div < 0, strat.consolidate(
+            state = tree_where(div < 0, strat.consolidate(
                 state, params, self.context(t, step, jax.random.fold_in(k_cons, t), lam, data)), state)
             row = jnp.where(div < 0, self.evaluate(params, t, data), jnp.nan)
             kept = params if cfg.keep_params else ()
@@ -361,7 +362,7 @@ class StreamProgram:
         start, one_task = self.chunked()
         keys, lams, data = devices.shard_leading(keys, mesh), devices.replicate(lams, mesh), self.device_data(mesh)
         s, strat = self.stream, self.strategy
-        fingerprint = {
+        fingerprint = lambda: {  # noqa: E731 -- hashes the data: only when checkpoints are written
             "kind": "stream", "config": repr(self.config), "stream": s.name, "scenario": s.scenario,
             "strategy": repr(strat.spec) if strat.spec is not None else
             f"{strat.name}:" + ",".join(getattr(f, "__qualname__", repr(f)) for f in strat[1:6]),
@@ -388,11 +389,6 @@ class StreamProgram:
             concat=concat, unit="task", desc=f"{strat.name} x{lams.shape[0]} lams x{num} seeds")
         out = dict(out, init_acc=acc0)
         return jax.tree_util.tree_map(lambda a: a[:, :num], out) if keys.shape[0] != num else out
-
-
-def _keep(alive, new, old):
-    """``new`` where ``alive`` else ``old``, leaf by leaf (a diverged run keeps its last finite state)."""
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(alive, a, b), new, old)
 
 
 @functools.lru_cache(maxsize=64)

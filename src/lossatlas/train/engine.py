@@ -17,7 +17,7 @@ import numpy as np
 import optax
 
 from lossatlas import checkpoint, devices, memory, optim
-from lossatlas.treeutil import global_norm
+from lossatlas.treeutil import global_norm, tree_where
 from lossatlas.data import Dataset
 from lossatlas.train.config import SWEEPABLE, TrainConfig
 from lossatlas.train.limits import check_total_steps
@@ -196,7 +196,7 @@ class Program:
         # parameter freezes this run (its vmapped neighbours are unaffected).
         finite = jnp.isfinite(value) & jnp.isfinite(gnorm) & jnp.isfinite(global_norm(params))
         alive = (state.diverged_at < 0) & finite
-        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(alive, a, b), new, old)  # noqa: E731
+        keep = functools.partial(tree_where, alive)
         diverged_at = jnp.where((state.diverged_at < 0) & ~finite, state.step, state.diverged_at)
         new = TrainState(state.step + 1, keep(params, state.params), keep(opt_state, state.opt_state),
                          keep(model_state, state.model_state), state.key, diverged_at)
@@ -344,7 +344,7 @@ class Program:
                                       what=f"sweep ({desc})" if levels else "make_train", lower=MEMORY_HINT)
         total = self.config.epochs
         chunk = epochs_per_chunk(total, self.config.chunk_epochs or math.ceil(total / 20))
-        fingerprint = {
+        fingerprint = lambda: {  # noqa: E731 -- hashes the data: only when checkpoints are written
             "kind": "train", "config": repr(self.config), "levels": levels, "epochs": total, "chunk_epochs": chunk,
             "dataset": f"{self.dataset.name}:" + checkpoint.digest(
                 self.dataset.x_train, self.dataset.y_train, self.dataset.x_test, self.dataset.y_test),

@@ -1,0 +1,34 @@
+"""Experiments are users of the library: they import only its public names."""
+import ast
+from pathlib import Path
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def _private_imports(path: Path) -> list[str]:
+    """``lossatlas`` imports of an underscore module or name in one file."""
+    bad = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "lossatlas":
+            parts = node.module.split(".")
+            names = [a.name for a in node.names]
+            if any(p.startswith("_") for p in parts) or any(n.startswith("_") for n in names):
+                bad.append(f"{path.name}:{node.lineno}: from {node.module} import {', '.join(names)}")
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] == "lossatlas" and any(p.startswith("_") for p in a.name.split(".")):
+                    bad.append(f"{path.name}:{node.lineno}: import {a.name}")
+    return bad
+
+
+def test_experiments_import_no_private_lossatlas_names():
+    files = sorted(EXPERIMENTS.glob("*.py"))
+    assert len(files) > 10
+    bad = [b for f in files for b in _private_imports(f)]
+    assert not bad, bad
+
+
+def test_the_parser_catches_a_private_import(tmp_path):
+    f = tmp_path / "x.py"
+    f.write_text("from lossatlas._compat import x\nimport lossatlas._y\nfrom lossatlas import _z, grads\n")
+    assert len(_private_imports(f)) == 3
