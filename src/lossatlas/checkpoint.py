@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 DEFAULT_EVERY = 5
@@ -234,6 +235,14 @@ class Call:
 
 
 # ---------------------------------------------------------------- the chunk loop
+def concat_chunks(parts: list, axis: int, last: tuple = ("diverged_at",)) -> dict:
+    """Chunk outputs (dicts of array pytrees) joined along ``axis``; the keys in ``last``
+    (per-run values such as ``diverged_at``) are taken from the last chunk."""
+    out = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=axis),
+                                 *[{k: v for k, v in p.items() if k not in last} for p in parts])
+    return dict(out, **{k: jnp.asarray(parts[-1][k]) for k in last if k in parts[-1]})
+
+
 def run_chunks(*, fingerprint: dict, init: Callable[[], Any], step: Callable[[Any], tuple[Any, dict]],
                num_chunks: int, units_per_chunk: int, concat: Callable[[list], dict], unit: str = "chunk",
                desc: str = "", postfix: Callable[[dict], dict] | None = None, progress: bool = False):

@@ -248,7 +248,7 @@ def _new_id() -> str:
 
 def _write_owner(partial: Path, resumed: bool) -> None:
     path = partial / OWNER_FILE
-    owner = json.loads(path.read_text()) if resumed and path.exists() else {}
+    owner = read_json(path) if resumed and path.exists() else {}
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     owner.update(pid=os.getpid(), host=socket.gethostname())
     owner.setdefault("started", now)
@@ -301,7 +301,7 @@ def new_run(experiment: str, config: Any, out_dir: str | os.PathLike = "runs", r
     if resume:
         if not (partial / "config.json").is_file():
             raise FileNotFoundError(f"no partial run folder {partial} (with config.json) to resume")
-        diff = _config_mismatch(json.loads((partial / "config.json").read_text()), _jsonable(config))
+        diff = _config_mismatch(read_json(partial / "config.json"), _jsonable(config))
         if diff:
             raise ValueError(f"cannot resume {partial}: it was started with a different experiment or "
                              f"config (differs in: {', '.join(diff)}); repeat its original command with --resume")
@@ -341,6 +341,11 @@ def _read_text(path: Path) -> str:
         return path.read_text()
     except UnicodeDecodeError as err:
         raise ValueError(f"{path}: corrupt file (not UTF-8 text: {err.reason} at byte {err.start})") from err
+
+
+def _partial_run_id(name: str) -> str:
+    """The run id of a partial folder's name (``.ID.partial`` -> ``ID``; other names unchanged)."""
+    return name[1:-len(".partial")] if name.startswith(".") and name.endswith(".partial") else name
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -409,7 +414,7 @@ def resolve_partial(path: str | os.PathLike) -> tuple[Path, str, str]:
     """
     path = Path(path)
     name = path.name
-    run_id = name[1:-len(".partial")] if name.startswith(".") and name.endswith(".partial") else name
+    run_id = _partial_run_id(name)
     root = path.parent
     if is_complete(root / run_id):
         raise ValueError(f"{root / run_id} is a complete run; there is nothing to resume")
@@ -447,7 +452,7 @@ def partial_info(path: str | os.PathLike) -> dict:
     owner = path / OWNER_FILE
     if owner.exists():
         try:
-            o = json.loads(owner.read_text())
+            o = read_json(owner)
             live = _pid_alive(int(o["pid"])) if o.get("host") == socket.gethostname() else None
         except (ValueError, KeyError, TypeError):
             live = None
@@ -455,10 +460,10 @@ def partial_info(path: str | os.PathLike) -> dict:
     last = None
     if metas:
         try:
-            last = json.loads(metas[-1].read_text())
+            last = read_json(metas[-1])
         except ValueError:
             last = None
-    return {"path": path, "experiment": path.parent.name, "run_id": path.name[1:-len(".partial")],
+    return {"path": path, "experiment": path.parent.name, "run_id": _partial_run_id(path.name),
             "age_hours": (time.time() - newest) / 3600.0, "live": live, "calls": len(metas), "last": last}
 
 

@@ -375,18 +375,14 @@ class StreamProgram:
             carry, out = one_task(carry, keys, lams, data, t)
             return (carry, acc0, t + 1), out
 
-        def concat(parts):
-            out = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=2),
-                                         *[{k: v for k, v in p.items() if k != "diverged_at"} for p in parts])
-            return dict(out, diverged_at=jnp.asarray(parts[-1]["diverged_at"]))
-
         def init():
             carry, acc0 = devices.shard_axis(start(keys, lams, data), mesh, 1)  # as one_task returns them
             return carry, acc0, jnp.zeros((1,), jnp.int32)
 
         (_, acc0, _), out = checkpoint.run_chunks(
             fingerprint=fingerprint, init=init, step=step, num_chunks=t_total, units_per_chunk=1,
-            concat=concat, unit="task", desc=f"{strat.name} x{lams.shape[0]} lams x{num} seeds")
+            concat=functools.partial(checkpoint.concat_chunks, axis=2), unit="task",
+            desc=f"{strat.name} x{lams.shape[0]} lams x{num} seeds")
         out = dict(out, init_acc=acc0)
         return jax.tree_util.tree_map(lambda a: a[:, :num], out) if keys.shape[0] != num else out
 

@@ -350,12 +350,6 @@ class Program:
                 self.dataset.x_train, self.dataset.y_train, self.dataset.x_test, self.dataset.y_test),
             "keys": checkpoint.digest(keys), "grid": {k: np.asarray(v).tolist() for k, v in sorted(grid_hp.items())}}
 
-        def concat(parts):
-            last = parts[-1]
-            out = {k: jnp.concatenate([p[k] for p in parts], axis=levels) for k in sorted(last) if k != "diverged_at"}
-            out["diverged_at"] = jnp.asarray(last["diverged_at"])
-            return out
-
         def postfix(hist):
             return {"test_loss": f"{float(np.nanmean(jax.device_get(hist['test_loss']))):.4f}"}
 
@@ -369,7 +363,8 @@ class Program:
         return checkpoint.run_chunks(
             fingerprint=fingerprint, init=lambda: devices.shard_axis(init(keys, grid_hp), mesh, levels - 1),
             step=step, num_chunks=total // chunk,
-            units_per_chunk=chunk, concat=concat, unit="epoch", desc=desc or self.config.model,
+            units_per_chunk=chunk, concat=functools.partial(checkpoint.concat_chunks, axis=levels),
+            unit="epoch", desc=desc or self.config.model,
             postfix=postfix, progress=progress)
 
 
