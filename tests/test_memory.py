@@ -73,7 +73,7 @@ def tiny_sweep(digits):
     grid = {"learning_rate": [0.3, 0.1, 0.03]}
     prog = la.train.engine.program(cfg, digits)
     traces = prog.num_traces
-    state, hist = la.sweep(cfg, digits, seeds=2, grid=grid)
+    state, hist = la.sweep(cfg, digits, key=jax.random.PRNGKey(0), seeds=2, grid=grid)
     plan = memory.last_plan
     assert prog.num_traces == traces + 1 and plan.compiles == 1 and not plan.chunked  # the default path
     return cfg, grid, (state, hist), plan
@@ -83,12 +83,12 @@ def test_sweep_chunked_equals_fused(tiny_sweep, digits, monkeypatch):
     cfg, grid, fused, plan = tiny_sweep
     assert plan.sizes == (3, 2)
     monkeypatch.setenv(memory.ENV_VAR, str(int(plan.required) - 1))  # just too small for the fused run
-    chunked = la.sweep(cfg, digits, seeds=2, grid=grid)
+    chunked = la.sweep(cfg, digits, key=jax.random.PRNGKey(0), seeds=2, grid=grid)
     cplan = memory.last_plan
     assert cplan.chunked and cplan.source == memory.ENV_VAR and cplan.chunks[0] < 3
     assert cplan.compiles <= 2  # the smallest chunk and the chosen chunk, no more
     _close(chunked, fused, rtol=1e-5, atol=1e-6)
-    again = la.sweep(cfg, digits, seeds=2, grid=grid)  # cached executables: nothing compiles
+    again = la.sweep(cfg, digits, key=jax.random.PRNGKey(0), seeds=2, grid=grid)  # cached executables: nothing compiles
     assert memory.last_plan.compiles == 0
     _close(again, chunked, rtol=0, atol=0)
 
@@ -96,7 +96,7 @@ def test_sweep_chunked_equals_fused(tiny_sweep, digits, monkeypatch):
 def test_impossible_limit_names_what_to_lower(tiny_sweep, digits):
     cfg, grid, _, _ = tiny_sweep
     with memory.limit(1000), pytest.raises(memory.MemoryLimitError) as err:
-        la.sweep(cfg, digits, seeds=2, grid=grid)
+        la.sweep(cfg, digits, key=jax.random.PRNGKey(0), seeds=2, grid=grid)
     msg = str(err.value)
     assert isinstance(err.value, MemoryError) and isinstance(err.value, ValueError) and "\n" not in msg
     assert msg.startswith("sweep (mlp x3 points x2 seeds): needs ~") and "1000 B is available" in msg
@@ -111,10 +111,10 @@ def test_chunked_epochs_path_is_estimated_and_refused(tiny_sweep, digits):
     from lossatlas import checkpoint
     cfg, grid, fused, _ = tiny_sweep
     with checkpoint.checkpointing(None), memory.limit(1000), pytest.raises(memory.MemoryLimitError) as err:
-        la.sweep(cfg, digits, seeds=2, grid=grid)
+        la.sweep(cfg, digits, key=jax.random.PRNGKey(0), seeds=2, grid=grid)
     assert str(err.value).startswith("sweep (mlp x3 points x2 seeds): needs ~") and "\n" not in str(err.value)
     with checkpoint.checkpointing(None):
-        chunked = la.sweep(cfg, digits, seeds=2, grid=grid)
+        chunked = la.sweep(cfg, digits, key=jax.random.PRNGKey(0), seeds=2, grid=grid)
     _close(chunked, fused, rtol=1e-4, atol=1e-5)
 
 

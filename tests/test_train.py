@@ -116,7 +116,7 @@ def test_grid_member_equals_static_config(small):
 
 def test_sweep_does_not_recompile(small):
     cfg = BASE.replace(epochs=1)
-    sweep(cfg, small, seeds=2, grid={"learning_rate": [1e-3, 1e-2]})
+    sweep(cfg, small, key=jax.random.PRNGKey(0), seeds=2, grid={"learning_rate": [1e-3, 1e-2]})
     sweep(cfg, small, seeds=2, grid={"learning_rate": [3e-3, 3e-2]}, key=jax.random.PRNGKey(1))
     assert program(cfg, small).num_traces == 1
 
@@ -219,11 +219,11 @@ def test_bad_inputs_are_refused(small):
     with pytest.raises(ValueError, match="mlp"):
         make_train(dataclasses.replace(BASE, model="resnet9000"), small)
     with pytest.raises(ValueError, match="sweepable"):
-        sweep(BASE, small, grid={"batch_size": [32, 64]})
+        sweep(BASE, small, key=jax.random.PRNGKey(0), grid={"batch_size": [32, 64]})
     with pytest.raises(ValueError, match="learning_rate"):
-        sweep(BASE, small, grid={"learning_rate": [1e-3, -1.0]})
+        sweep(BASE, small, key=jax.random.PRNGKey(0), grid={"learning_rate": [1e-3, -1.0]})
     with pytest.raises(ValueError, match="seeds"):
-        sweep(BASE, small, seeds=0)
+        sweep(BASE, small, key=jax.random.PRNGKey(0), seeds=0)
     with pytest.raises(ValueError, match="no field"):
         BASE.replace(learning_rat=0.1)
 
@@ -338,28 +338,28 @@ def test_optimizer_fields_table_matches_the_optimizers():
 ])
 def test_sweep_refuses_grid_axes_without_effect_or_bad_values(small, config_changes, grid, match):
     with pytest.raises(ValueError, match=match):
-        sweep(BASE.replace(**config_changes), small, grid=grid)
+        sweep(BASE.replace(**config_changes), small, key=jax.random.PRNGKey(0), grid=grid)
 
 
 def test_label_smoothing_grid_needs_cross_entropy():
     ds = data.load("teacher_student", num_train=64, num_test=16, input_dim=3)
     cfg = TrainConfig(model="mlp", model_cfg={"widths": ()}, batch_size=16, epochs=1)
     with pytest.raises(ValueError, match="'label_smoothing' has no effect with loss='mse'"):
-        sweep(cfg, ds, grid={"label_smoothing": [0.0, 0.1]})
+        sweep(cfg, ds, key=jax.random.PRNGKey(0), grid={"label_smoothing": [0.0, 0.1]})
 
 
 def test_sweep_accepts_numpy_seeds_and_grid_values(small):
     cfg = BASE.replace(epochs=1)
-    _, hist = sweep(cfg, small, seeds=np.int64(2), grid={"learning_rate": np.array([1e-3, 1e-2], np.float32)})
+    _, hist = sweep(cfg, small, key=jax.random.PRNGKey(0), seeds=np.int64(2), grid={"learning_rate": np.array([1e-3, 1e-2], np.float32)})
     assert hist["loss"].shape == (2, 2, 8)
     with pytest.raises(ValueError, match="seeds"):
-        sweep(cfg, small, seeds=np.float64(2.0))
+        sweep(cfg, small, key=jax.random.PRNGKey(0), seeds=np.float64(2.0))
 
 
 # ---------------------------------------------------------------- device data and progress
 
 def test_configs_differing_in_hyperparameters_share_one_device_copy(small):
-    from lossatlas.train import engine
+    from lossatlas.train import device_data
     a, b = program(BASE, small), program(BASE.replace(learning_rate=3e-2), small)
     assert a is not b
     da, db = a.device_data(), b.device_data()
@@ -370,12 +370,12 @@ def test_configs_differing_in_hyperparameters_share_one_device_copy(small):
     # entries go when the dataset object does
     import gc
     tmp = small.subset(num_train=64, num_test=10)
-    engine.device_data(tmp, 16, True)
+    device_data.device_data(tmp, 16, True)
     tmp_id = id(tmp)
-    assert any(k[0] == tmp_id for k in engine._DEVICE_DATA)
+    assert any(k[0] == tmp_id for k in device_data._DEVICE_DATA)
     del tmp
     gc.collect()
-    assert not any(k[0] == tmp_id for k in engine._DEVICE_DATA)
+    assert not any(k[0] == tmp_id for k in device_data._DEVICE_DATA)
 
 
 def test_train_metrics_match_direct_evaluation(small):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-import weakref
+from typing import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -17,9 +17,12 @@ import numpy as np
 import optax
 
 from lossatlas import checkpoint, devices, memory, optim
+from lossatlas import keys as keys_lib
 from lossatlas.treeutil import global_norm, tree_where
 from lossatlas.data import Dataset
+from lossatlas.train import hooks as hooks_lib
 from lossatlas.train.config import SWEEPABLE, TrainConfig
+from lossatlas.train.device_data import device_data, host_data
 from lossatlas.train.limits import check_total_steps
 from lossatlas.train.objective import build_model, make_objective
 from lossatlas.train.state import TrainState
@@ -29,65 +32,15 @@ _SHUFFLE, _STEP = 0, 1
 _PROBE_COLLECTIONS = ("intermediates", "perturbations")
 
 
-def _chunk(x: np.ndarray, size: int):
-    """Pad the leading axis to a multiple of ``size`` and fold it into [n, size, ...]."""
-    n = len(x)
-    num = -(-n // size)
-    pad = num * size - n
-    xp = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)]) if pad else x
-    mask = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
-    return xp.reshape((num, size) + x.shape[1:]), mask.reshape(num, size)
-
-
-def host_data(dataset: Dataset, eval_batch_size: int, eval_train: bool) -> dict:
-    """The arrays a program reads, as numpy: ``x_train``/``y_train``, the test split in
-    padded chunks (``x_test_chunks``, ``y_test_chunks``, ``test_mask`` [chunks, size]) and,
-    with ``eval_train``, padded chunks of training-set *indices* (``train_idx_chunks``,
-    ``train_mask``), so evaluating the training set gathers from ``x_train`` instead of
-    keeping a second, padded copy of it."""
-    d = {"x_train": np.asarray(dataset.x_train), "y_train": np.asarray(dataset.y_train)}
-    size = max(1, min(eval_batch_size, dataset.num_test))
-    d["x_test_chunks"], d["test_mask"] = _chunk(np.asarray(dataset.x_test), size)
-    d["y_test_chunks"], _ = _chunk(np.asarray(dataset.y_test), size)
-    if eval_train:
-        size = max(1, min(eval_batch_size, dataset.num_train))
-        d["train_idx_chunks"], d["train_mask"] = _chunk(np.arange(dataset.num_train, dtype=np.int32), size)
-    return d
-
-
-# (id(dataset), eval_batch_size, eval_train, mesh) -> arrays on the device(s). Programs
-# (one per TrainConfig) that differ only in hyperparameters share one device copy; a
-# dataset's entries are dropped when the dataset object is garbage-collected.
-_DEVICE_DATA: dict[tuple, dict] = {}
-_WATCHED: set[int] = set()
-
-
-def _forget(dataset_id: int) -> None:
-    _WATCHED.discard(dataset_id)
-    for k in [k for k in _DEVICE_DATA if k[0] == dataset_id]:
-        del _DEVICE_DATA[k]
-
-
-def device_data(dataset: Dataset, eval_batch_size: int, eval_train: bool, mesh=None) -> dict:
-    """:func:`host_data` on the default device, or replicated over ``mesh`` (cached, moved once)."""
-    key = (id(dataset), eval_batch_size, eval_train, mesh)
-    data = _DEVICE_DATA.get(key)
-    if data is None:
-        if id(dataset) not in _WATCHED:
-            weakref.finalize(dataset, _forget, id(dataset))
-            _WATCHED.add(id(dataset))
-        data = _DEVICE_DATA[key] = devices.replicate(host_data(dataset, eval_batch_size, eval_train), mesh)
-    return data
-
-
 #: What a user can lower when a training program does not fit in memory.
 MEMORY_HINT = "seeds, grid size, batch_size, eval_batch_size or the model's width"
 
 
-def epochs_per_chunk(total: int, target: int) -> int:
-    """The largest divisor of ``total`` that is <= ``target``: equal chunks, one compile."""
-    target = max(1, min(target, total))
-    return next(d for d in range(target, 0, -1) if total % d == 0)
+def epochs_per_chunk(total: int, target: int, multiple: int = 1) -> int:
+    """The largest divisor of ``total`` that is a multiple of ``multiple`` (which divides
+    ``total``) and <= ``max(target, multiple)``: equal chunks, one compile."""
+    target = max(multiple, min(target, total))
+    return next(d for d in range(target, 0, -1) if total % d == 0 and d % multiple == 0)
 
 
 class Program:
@@ -234,53 +187,116 @@ class Program:
             out[f"{split}_acc"] = hit_sum / n
         return out
 
-    def run_epochs(self, state: TrainState, hp, data, num_epochs: int):
-        """``num_epochs`` epochs as one scan; returns per-step and per-epoch history."""
+    def batch_indices(self, key, epoch_idx):
+        """Training-set indices of every minibatch of epoch ``epoch_idx``: [steps, batch_size]
+        (a fresh permutation per epoch from ``fold_in(fold_in(key, 0), epoch)``)."""
+        spe, bs, n = self.steps_per_epoch, self.config.batch_size, self.dataset.num_train
+        perm = jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, _SHUFFLE), epoch_idx), n)
+        return perm[: spe * bs].reshape(spe, bs)
+
+    def init_carry(self, key, hp, hooks=hooks_lib.NO_HOOKS):
+        """``(TrainState, hook state)``: what the epoch scan carries."""
+        state = self.init(key, hp)
+        return state, hooks_lib.init_state(hooks, state)
+
+    def run_epochs(self, carry, hp, data, num_epochs: int, hooks=hooks_lib.NO_HOOKS):
+        """``num_epochs`` epochs as one scan; returns the carry and per-step / per-epoch history
+        (``probes`` in it when ``hooks`` has probes)."""
         self.num_traces += 1
         tx = self.optimizer(hp)
-        spe, bs, n = self.steps_per_epoch, self.config.batch_size, self.dataset.num_train
+        spe = self.steps_per_epoch
+        in_epoch = bool(hooks.probes) and hooks.probe_group == 1
+        block = hooks.probe_block if in_epoch else spe
+        step_ckpt = bool(hooks.ckpt_steps) and not hooks.ckpt_at_epoch_end
 
-        def epoch(state, _):
-            epoch_idx = state.step // spe
-            perm = jax.random.permutation(jax.random.fold_in(jax.random.fold_in(state.key, _SHUFFLE), epoch_idx), n)
-            idx_SxB = perm[: spe * bs].reshape(spe, bs)
+        def step(c, idx_B):
+            st, hs = c
+            st, out = self.train_step(st, data["x_train"][idx_B], data["y_train"][idx_B], hp, tx)
+            if step_ckpt:
+                hs = dict(hs, ckpt=hooks_lib.write_checkpoint(hooks, hs["ckpt"], st))
+            return (st, hs), out
 
-            def step(st, idx_B):
-                return self.train_step(st, data["x_train"][idx_B], data["y_train"][idx_B], hp, tx)
+        def probe(c, idx_B):
+            st, hs = c
+            hs, values = hooks_lib.run_probes(hooks, hs, st, (data["x_train"][idx_B], data["y_train"][idx_B]))
+            return (st, hs), values
 
-            state, (loss_S, gnorm_S) = jax.lax.scan(step, state, idx_SxB)
-            metrics = self.evaluate(state.params, state.model_state, data, "test")
+        def steps_block(c, idx_PxB):
+            c, out = jax.lax.scan(step, c, idx_PxB)
+            if in_epoch:
+                c, values = probe(c, idx_PxB[-1])
+                return c, (out, values)
+            return c, (out, {})
+
+        def epoch(c, _):
+            st, hs = c
+            idx = self.batch_indices(st.key, st.step // spe).reshape(spe // block, block, -1)
+            c, ((loss, gnorm), values) = jax.lax.scan(steps_block, c, idx)
+            st, hs = c
+            if hooks.ckpt_steps and hooks.ckpt_at_epoch_end:
+                hs = dict(hs, ckpt=hooks_lib.write_checkpoint(hooks, hs["ckpt"], st))
+            metrics = self.evaluate(st.params, st.model_state, data, "test")
             if self.config.eval_train:
-                metrics.update(self.evaluate(state.params, state.model_state, data, "train"))
-            metrics = {k: jnp.where(state.diverged_at < 0, v, jnp.nan) for k, v in metrics.items()}
-            return state, {"loss": loss_S, "grad_norm": gnorm_S, **metrics}
+                metrics.update(self.evaluate(st.params, st.model_state, data, "train"))
+            metrics = {k: jnp.where(st.diverged_at < 0, v, jnp.nan) for k, v in metrics.items()}
+            out = {"loss": loss.reshape(-1), "grad_norm": gnorm.reshape(-1), **metrics}
+            if in_epoch:
+                out["probes"] = values
+            return (st, hs), out
 
-        state, hist = jax.lax.scan(epoch, state, None, length=num_epochs)
+        if hooks.probes and not in_epoch:  # one probe per group of epochs
+            m = hooks.probe_group
+            if num_epochs % m:
+                raise ValueError(f"run_epochs: num_epochs={num_epochs} is not a multiple of the probe group {m}")
+
+            def group(c, _):
+                c, out = jax.lax.scan(epoch, c, None, length=m)
+                st = c[0]
+                c, values = probe(c, self.batch_indices(st.key, st.step // spe - 1)[-1])
+                return c, (out, values)
+
+            carry, (hist, values) = jax.lax.scan(group, carry, None, length=num_epochs // m)
+            hist = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), hist)
+            hist["probes"] = values
+        else:
+            carry, hist = jax.lax.scan(epoch, carry, None, length=num_epochs)
+            if in_epoch:  # [epochs, probes per epoch, ...] -> [probes, ...]
+                hist["probes"] = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), hist["probes"])
         for k in ("loss", "grad_norm"):
             hist[k] = hist[k].reshape(-1)
-        hist["diverged_at"] = state.diverged_at
+        hist["diverged_at"] = carry[0].diverged_at
+        return carry, hist
+
+    @staticmethod
+    def finish(carry, hist):
+        """``(state, history)`` from the final carry: checkpoints move into the history."""
+        state, hs = carry
+        if "ckpt" in hs:
+            hist = dict(hist, checkpoints=hs["ckpt"])
         return state, hist
 
-    def run(self, key, hp_overrides=None, data=None, num_epochs=None):
-        """Init + all epochs (pure; jit/vmap it)."""
+    def run(self, key, hp_overrides=None, data=None, num_epochs=None, hooks=hooks_lib.NO_HOOKS):
+        """Init + all epochs (pure; jit/vmap it): ``(state, history)``."""
         hp = self.hparams(hp_overrides)
-        state = self.init(key, hp)
-        return self.run_epochs(state, hp, self.data if data is None else data,
-                               num_epochs or self.config.epochs)
+        carry = self.init_carry(key, hp, hooks)
+        carry, hist = self.run_epochs(carry, hp, self.data if data is None else data,
+                                      num_epochs or self.config.epochs, hooks)
+        return self.finish(carry, hist)
 
     # ---------------------------------------------------------------- compiled
-    def compiled(self, grid_names: tuple = (), levels: int = 0):
-        """Cached jitted ``(init, run_epochs, full_run)`` for a set of swept field names.
+    def compiled(self, grid_names: tuple = (), levels: int = 0, hooks=hooks_lib.NO_HOOKS):
+        """Cached jitted ``(init_carry, run_epochs, full_run)`` for a set of swept field names.
 
         ``levels`` is the number of vmap axes: 0 (one run), 1 (seeds) or 2 (a flat
-        axis of grid points outside the seed axis).
+        axis of grid points outside the seed axis); ``hooks`` (checkpoints, probes) are
+        part of the program.
         """
-        cache_key = (grid_names, levels)
+        cache_key = (grid_names, levels, hooks)
         if cache_key in self._jitted:
             return self._jitted[cache_key]
 
         def vmapped(f, key_axis):
-            # f(key_or_state, grid_hp); seeds are the inner axis, grid points the outer.
+            # f(key_or_carry, grid_hp); seeds are the inner axis, grid points the outer.
             if levels >= 1:
                 f = jax.vmap(f, (0, None))
             if levels == 2:
@@ -288,41 +304,43 @@ class Program:
             return f
 
         def init(key, grid_hp):
-            return vmapped(lambda k, g: self.init(k, self.hparams(g)), None)(key, grid_hp)
+            return vmapped(lambda k, g: self.init_carry(k, self.hparams(g), hooks), None)(key, grid_hp)
 
-        def epochs(state, grid_hp, data, num_epochs):
-            f = lambda s, g: self.run_epochs(s, self.hparams(g), data, num_epochs)  # noqa: E731
-            return vmapped(f, 0)(state, grid_hp)
+        def epochs(carry, grid_hp, data, num_epochs):
+            f = lambda c, g: self.run_epochs(c, self.hparams(g), data, num_epochs, hooks)  # noqa: E731
+            return vmapped(f, 0)(carry, grid_hp)
 
         def full(key, grid_hp, data):
-            return vmapped(lambda k, g: self.run(k, g, data), None)(key, grid_hp)
+            return vmapped(lambda k, g: self.run(k, g, data, hooks=hooks), None)(key, grid_hp)
 
         fns = (jax.jit(init), jax.jit(epochs, static_argnums=3), jax.jit(full))
         self._jitted[cache_key] = fns
         return fns
 
-    def _chunk_program(self, grid_names: tuple, levels: int, chunk: int):
-        """Cached ``jit((state, grid_hp, data) -> run_epochs(..., chunk))`` for the chunked path."""
-        cache_key = ("chunk", grid_names, levels, chunk)
+    def _chunk_program(self, grid_names: tuple, levels: int, chunk: int, hooks):
+        """Cached ``jit((carry, grid_hp, data) -> run_epochs(..., chunk))`` for the chunked path."""
+        cache_key = ("chunk", grid_names, levels, chunk, hooks)
         if cache_key not in self._jitted:
-            epochs = self.compiled(grid_names, levels)[1]
-            self._jitted[cache_key] = jax.jit(lambda state, grid_hp, data: epochs(state, grid_hp, data, chunk))
+            epochs = self.compiled(grid_names, levels, hooks)[1]
+            self._jitted[cache_key] = jax.jit(lambda carry, grid_hp, data: epochs(carry, grid_hp, data, chunk))
         return self._jitted[cache_key]
 
-    def execute(self, keys, grid_hp, *, levels: int, progress: bool, desc: str = ""):
+    def execute(self, keys, grid_hp, *, levels: int, progress: bool, desc: str = "",
+                hooks=hooks_lib.NO_HOOKS, return_init: bool = False):
         """Run the whole program, fused, or in chunks of epochs.
 
         It runs in equal chunks of epochs (the largest divisor of ``epochs`` not above
-        ``config.chunk_epochs``, default ``ceil(epochs / 20)``) under a progress bar when
-        ``progress`` is set, and always inside a :func:`lossatlas.checkpoint.checkpointing`
-        block, which then also saves and resumes the run between chunks (see
-        :mod:`lossatlas.checkpoint`); otherwise as one fused program. Chunked and fused
-        differ only by floating-point reassociation. With several devices (e.g. every CPU
-        core, see ``lossatlas.devices``) and a seed count they divide, the seed axis is
-        sharded over them. The fused run's memory is estimated first
-        (``lossatlas.memory.run_vmapped``): grid points, then seeds, run in equal chunks if
-        it would not fit; a chunk of epochs (which carries every member's state) is estimated
-        once per shape and refused with a one-line error if it would not fit.
+        ``config.chunk_epochs``, default ``ceil(epochs / 20)``, and a multiple of the probe
+        group when probes run every few epochs) under a progress bar when ``progress`` is
+        set, and always inside a :func:`lossatlas.checkpoint.checkpointing` block, which
+        then also saves and resumes the run between chunks (see :mod:`lossatlas.checkpoint`);
+        otherwise as one fused program. Chunked and fused differ only by floating-point
+        reassociation. With several devices (e.g. every CPU core, see ``lossatlas.devices``)
+        and a seed count they divide, the seed axis is sharded over them. The fused run's
+        memory is estimated first (``lossatlas.memory.run_vmapped``): grid points, then
+        seeds, run in equal chunks if it would not fit; a chunk of epochs (which carries
+        every member's state) is estimated once per shape and refused with a one-line
+        error if it would not fit.
 
         Args:
           keys: the run's key, or per-seed keys ``[S]`` (``levels >= 1``).
@@ -330,42 +348,50 @@ class Program:
           levels: number of vmap axes (see :meth:`compiled`).
           progress: show a progress bar (runs chunked).
           desc: label of the progress bar.
+          hooks: checkpoints and probes (:func:`lossatlas.train.hooks.resolve`).
+          return_init: also return the initial state.
 
         Returns:
-          ``(state, history)`` with leading axes ``[P, S]`` / ``[S]`` / none.
+          ``(state, history)`` (``(state, history, initial state)`` with ``return_init``)
+          with leading axes ``[P, S]`` / ``[S]`` / none.
         """
-        init, epochs, full = self.compiled(tuple(sorted(grid_hp)), levels)
+        names = tuple(sorted(grid_hp))
+        init, epochs, full = self.compiled(names, levels, hooks)
         mesh = devices.seed_mesh(keys.shape[0]) if levels >= 1 else None
-        keys = devices.shard_leading(keys, mesh)
+        keys = devices.shard_axis(keys, mesh, 0)
         data = self.device_data(mesh)
+        extra = (init(keys, grid_hp)[0],) if return_init else ()
         if not progress and checkpoint.active() is None:
             # estimated first: chunked over grid points, then seeds, if it would not fit
-            return memory.run_vmapped(full, (keys, grid_hp, data), {0: (), 1: (0,), 2: (1, 0)}[levels],
-                                      what=f"sweep ({desc})" if levels else "make_train", lower=MEMORY_HINT)
+            out = memory.run_vmapped(full, (keys, grid_hp, data), {0: (), 1: (0,), 2: (1, 0)}[levels],
+                                     what=f"sweep ({desc})" if levels else "make_train", lower=MEMORY_HINT)
+            return tuple(out) + extra
         total = self.config.epochs
-        chunk = epochs_per_chunk(total, self.config.chunk_epochs or math.ceil(total / 20))
+        group = hooks.probe_group if hooks.probes else 1
+        chunk = epochs_per_chunk(total, self.config.chunk_epochs or math.ceil(total / 20), group)
         fingerprint = lambda: {  # noqa: E731 -- hashes the data: only when checkpoints are written
             "kind": "train", "config": repr(self.config), "levels": levels, "epochs": total, "chunk_epochs": chunk,
-            "dataset": f"{self.dataset.name}:" + checkpoint.digest(
+            "hooks": repr(hooks), "dataset": f"{self.dataset.name}:" + checkpoint.digest(
                 self.dataset.x_train, self.dataset.y_train, self.dataset.x_test, self.dataset.y_test),
             "keys": checkpoint.digest(keys), "grid": {k: np.asarray(v).tolist() for k, v in sorted(grid_hp.items())}}
 
         def postfix(hist):
             return {"test_loss": f"{float(np.nanmean(jax.device_get(hist['test_loss']))):.4f}"}
 
-        chunk_fn = self._chunk_program(tuple(sorted(grid_hp)), levels, chunk)
+        chunk_fn = self._chunk_program(names, levels, chunk, hooks)
 
-        def step(state):  # compiled once per shape, refused up front if XLA's estimate does not fit
-            run = memory.compile_checked(chunk_fn, (state, grid_hp, data), lower=MEMORY_HINT,
+        def step(carry):  # compiled once per shape, refused up front if XLA's estimate does not fit
+            run = memory.compile_checked(chunk_fn, (carry, grid_hp, data), lower=MEMORY_HINT,
                                          what=f"sweep ({desc})" if levels else "make_train")
-            return run(state, grid_hp, data)
+            return run(carry, grid_hp, data)
 
-        return checkpoint.run_chunks(
+        carry, hist = checkpoint.run_chunks(
             fingerprint=fingerprint, init=lambda: devices.shard_axis(init(keys, grid_hp), mesh, levels - 1),
             step=step, num_chunks=total // chunk,
             units_per_chunk=chunk, concat=functools.partial(checkpoint.concat_chunks, axis=levels),
             unit="epoch", desc=desc or self.config.model,
             postfix=postfix, progress=progress)
+        return self.finish(carry, hist) + extra
 
 
 @functools.lru_cache(maxsize=32)
@@ -374,12 +400,42 @@ def program(config: TrainConfig, dataset: Dataset) -> Program:
     return Program(config, dataset)
 
 
-def make_train(config: TrainConfig, dataset: Dataset, *, progress: bool = False):
+def init(config: TrainConfig, dataset: Dataset, key) -> TrainState:
+    """The initial :class:`TrainState` of a run: what ``make_train(config, dataset)(key)``
+    starts from (parameters scaled by ``init_scale``, fresh optimizer state, step 0).
+
+    Args:
+      config: a :class:`TrainConfig`.
+      dataset: the data (its first example fixes the input shape).
+      key: the run's PRNG key (the same key given to ``train``).
+
+    Returns:
+      The initial :class:`TrainState`.
+    """
+    keys_lib.require_key("init", key)
+    prog = program(config, dataset)
+    return prog.compiled((), 0)[0](key, {})[0]
+
+
+def make_train(config: TrainConfig, dataset: Dataset, *, checkpoints: hooks_lib.Checkpoints | None = None,
+               probes: Mapping | None = None, probe_every: int | None = None, return_init: bool = False,
+               progress: bool = False):
     """Compile-once training function for one run.
 
     Args:
       config: a :class:`TrainConfig`.
       dataset: a :class:`lossatlas.data.Dataset` (moved to the device once).
+      checkpoints: a :class:`lossatlas.train.Checkpoints`: keep the parameters and model
+        state (and optionally the optimizer state) at those epochs or steps, stacked in
+        ``history["checkpoints"]`` [K, ...], inside the same compiled program.
+      probes: ``{name: probe}``: pure functions ``(params, model_state, batch, key) -> array``
+        (or :class:`lossatlas.train.Probe` with state, see :mod:`lossatlas.train.probes`)
+        evaluated after every ``probe_every`` steps on the minibatch just used; values in
+        ``history["probes"][name]`` [num_probes, ...] (NaN once the run diverged);
+        ``train.probe_steps`` holds the step count after which each ran.
+      probe_every: steps between probes: a divisor of the steps per epoch, or a multiple of
+        it whose epoch count divides ``epochs`` (default: once per epoch).
+      return_init: ``train(key)`` also returns the initial state (a third element).
       progress: show a tqdm progress bar; the run then executes in equal chunks of
         epochs (the largest divisor of ``epochs`` not above ``config.chunk_epochs``,
         default ``ceil(epochs / 20)``, so one compile). Its numbers equal the fused
@@ -391,18 +447,24 @@ def make_train(config: TrainConfig, dataset: Dataset, *, progress: bool = False)
       ``loss`` and ``grad_norm`` [epochs * steps_per_epoch] and per-epoch
       ``test_loss``, ``test_acc``, ``train_loss``, ``train_acc`` [epochs]
       (accuracies only for classification/language; train metrics only when
-      ``config.eval_train``), and ``diverged_at`` (the step where the loss or
+      ``config.eval_train``), ``diverged_at`` (the step where the loss or
       gradient first became NaN/Inf, or -1; entries from then on are NaN and the
-      state is frozen at its last finite values). The function has attributes
-      ``program`` and ``steps_per_epoch``. Calling it raises
+      state is frozen at its last finite values), and ``checkpoints`` / ``probes``
+      when asked for. The function has attributes ``program``, ``steps_per_epoch``,
+      ``checkpoint_steps`` and ``probe_steps``. Calling it raises
       ``lossatlas.memory.MemoryLimitError`` if XLA's memory estimate of the run
       exceeds the available memory.
     """
     prog = program(config, dataset)
+    hooks = hooks_lib.resolve(checkpoints, probes, probe_every, steps_per_epoch=prog.steps_per_epoch,
+                              epochs=config.epochs)
 
     def train(key):
-        return prog.execute(key, {}, levels=0, progress=progress)
+        keys_lib.require_key("make_train", key)
+        return prog.execute(key, {}, levels=0, progress=progress, hooks=hooks, return_init=return_init)
 
     train.program = prog
     train.steps_per_epoch = prog.steps_per_epoch
+    train.checkpoint_steps = np.asarray(hooks.ckpt_steps, np.int64)
+    train.probe_steps = hooks.probe_steps(prog.total_steps)
     return train

@@ -10,8 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from lossatlas.data import Dataset
+from lossatlas.keys import require_key
 from lossatlas.train.config import OPTIMIZER_FIELDS, SWEEPABLE, TrainConfig
 from lossatlas.train.engine import program
+from lossatlas.train.hooks import Checkpoints, resolve
 from lossatlas.train.objective import DEFAULT_LOSS
 
 
@@ -32,8 +34,10 @@ def seed_keys(key, seeds: int):
     return jax.random.split(key, seeds)
 
 
-def sweep(config: TrainConfig, dataset: Dataset, *, seeds: int = 1,
-          grid: Mapping[str, Sequence[float]] | None = None, key=None, progress: bool = False):
+def sweep(config: TrainConfig, dataset: Dataset, *, key, seeds: int = 1,
+          grid: Mapping[str, Sequence[float]] | None = None, checkpoints: Checkpoints | None = None,
+          probes: Mapping | None = None, probe_every: int | None = None, return_init: bool = False,
+          progress: bool = False):
     """Train every (grid point, seed) pair at once, as one compiled program.
 
     Seed ``i`` uses ``jax.random.split(key, seeds)[i]``, so member ``[..., i]``
@@ -51,7 +55,11 @@ def sweep(config: TrainConfig, dataset: Dataset, *, seeds: int = 1,
         A field the run does not use is refused (momentum only for momentum /
         nesterov, b1 / b2 for adam / adamw, eps for adam, adamw, rmsprop, adagrad,
         label_smoothing for cross_entropy; see ``OPTIMIZER_FIELDS``).
-      key: PRNG key (default ``jax.random.PRNGKey(0)``).
+      key: PRNG key (required: split into the per-seed keys).
+      checkpoints, probes, probe_every: as in :func:`lossatlas.train.make_train`, for every
+        member (checkpoints ``[..., K, ...]`` and probes ``[..., num_probes, ...]`` after the
+        grid and seed axes).
+      return_init: also return the initial states (a third element, same leading axes).
       progress: show a progress bar (the run then executes in chunks of epochs).
 
     Returns:
@@ -80,19 +88,20 @@ def sweep(config: TrainConfig, dataset: Dataset, *, seeds: int = 1,
                 raise ValueError(f"sweep: grid[{name!r}][{k}] must be a number, got {v!r}")
             config.replace(**{name: float(v)})  # validates the range, naming the field
         check_grid_field(config, dataset, name)
-    key = jax.random.PRNGKey(0) if key is None else key
-    keys = seed_keys(key, seeds)
+    keys = seed_keys(require_key("sweep", key), seeds)
     prog = program(config, dataset)
+    hooks = resolve(checkpoints, probes, probe_every, steps_per_epoch=prog.steps_per_epoch, epochs=config.epochs)
     if not grid:
-        return prog.execute(keys, {}, levels=1, progress=progress, desc=f"{config.model} x{seeds} seeds")
+        return prog.execute(keys, {}, levels=1, progress=progress, desc=f"{config.model} x{seeds} seeds",
+                            hooks=hooks, return_init=return_init)
     names = list(grid)
     points = list(itertools.product(*[grid[n] for n in names]))
     grid_hp = {n: jnp.asarray([p[i] for p in points], jnp.float32) for i, n in enumerate(names)}
     shape = tuple(len(grid[n]) for n in names)
-    state, history = prog.execute(keys, grid_hp, levels=2, progress=progress,
-                                  desc=f"{config.model} x{len(points)} points x{seeds} seeds")
+    out = prog.execute(keys, grid_hp, levels=2, progress=progress, hooks=hooks, return_init=return_init,
+                       desc=f"{config.model} x{len(points)} points x{seeds} seeds")
     unflat = lambda x: x.reshape(shape + x.shape[1:])  # noqa: E731
-    return jax.tree_util.tree_map(unflat, state), jax.tree_util.tree_map(unflat, history)
+    return tuple(jax.tree_util.tree_map(unflat, part) for part in out)
 
 
 def grid_points(grid: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
