@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lossatlas import data as data_lib
-from lossatlas import devices
-from lossatlas.train import Program
+from lossatlas import train
+from lossatlas.train import TrainConfig
 
 
 @functools.lru_cache(maxsize=None)
@@ -24,18 +24,16 @@ def dataset(name: str = "mnist1d"):
     return data_lib.load(name)
 
 
-def objective_fns(prog: Program):
-    """``(loss_fn, acc_fn)``, each ``f(params, (x, y)) -> batch mean`` for a program's model
-    and loss (evaluation mode; the model must have no state such as batch statistics)."""
-
-    def out(params, x):
-        return prog.apply(params, {}, x, train=False)[0]
+def objective_fns(config: TrainConfig, ds):
+    """``(loss_fn, acc_fn)``, each ``f(params, (x, y)) -> batch mean`` for a config's model
+    and loss on ``ds`` (evaluation mode; the model must have no state such as batch statistics)."""
+    fns = train.model_fns(config, ds)
 
     def loss_fn(params, batch):
-        return jnp.mean(prog.objective.per_example(out(params, batch[0]), batch[1]))
+        return fns.loss(params, {}, batch)
 
     def acc_fn(params, batch):
-        return jnp.mean(prog.objective.correct(out(params, batch[0]), batch[1]))
+        return jnp.mean(fns.correct(fns.apply(params, {}, batch[0]), batch[1]))
 
     return loss_fn, acc_fn
 
@@ -47,60 +45,39 @@ def split_data(ds, num_train: int | None = None, num_test: int | None = None):
     return tr, te
 
 
-def train_checkpoints(prog: Program, keys, num_checkpoints: int, init_eval: bool = True):
-    """Train one run per key (vmapped; the key axis sharded over the CPU cores where it
-    divides) with the library's training loop, keeping the parameters at
-    ``num_checkpoints + 1`` evenly spaced moments (0 = initialisation, last = the end).
-
-    Run ``i`` is the run ``lossatlas.train.sweep`` makes from key ``keys[i]``: same init,
-    same shuffles, same steps.
+def train_checkpoints(config: TrainConfig, ds, key, seeds: int, num_checkpoints: int, init_eval: bool = True):
+    """``lossatlas.train.sweep`` over ``seeds`` seeds (key ``key``), keeping the parameters at
+    ``num_checkpoints + 1`` evenly spaced epochs (0 = initialisation, last = the end) through
+    the engine's :class:`lossatlas.train.Checkpoints` hook, inside the same compiled program.
 
     Args:
-      prog: a :class:`lossatlas.train.Program`; ``prog.config.epochs`` must be a multiple
-        of ``num_checkpoints``.
-      keys: ``[S]`` PRNG keys.
-      num_checkpoints: parameter snapshots after the initial one (static int >= 1).
-      init_eval: also evaluate the initial parameters on the training set (needs
-        ``prog.config.eval_train``).
+      config: the run's :class:`TrainConfig`; ``epochs`` must be a multiple of ``num_checkpoints``.
+      ds: the dataset.
+      key: the sweep's key (seed ``i`` uses ``jax.random.split(key, seeds)[i]``).
+      seeds: runs.
+      num_checkpoints: parameter snapshots after the initial one (>= 1).
+      init_eval: also evaluate the initial parameters on the whole training set.
 
     Returns:
-      ``(checkpoints, history)``: params pytree with leading axes ``[S, C+1]``, and per-epoch
-      ``test_loss``, ``test_acc`` (and ``train_loss``, ``train_acc`` with ``eval_train``)
-      ``[S, epochs]`` plus ``init_train_loss``, ``init_train_acc`` (with ``init_eval``) and
-      ``diverged_at`` ``[S]`` as numpy arrays.
+      ``(checkpoints, history)``: params pytree with leading axes ``[S, C+1]``, and the sweep's
+      history as numpy arrays (per-epoch ``test_loss``, ``test_acc``, ``train_loss``,
+      ``train_acc`` ``[S, epochs]``, ``diverged_at`` ``[S]``, ...) plus ``init_train_loss``,
+      ``init_train_acc`` ``[S]`` with ``init_eval``.
     """
-    epochs = prog.config.epochs
+    epochs = config.epochs
     if num_checkpoints < 1 or epochs % num_checkpoints:
         raise ValueError(f"epochs ({epochs}) must be a positive multiple of num_checkpoints ({num_checkpoints})")
-    mesh = devices.seed_mesh(keys.shape[0])
-    ckpts, hist = _train_program(prog, num_checkpoints, init_eval)(devices.shard_leading(keys, mesh), prog.device_data(mesh))
-    return ckpts, {k: np.asarray(v) for k, v in jax.device_get(hist).items()}
-
-
-@functools.lru_cache(maxsize=16)
-def _train_program(prog: Program, num_checkpoints: int, init_eval: bool):
-    """The jitted, vmapped ``keys, data -> (checkpoints, history)`` (cached: experiments that
-    train the same config share one compile)."""
-    per = prog.config.epochs // num_checkpoints
-    hp = prog.hparams()
-    names = ("test_loss", "test_acc") + (("train_loss", "train_acc") if prog.config.eval_train else ())
-
-    def one(key, data):
-        state = prog.init(key, hp)
-        init_metrics = prog.evaluate(state.params, state.model_state, data, "train") if init_eval else {}
-
-        def chunk(st, _):
-            st, hist = prog.run_epochs(st, hp, data, per)
-            return st, (st.params, {k: hist[k] for k in names})
-
-        final, (ckpts, hist) = jax.lax.scan(chunk, state, None, length=num_checkpoints)
-        ckpts = jax.tree_util.tree_map(lambda p0, p: jnp.concatenate([p0[None], p]), state.params, ckpts)
-        hist = {k: v.reshape(-1) for k, v in hist.items()}
-        hist.update({f"init_{k}": v for k, v in init_metrics.items()})
-        hist["diverged_at"] = final.diverged_at
-        return ckpts, hist
-
-    return jax.jit(jax.vmap(one, (0, None)))
+    at = tuple(range(0, epochs + 1, epochs // num_checkpoints))
+    _, hist = train.sweep(config, ds, key=key, seeds=seeds, checkpoints=train.Checkpoints(epochs=at))
+    ckpts = jax.device_get(hist.pop("checkpoints")["params"])
+    hist = {k: np.asarray(v) for k, v in jax.device_get(hist).items()}
+    if init_eval:
+        loss_fn, acc_fn = objective_fns(config, ds)
+        batch = (jnp.asarray(ds.x_train), jnp.asarray(ds.y_train))
+        p0 = take(ckpts, (slice(None), 0))
+        hist["init_train_loss"] = np.asarray(jax.vmap(lambda p: loss_fn(p, batch))(p0))
+        hist["init_train_acc"] = np.asarray(jax.vmap(lambda p: acc_fn(p, batch))(p0))
+    return ckpts, hist
 
 
 def take(tree, index):

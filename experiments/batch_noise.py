@@ -1,8 +1,8 @@
 """Gradient noise and batch size: the noise scale, the critical batch size, escaping a shallow minimum.
 
   1. Noise scale through training. An MNIST-1D MLP (40-64-10, ReLU) trained with plain SGD
-     (batch ``noise_batch``, lr ``noise_lr``) in one ``lax.scan`` that keeps the parameters every
-     ``ckpt_every`` steps; at every checkpoint ``grads.noise_scale`` over the training set gives
+     (batch ``noise_batch``, lr ``noise_lr``, shuffled epochs) by ``lossatlas.train.make_train``,
+     whose checkpoint hook keeps the parameters every ``ckpt_every`` steps; at every checkpoint ``grads.noise_scale`` over the training set gives
      the simple noise scale B_simple = tr(Sigma) / |G|^2 and the per-example SNR
      |G|^2 / tr(Sigma) (McCandlish, Kaplan, Amodei et al. 2018). As the loss falls the mean
      gradient shrinks faster than its per-example spread, so B_simple grows.
@@ -48,7 +48,8 @@ import numpy as np
 
 from lossatlas import data as data_lib
 from lossatlas import losses, models, plotting
-from lossatlas.grads.noise import noise_scale
+from lossatlas.grads import noise_scale
+from lossatlas.train import Checkpoints, TrainConfig, make_train
 
 TABLE_TITLE = "Gradient noise scale, critical batch size and escaping a shallow minimum (McCandlish et al. 2018)"
 
@@ -119,25 +120,17 @@ def _sgd(p, g, lr):
 
 
 def _noise_through_training(cfg, key):
-    model, loss_fn, x, y = _mnist(cfg)
-    n = x.shape[0]
-    k_init, k_data = jax.random.split(key)
-    params = model.init(k_init, x[:1])["params"]
-
-    @jax.jit
-    def train(params):
-        def step(p, t):
-            idx = jax.random.randint(jax.random.fold_in(k_data, t), (cfg.noise_batch,), 0, n)
-            return _sgd(p, jax.grad(loss_fn)(p, (x[idx], y[idx])), cfg.noise_lr), None
-
-        def block(p, b):
-            p, _ = jax.lax.scan(step, p, b * cfg.ckpt_every + jnp.arange(cfg.ckpt_every))
-            return p, p
-
-        _, ckpts = jax.lax.scan(block, params, jnp.arange(cfg.noise_steps // cfg.ckpt_every))
-        return jax.tree_util.tree_map(lambda c, p0: jnp.concatenate([p0[None], c]), ckpts, params)
-
-    ckpts = train(params)
+    """SGD through ``lossatlas.train.make_train`` (shuffled epochs of ``noise_batch``), with the
+    parameters kept every ``ckpt_every`` steps by the engine's checkpoint hook; the noise scale
+    is measured at each checkpoint over the whole training subset."""
+    _, loss_fn, x, y = _mnist(cfg)
+    ds = data_lib.load("mnist1d").subset(num_train=cfg.num_train)
+    spe = cfg.num_train // cfg.noise_batch
+    tcfg = TrainConfig(model="mlp", model_cfg={"widths": (cfg.width,)}, optimizer="sgd",
+                       learning_rate=cfg.noise_lr, batch_size=cfg.noise_batch,
+                       epochs=-(-cfg.noise_steps // spe), eval_train=False)
+    _, hist = make_train(tcfg, ds, checkpoints=Checkpoints(steps=tuple(range(0, cfg.noise_steps + 1, cfg.ckpt_every))))(key)
+    ckpts = jax.device_get(hist["checkpoints"]["params"])
     num = cfg.noise_steps // cfg.ckpt_every + 1
     out = {k: [] for k in ("b_simple", "snr", "grad_norm_sq", "trace_sigma", "loss")}
     full_loss = jax.jit(lambda p: loss_fn(p, (x, y)))

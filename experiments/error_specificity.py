@@ -47,7 +47,7 @@ import numpy as np
 from lossatlas import data as data_lib
 from lossatlas import losses, plotting
 from lossatlas.grads import class_gradients, minibatch_gradient_error, within_between_alignment
-from lossatlas.train import TrainConfig, program, sweep
+from lossatlas.train import TrainConfig, model_fns, sweep
 
 TABLE_TITLE = "Error specificity: a class's mistakes correct that class (gradient structure on a trained MLP)"
 DATASETS = ("mnist1d", "digits")
@@ -95,7 +95,7 @@ def run(cfg: Config, key) -> dict:
     tcfg = TrainConfig(model="mlp", model_cfg={"widths": tuple(cfg.widths)}, optimizer=cfg.optimizer,
                        learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, epochs=cfg.epochs)
     state, hist = sweep(tcfg, ds, seeds=cfg.seeds, key=k_train)
-    model = program(tcfg, ds).model
+    model = model_fns(tcfg, ds).module
     last = f"layer_{len(cfg.widths) - 1}"
     x, y = jnp.asarray(ds.x_train), jnp.asarray(ds.y_train)
 

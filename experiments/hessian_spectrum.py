@@ -45,7 +45,7 @@ import numpy as np
 from lossatlas import curvature
 from lossatlas import data as data_lib
 from lossatlas import losses, plotting
-from lossatlas.train import TrainConfig, program, sweep
+from lossatlas.train import TrainConfig, model_fns, sweep
 
 TABLE_TITLE = "Hessian spectrum (SLQ + Lanczos top eigenvalues): outliers vs classes, with and without batch norm (Ghorbani et al. 2019)"
 
@@ -105,16 +105,13 @@ def _train_config(cfg, norm):
 
 def _analyse(cfg, tcfg, ds):
     """jit(vmap((params, model_state, key) -> (nodes [P, m], weights [P, m], top [k])))."""
-    model = program(tcfg, ds).model
+    apply = model_fns(tcfg, ds).apply
     data = (jnp.asarray(ds.x_train), jnp.asarray(ds.y_train))
 
     def one(params, model_state, key):
         def loss_fn(p, batch):
-            if model_state:  # batch norm in training mode: statistics of the batch, differentiated through
-                out, _ = model.apply({"params": p, **model_state}, batch[0], train=True, mutable=list(model_state))
-            else:
-                out = model.apply({"params": p}, batch[0])
-            return losses.cross_entropy(out, batch[1])
+            # batch norm in training mode: statistics of the batch, differentiated through
+            return losses.cross_entropy(apply(p, model_state, batch[0], train=bool(model_state)), batch[1])
 
         k_slq, k_top = jax.random.split(key)
         nodes, weights = curvature.lanczos_quadrature(loss_fn, params, k_slq, cfg.num_steps, cfg.num_probes, data=data)
@@ -144,9 +141,7 @@ def run(cfg: Config, key) -> dict:
     for i, norm in enumerate(NORMS):
         tcfg = _train_config(cfg, norm)
         k_train, k_eig = jax.random.split(jax.random.fold_in(key, i))
-        state, hist = sweep(tcfg, ds, seeds=cfg.seeds, key=k_train)
-        init_fn = program(tcfg, ds).compiled((), 1)[0]
-        state0 = init_fn(jax.random.split(k_train, cfg.seeds), {})        # the same seeds' initial states
+        state, hist, state0 = sweep(tcfg, ds, seeds=cfg.seeds, key=k_train, return_init=True)
         both = jax.device_get(((state0.params, state0.model_state), (state.params, state.model_state)))
         both = jax.tree_util.tree_map(lambda a, b: np.concatenate([a, b]), *both)   # [init seeds..., trained seeds...]
         keys = jax.random.split(k_eig, 2 * cfg.seeds)

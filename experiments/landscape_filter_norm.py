@@ -52,7 +52,7 @@ import numpy as np
 from lossatlas import landscape, plotting
 import matplotlib.pyplot as plt  # noqa: E402  (after lossatlas.plotting picks the backend)
 from matplotlib.patches import Circle  # noqa: E402
-from lossatlas.train import TrainConfig, program
+from lossatlas.train import TrainConfig
 
 from ._landscape import dataset, objective_fns, split_data, take, train_checkpoints
 
@@ -154,10 +154,10 @@ def run(cfg: Config, key) -> dict:
     out = {"xs": np.asarray(xs), "nets": {}}
     k_train, k_dir = jax.random.split(key)
     for i, net in enumerate(NETS):
-        prog = program(train_config(cfg, net == "residual"), ds)
-        ckpts, hist = train_checkpoints(prog, jax.random.split(jax.random.fold_in(k_train, i), cfg.seeds),
-                                        cfg.checkpoints, init_eval=False)
-        loss_fn, _ = objective_fns(prog)
+        tcfg = train_config(cfg, net == "residual")
+        ckpts, hist = train_checkpoints(tcfg, ds, jax.random.fold_in(k_train, i), cfg.seeds, cfg.checkpoints,
+                                        init_eval=False)
+        loss_fn, _ = objective_fns(tcfg, ds)
 
         def landscape_of(path, key, train):
             final = take(path, -1)

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 
 from lossatlas import landscape, plotting
-from lossatlas.train import TrainConfig, program
+from lossatlas.train import TrainConfig
 
 from ._landscape import dataset, objective_fns, split_data, take, train_checkpoints
 
@@ -78,9 +78,9 @@ def run(cfg: Config, key) -> dict:
     train, test = split_data(ds)
     out = {"alphas": None, "models": {}}
     for i, name in enumerate(cfg.models):
-        prog = program(train_config(cfg, name), ds)
-        ckpts, hist = train_checkpoints(prog, jax.random.split(jax.random.fold_in(key, i), cfg.seeds), 1)
-        loss_fn, acc_fn = objective_fns(prog)
+        tcfg = train_config(cfg, name)
+        ckpts, hist = train_checkpoints(tcfg, ds, jax.random.fold_in(key, i), cfg.seeds, 1)
+        loss_fn, acc_fn = objective_fns(tcfg, ds)
 
         def lines(p_init, p_final):
             tr = landscape.interpolate(loss_fn, p_init, p_final, cfg.num_alphas, data=train, metric_fn=acc_fn,

@@ -6,10 +6,11 @@
      t = step, from 1) with its R^2, and a fitted exponential L(t) = a exp(-t / tau) + c on the
      same bins; the two (3 parameters each) are compared by AIC.
   2. A small causal transformer (``transformer_lm``) on ``markov_text`` (an order-k Markov
-     character source whose entropy rate H is known exactly), trained by a short custom
-     loop built from ``lossatlas.train.program`` pieces (init / train_step, seeds vmapped,
-     every ``ckpt_every`` steps a test-set evaluation inside the same compiled scan). Its
-     per-step loss gets the same power-law fit; H is drawn as the floor no model can beat.
+     character source whose entropy rate H is known exactly), trained by
+     ``lossatlas.train.sweep`` (seeds vmapped) with parameter checkpoints at log-spaced
+     multiples of ``ckpt_every`` steps kept inside the compiled run (``train.Checkpoints``),
+     each evaluated on the test set afterwards. Its per-step loss gets the same power-law
+     fit; H is drawn as the floor no model can beat.
   3. Per-step improvement -dL/dt: the least-squares slope of the per-step loss inside
      log-spaced windows (and in each quarter of training); it shrinks as training goes on.
   4. What is learned first (markov_text): at each checkpoint the mean test NLL of target
@@ -41,7 +42,7 @@ from scipy.optimize import curve_fit
 
 from lossatlas import data as data_lib
 from lossatlas import plotting
-from lossatlas.train import TrainConfig, program, sweep
+from lossatlas.train import Checkpoints, TrainConfig, model_fns, sweep
 
 TABLE_TITLE = "Learning curves: power-law fits, shrinking improvement, frequent patterns first, entropy floor"
 GROUPS = ("frequent", "middle", "rare")
@@ -231,64 +232,45 @@ def checkpoints(n_ckpt: int, num: int) -> np.ndarray:
     return np.unique(np.concatenate([[0], np.round(np.geomspace(1, n_ckpt, num - 1)).astype(int)]))
 
 
-def _markov_program(cfg, ds, keys):
-    """Per-step training loss [S, steps], per-checkpoint summed test NLL per bigram [S, C+1, V*V] and
-    summed squared NLL [S, C+1] (full-context positions), and ``diverged_at`` [S]."""
+def _markov_program(cfg, ds, key):
+    """Per-step training loss [S, lm_steps], per-checkpoint summed test NLL per bigram [S, C+1, V*V]
+    and summed squared NLL [S, C+1] (full-context positions), ``diverged_at`` [S] and the
+    checkpoint indices. Training is ``lossatlas.train.sweep`` (the library's loop: its shuffles,
+    steps and divergence freezing) with parameter checkpoints at the log-spaced steps kept by
+    the engine's :class:`lossatlas.train.Checkpoints` hook; the run is whole epochs, so it may
+    take up to one epoch of steps past ``lm_steps``, which are not reported."""
     V = ds.num_classes
     tc = TrainConfig(model="transformer_lm",
                      model_cfg={"d_model": cfg.d_model, "num_heads": cfg.num_heads, "num_layers": cfg.num_layers,
                                 "max_len": cfg.seq_len},
                      optimizer="adam", learning_rate=cfg.lm_lr, batch_size=cfg.lm_batch_size,
                      epochs=max(1, -(-cfg.lm_steps * cfg.lm_batch_size // ds.num_train)), eval_train=False)
-    prog = program(tc, ds)
-    spe, bs, n = prog.steps_per_epoch, cfg.lm_batch_size, ds.num_train
-    x_tr, y_tr = jnp.asarray(ds.x_train), jnp.asarray(ds.y_train)
     x_te, y_te = jnp.asarray(ds.x_test), jnp.asarray(ds.y_test)
     full = (jnp.arange(ds.x_test.shape[1]) >= ds.meta["full_context_start"]).astype(jnp.float32)
     seg = (x_te * V + y_te).reshape(-1)
-    n_ckpt = cfg.lm_steps // cfg.ckpt_every
-    eval_at = checkpoints(n_ckpt, cfg.num_evals)
-
-    def train(key):
-        hp = prog.hparams()
-        tx = prog.optimizer(hp)
-        state = prog.init(key, hp)
-        # per-epoch shuffles, as in the library's training loop, precomputed: [lm_steps, batch]
-        epochs = -(-cfg.lm_steps // spe)
-        perms = jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(state.key, e), n)[: spe * bs])(
-            jnp.arange(epochs))
-        idx_all = perms.reshape(epochs * spe, bs)[: cfg.lm_steps].reshape(n_ckpt, cfg.ckpt_every, bs)
-
-        def step(st, idx):
-            return prog.train_step(st, x_tr[idx], y_tr[idx], hp, tx)
-
-        def chunk(st, idx):
-            st, (loss, _) = jax.lax.scan(step, st, idx)
-            return st, (loss, st.params)
-
-        params0 = state.params
-        state, (loss, ckpts) = jax.lax.scan(chunk, state, idx_all)
-        ckpts = jax.tree_util.tree_map(lambda p0, p: jnp.concatenate([p0[None], p]), params0, ckpts)
-        return loss.reshape(-1), ckpts, state.model_state, state.diverged_at
+    eval_at = checkpoints(cfg.lm_steps // cfg.ckpt_every, cfg.num_evals)
+    state, hist = sweep(tc, ds, key=key, seeds=cfg.seeds,
+                        checkpoints=Checkpoints(steps=tuple(int(i) * cfg.ckpt_every for i in eval_at)))
+    apply = model_fns(tc, ds).apply
 
     def evaluate(params, model_state):
         """Summed NLL per (previous, target) bigram [V*V] and the sum of squared NLLs (full-context positions)."""
-        logits, _ = prog.apply(params, model_state, x_te, train=False)
+        logits = apply(params, model_state, x_te)
         nll = -jnp.take_along_axis(jax.nn.log_softmax(logits, -1), y_te[..., None], -1)[..., 0] * full[None, :]
         return jax.ops.segment_sum(nll.reshape(-1), seg, num_segments=V * V), jnp.sum(nll ** 2)
 
-    loss, ckpts, model_state, div = jax.jit(jax.vmap(train))(keys)
-    ckpts = jax.tree_util.tree_map(lambda p: p[:, eval_at], ckpts)
+    ck = jax.device_get(hist["checkpoints"])
     # checkpoints are evaluated by a separate (forward-only) program: two small compiles beat one big one
-    evs, sq = jax.jit(jax.vmap(jax.vmap(evaluate, (0, None)), (0, 0)))(ckpts, model_state)
-    return np.asarray(loss, float), np.asarray(evs, float), np.asarray(sq, float), np.asarray(div), eval_at
+    evs, sq = jax.jit(jax.vmap(jax.vmap(evaluate)))(ck["params"], ck["model_state"])
+    loss = np.asarray(hist["loss"], float)[:, :cfg.lm_steps]
+    return loss, np.asarray(evs, float), np.asarray(sq, float), np.asarray(hist["diverged_at"]), eval_at
 
 
 def _run_markov(cfg, key):
     ds = data_lib.load("markov_text", vocab_size=cfg.vocab_size, order=cfg.order, concentration=cfg.concentration,
                        seq_len=cfg.seq_len, num_train=cfg.num_train, num_test=cfg.num_test, seed=cfg.seed)
     V, H = ds.num_classes, float(ds.meta["entropy_rate"])
-    loss, evs, sq, div, eval_at = _markov_program(cfg, ds, jax.random.split(key, cfg.seeds))
+    loss, evs, sq, div, eval_at = _markov_program(cfg, ds, key)
     fcs = ds.meta["full_context_start"]
     bigram_counts = np.bincount((ds.x_test[:, fcs:] * V + ds.y_test[:, fcs:]).ravel(), minlength=V * V).astype(float)
     char_counts = bigram_counts.reshape(V, V).sum(0)  # by target character

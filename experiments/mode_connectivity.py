@@ -40,7 +40,7 @@ import numpy as np
 
 from lossatlas import landscape, plotting
 from lossatlas.curvature import dataset_loss
-from lossatlas.train import TrainConfig, program
+from lossatlas.train import TrainConfig
 
 from ._landscape import dataset, objective_fns, split_data, take, train_checkpoints
 
@@ -97,11 +97,11 @@ def run(cfg: Config, key) -> dict:
     k_train, k_curve = jax.random.split(key)
     ds = dataset("mnist1d")
     train, test = split_data(ds)
-    prog = program(train_config(cfg), ds)
-    ckpts, hist = train_checkpoints(prog, jax.random.split(k_train, cfg.seeds), 1)
+    tcfg = train_config(cfg)
+    ckpts, hist = train_checkpoints(tcfg, ds, k_train, cfg.seeds, 1)
     final = take(ckpts, (slice(None), -1))
     pa, pb = take(final, slice(0, None, 2)), take(final, slice(1, None, 2))      # [P] each
-    loss_fn, acc_fn = objective_fns(prog)
+    loss_fn, acc_fn = objective_fns(tcfg, ds)
 
     def evaluate(params, data):
         return dataset_loss(loss_fn, data)(params), dataset_loss(acc_fn, data)(params)

@@ -48,7 +48,7 @@ import numpy as np
 from lossatlas import curvature, landscape, losses, plotting
 from lossatlas.continual import metrics as cl_metrics
 from lossatlas import data as data_lib
-from lossatlas.train import TrainConfig, program, sweep
+from lossatlas.train import TrainConfig, model_fns, sweep
 
 from ._landscape import train_checkpoints
 
@@ -109,10 +109,10 @@ def _dataset(cfg):
     return ds
 
 
-def _analysis(cfg, model, train, test):
+def _analysis(cfg, apply, train, test):
     """jit(vmap(one)) over a flat axis of solutions; one(params, key, other) -> dict."""
     def loss_fn(p, batch):
-        return losses.cross_entropy(model.apply({"params": p}, batch[0]), batch[1])
+        return losses.cross_entropy(apply(p, {}, batch[0]), batch[1])
 
     alphas = jnp.linspace(-1.0, 1.0, cfg.slice_points)
     chunk = cfg.chunk_size or None
@@ -151,10 +151,10 @@ def run(cfg: Config, key) -> dict:
         state, hist = sweep(tcfg, ds, seeds=cfg.seeds, key=k_train)          # same keys: same initialisations
         states.append(state.params)
         hists.append(hist)
-    model = program(tcfg, ds).model
+    apply = model_fns(tcfg, ds).apply
     train = (jnp.asarray(ds.x_train), jnp.asarray(ds.y_train))
     test = (jnp.asarray(ds.x_test), jnp.asarray(ds.y_test))
-    one, interp, alphas = _analysis(cfg, model, train, test)
+    one, interp, alphas = _analysis(cfg, apply, train, test)
     states = jax.device_get(states)   # off the sweep's seed mesh: one device (sharded Lanczos deadlocked on CPU devices)
     matched, sb_epoch, target = _matched_sb(cfg, ds, k_train, hists)
     # [SB seeds..., LB seeds..., SB at matched training loss...]
@@ -189,7 +189,7 @@ def _matched_sb(cfg, ds, key, hists):
     last = int(epoch.max())
     tcfg = TrainConfig(model="mlp", model_cfg={"widths": tuple(cfg.widths)}, optimizer=cfg.optimizer,
                        learning_rate=cfg.learning_rate, batch_size=cfg.small_batch, epochs=last)
-    ckpts, _ = train_checkpoints(program(tcfg, ds), jax.random.split(key, cfg.seeds), last, init_eval=False)
+    ckpts, _ = train_checkpoints(tcfg, ds, key, cfg.seeds, last, init_eval=False)
     params = jax.device_get(jax.tree_util.tree_map(lambda x: x[np.arange(cfg.seeds), epoch], ckpts))
     return params, epoch, target
 

@@ -6,7 +6,7 @@ follow :mod:`lossatlas.train.hooks`: attach them with ``make_train(..., probes=.
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +32,8 @@ class ModelFns(NamedTuple):
       per_example: ``(output, y) -> [B]`` losses.
       correct: ``(output, y) -> [B]`` 0/1 hits (classification and language tasks).
       init: ``key -> TrainState``, as :func:`lossatlas.train.init`.
+      module: the flax module itself (output width filled in from the dataset), for flax
+        features such as ``mutable=["intermediates"]``.
     """
 
     apply: Callable
@@ -40,6 +42,7 @@ class ModelFns(NamedTuple):
     per_example: Callable
     correct: Callable
     init: Callable
+    module: Any
 
 
 def model_fns(config: TrainConfig, dataset) -> ModelFns:
@@ -58,7 +61,7 @@ def model_fns(config: TrainConfig, dataset) -> ModelFns:
     def init(key):
         return prog.init(key, prog.hparams())
 
-    return ModelFns(apply, loss, train_loss, prog.objective.per_example, prog.objective.correct, init)
+    return ModelFns(apply, loss, train_loss, prog.objective.per_example, prog.objective.correct, init, prog.model)
 
 
 def grad_norm(loss: Callable) -> Callable:
