@@ -32,3 +32,36 @@ def test_the_parser_catches_a_private_import(tmp_path):
     f = tmp_path / "x.py"
     f.write_text("from lossatlas._compat import x\nimport lossatlas._y\nfrom lossatlas import _z, grads\n")
     assert len(_private_imports(f)) == 3
+
+
+#: Names that hand out a training program's internals (its init/step/scan pieces).
+PROGRAM_NAMES = {"program", "Program"}
+#: Methods of those internals; an experiment calling one reaches beneath the public surface.
+PROGRAM_METHODS = {"compiled", "run_epochs", "train_step", "init_carry", "execute", "hparams", "device_data",
+                   "host_data", "batch_indices"}
+
+
+def _internals(path: Path) -> list[str]:
+    """Uses of a training program's internals in one file: ``program``/``Program`` imported
+    from any lossatlas module or reached as an attribute, and calls of their methods."""
+    bad = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "lossatlas":
+            hit = [a.name for a in node.names if a.name in PROGRAM_NAMES]
+            if hit or node.module.endswith(".engine"):
+                bad.append(f"{path.name}:{node.lineno}: from {node.module} import {', '.join(a.name for a in node.names)}")
+        elif isinstance(node, ast.Attribute) and (node.attr in PROGRAM_NAMES or node.attr in PROGRAM_METHODS):
+            bad.append(f"{path.name}:{node.lineno}: .{node.attr}")
+    return bad
+
+
+def test_experiments_do_not_touch_program_internals():
+    bad = [b for f in sorted(EXPERIMENTS.glob("*.py")) for b in _internals(f)]
+    assert not bad, bad
+
+
+def test_the_parser_catches_program_internals(tmp_path):
+    f = tmp_path / "x.py"
+    f.write_text("from lossatlas.train import program, sweep\nimport lossatlas as la\n"
+                 "p = la.train.program(c, d)\np.compiled((), 1)[0]\ns = p.train_step(1)\nr = make_train(c, d).program\n")
+    assert len(_internals(f)) == 5
