@@ -71,7 +71,7 @@ def tiny_sweep(digits):
     cfg = la.TrainConfig(model="mlp", model_cfg={"widths": (16,)}, optimizer="sgd", learning_rate=0.1,
                          batch_size=64, epochs=2)
     grid = {"learning_rate": [0.3, 0.1, 0.03]}
-    prog = la.train.engine.program(cfg, digits)
+    prog = la.train.program(cfg, digits)
     traces = prog.num_traces
     state, hist = la.sweep(cfg, digits, key=jax.random.PRNGKey(0), seeds=2, grid=grid)
     plan = memory.last_plan

@@ -2,7 +2,8 @@
 engine hooks (initial state, checkpoints, probes) that attach measurements to training."""
 from lossatlas.train import probes
 from lossatlas.train.config import SWEEPABLE, TrainConfig
-from lossatlas.train.engine import Program, init, make_train, program
+from lossatlas.train.engine import Program
+from lossatlas.train.run import init, make_train, program
 from lossatlas.train.hooks import Checkpoints, Probe, as_probe
 from lossatlas.train.probes import ModelFns, model_fns
 from lossatlas.train.state import TrainState

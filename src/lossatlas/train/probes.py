@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from lossatlas.train.config import TrainConfig
-from lossatlas.train.engine import program
+from lossatlas.train.run import program
 from lossatlas.train.hooks import Probe
 from lossatlas.treeutil import global_norm
 

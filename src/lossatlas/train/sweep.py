@@ -12,7 +12,7 @@ import numpy as np
 from lossatlas.data import Dataset
 from lossatlas.keys import require_key
 from lossatlas.train.config import OPTIMIZER_FIELDS, SWEEPABLE, TrainConfig
-from lossatlas.train.engine import program
+from lossatlas.train.run import program
 from lossatlas.train.hooks import Checkpoints, resolve
 from lossatlas.train.objective import DEFAULT_LOSS
 
