@@ -38,7 +38,7 @@ def _range_text(lo, hi, lo_open: bool, hi_open: bool) -> str:
         return f"{'>' if lo_open else '>='} {lo}"
     if hi is not None:
         return f"{'<' if hi_open else '<='} {hi}"
-    return "finite"
+    return ""
 
 
 def _is_bool(value) -> bool:
@@ -65,7 +65,7 @@ def integer(where: str, field: str, value: Any, lo: int | None = None, hi: int |
         value = int(value)
         ok = (lo is None or value >= lo) and (hi is None or value <= hi)
     if not ok:
-        fail(where, field, value, f"an integer {_range_text(lo, hi, False, False)}"
+        fail(where, field, value, " ".join(filter(None, ["an integer", _range_text(lo, hi, False, False)]))
              + (" or None" if optional else ""))
     return value
 
@@ -95,7 +95,8 @@ def number(where: str, field: str, value: Any, lo: float | None = None, hi: floa
         if hi is not None:
             ok = ok and (value < hi if hi_open else value <= hi)
     if not ok:
-        fail(where, field, value, f"a number {_range_text(lo, hi, lo_open, hi_open)}"
+        fail(where, field, value, (f"a number {_range_text(lo, hi, lo_open, hi_open)}"
+                                   if lo is not None or hi is not None else "a finite number")
              + (" or None" if optional else ""))
     return value
 
