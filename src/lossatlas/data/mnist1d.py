@@ -42,8 +42,7 @@ def _validated(args: dict) -> dict:
     if (not isinstance(pad, (tuple, list)) or len(pad) != 2
             or not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad)
             or not 0 <= pad[0] <= pad[1]):
-        raise ValueError(f"padding must be a pair of integers (low, high) with 0 <= low <= high, "
-                         f"got {pad!r}")
+        validate.fail("", "padding", pad, "a pair of integers (low, high) with 0 <= low <= high")
     a["padding"] = (int(pad[0]), int(pad[1]))
     a["scale_coeff"] = validate.number("", "scale_coeff", a["scale_coeff"], 0.0, 2.0, hi_open=True)
     a["max_translation"] = validate.integer("", "max_translation", a["max_translation"], 1)
