@@ -84,7 +84,7 @@ def test_flow_works_for_every_registry_model():
     for name in models.list_models():
         cfg = models.tiny_config(name)
         model = models.get_model(name, **cfg)
-        x = models.example_input(name, batch=4)
+        x = models.example_input(name, batch=4, key=jax.random.PRNGKey(2))
         params = model.init(jax.random.PRNGKey(0), x)["params"]
         if name == "transformer_lm":
             y, loss = jnp.zeros(x.shape, jnp.int32), "token_nll"
@@ -145,7 +145,11 @@ def test_jacobian_spectrum_dense_lanczos_and_exact():
     exact = np.linalg.svd(np.asarray(product), compute_uv=False)
     for i in range(3):  # linear: the same spectrum at every input
         np.testing.assert_allclose(dense[i], exact, rtol=1e-4)
-    top = jacobian_spectrum(apply, params, x, method="lanczos", k=3, num_iters=10)
+    top = jacobian_spectrum(apply, params, x, method="lanczos", k=3, num_iters=10, key=jax.random.PRNGKey(5))
     np.testing.assert_allclose(top, dense[:, :3], rtol=1e-3)
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(ValueError, match=r"^jacobian_spectrum: method must be one of 'dense', 'lanczos', got 'svd'$"):
         jacobian_spectrum(apply, params, x, method="svd")
+    with pytest.raises(ValueError, match=r"^jacobian_spectrum: key is required"):  # no default key
+        jacobian_spectrum(apply, params, x, method="lanczos", k=3)
+    with pytest.raises(ValueError, match=r"^jacobian_spectrum: num_iters must be an integer >= 3 or None, got 2$"):
+        jacobian_spectrum(apply, params, x, method="lanczos", k=3, num_iters=2, key=jax.random.PRNGKey(5))

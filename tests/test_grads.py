@@ -44,7 +44,7 @@ def test_check_models_float64(name):
     if name == "rnn":
         cfg["cell"] = "tanh"
     model = M.get_model(name, **cfg)
-    x = M.example_input(name, batch=3)
+    x = M.example_input(name, batch=3, key=jax.random.PRNGKey(0))
     params = model.init(jax.random.PRNGKey(1), x)["params"]
     if name == "transformer_lm":
         y = jnp.roll(x, -1, axis=1)

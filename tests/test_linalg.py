@@ -47,3 +47,21 @@ def test_sharded_vmapped_orthogonal_init_matches_unsharded():
     sharded = init(devices.shard_leading(keys, devices.seed_mesh(n)))
     single = jnp.stack([jinit.orthogonal(2.0)(k, (16, 16)) for k in keys])
     np.testing.assert_allclose(np.asarray(sharded), np.asarray(single), rtol=1e-5, atol=1e-6)
+
+
+def test_lanczos_full_run_reproduces_eigh_and_the_matrix():
+    """m = n Lanczos steps on a small symmetric matrix: the Ritz values are its eigenvalues,
+    Q is orthonormal and Q A Q^T = T (under jit)."""
+    with jax.enable_x64(True):
+        n = 9
+        a = _sym(jax.random.PRNGKey(4), (n, n)).astype(jnp.float64)
+        z = jax.random.normal(jax.random.PRNGKey(5), (2, n), jnp.float64)
+        alphas, betas, q = jax.jit(lambda a, v, r: linalg.lanczos(lambda u: a @ u, v, n, r))(a, z[0], z[1])
+        theta, s = linalg.tridiagonal_eigh(alphas, betas)
+        np.testing.assert_allclose(theta, np.linalg.eigvalsh(np.asarray(a)), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(q @ q.T, np.eye(n), atol=1e-12)
+        np.testing.assert_allclose(q @ a @ q.T, linalg.tridiagonal(alphas, betas), atol=1e-10)
+        ritz_vectors = s.T @ q  # row i pairs with theta[i]
+        np.testing.assert_allclose(ritz_vectors @ a, theta[:, None] * ritz_vectors, atol=1e-9)
+        vals, _ = linalg.power_top_k(lambda u: a @ u, n, 2, jax.random.PRNGKey(6), 2000, jnp.float64)
+        np.testing.assert_allclose(vals, np.sort(np.linalg.eigvalsh(np.asarray(a)))[::-1][:2], rtol=1e-6)

@@ -27,7 +27,7 @@ def apply(model, variables, x, train=False, mutable=False):
 def build(name, batch=4, **over):
     cfg = {**M.tiny_config(name), **over}
     model = M.get_model(name, **cfg)
-    x = M.example_input(name, batch=batch)
+    x = M.example_input(name, batch=batch, key=KEY)
     return model, init(model, x), x
 
 
@@ -41,7 +41,7 @@ def test_registry():
         cfg = M.tiny_config(name)
         cfg["__mutated__"] = 1
         assert "__mutated__" not in M.tiny_config(name)
-        x = M.example_input(name)
+        x = M.example_input(name, key=KEY)
         assert x.shape == (4,) + tuple(e.tiny_input_shape)
         assert x.dtype == e.input_dtype
 

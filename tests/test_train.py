@@ -280,8 +280,8 @@ def test_empty_test_split_is_refused(small):
     ({"model_cfg": [("widths", (8,))]}, "model_cfg must be a mapping"),
     ({"model_cfg": "widths=8"}, "model_cfg must be a mapping"),
     ({"model_cfg": {"widths": np.array([8, 8])}}, r"model_cfg\['widths'\] must be hashable"),
-    ({"model": "resnet"}, "model: unknown 'resnet'; known: .*mlp"),
-    ({"loss": "hinge"}, "loss: unknown 'hinge'; known: .*cross_entropy"),
+    ({"model": "resnet"}, r"^TrainConfig\.model must be one of .*'mlp'.*, got 'resnet'$"),
+    ({"loss": "hinge"}, r"^TrainConfig\.loss must be one of .*'cross_entropy'.*None, got 'hinge'$"),
     ({"learning_rate": np.bool_(True)}, "learning_rate"),
     ({"epochs": np.float64(2.0)}, "epochs"),
 ])

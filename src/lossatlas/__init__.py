@@ -15,6 +15,7 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from lossatlas import continual, curvature, data, grads, landscape, losses, memory, models, optim, train
+from lossatlas import batching, keys, linalg, validate  # the ground floor every layer uses
 from lossatlas.data import Dataset, load
 from lossatlas.losses import binary_cross_entropy, cross_entropy, mse, token_nll
 from lossatlas.models import get_model
@@ -28,6 +29,7 @@ __all__ = [
     "load", "losses", "make_optimizer", "make_schedule", "make_train", "memory", "models", "mse", "optim", "sweep",
     "token_nll", "train",
 ]
+__all__ += ["batching", "keys", "linalg", "validate"]
 
 
 def __getattr__(name):  # heavy or optional modules load on first use

@@ -1,6 +1,16 @@
-"""Dense linear algebra that is safe inside vmapped, device-sharded CPU programs.
+"""Small linear algebra shared by every layer: dense solvers that are safe inside vmapped,
+device-sharded CPU programs, and the Krylov eigensolvers (Lanczos, power iteration) that
+curvature, grads and the experiments run on matrix-free operators.
 
-Why this module exists: on XLA:CPU, a *batched* LAPACK call (``jnp.linalg.qr``,
+* Dense: :func:`qr`, :func:`eigh`, :func:`eigvalsh`, :func:`svdvals`, :func:`orthogonal`.
+* Krylov, on a symmetric operator given as ``matvec`` of flat vectors:
+  :func:`lanczos` (Lanczos 1950, with full reorthogonalisation: classical Gram-Schmidt
+  applied twice, "twice is enough", Parlett 1998 sec. 6.9, and restart on breakdown),
+  :func:`tridiagonal` / :func:`tridiagonal_eigh` (its ``T`` and Ritz pairs), and
+  :func:`power_top_k` (power iteration, von Mises 1929, with deflation by projection on
+  a shifted operator so it finds the largest *algebraic* eigenvalues).
+
+Why the dense wrappers exist: on XLA:CPU, a *batched* LAPACK call (``jnp.linalg.qr``,
 ``eigh``, ``svd`` under ``vmap``) splits its batch over the intra-op thread pool
 and waits for the pieces. When several CPU devices run one sharded program at
 once (``lossatlas.devices.use_all_cpu_cores``, how every sweep runs on a
@@ -22,9 +32,13 @@ little next to the program around it.
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
+from jax import lax
+
+from lossatlas import validate
 
 
 def _cpu_sequential_batching(fn):
@@ -105,4 +119,145 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1):
     return init
 
 
-__all__ = ["qr", "eigh", "eigvalsh", "svdvals", "orthogonal"]
+# ------------------------------------------------------------------ Krylov eigensolvers
+# On a symmetric operator given as ``matvec`` of flat vectors; every iteration runs inside
+# ``lax.fori_loop`` with static counts, so they jit and vmap (over start vectors or params).
+
+_HI = lax.Precision.HIGHEST
+
+
+def _mv(a, b):
+    return jnp.matmul(a, b, precision=_HI)
+
+
+def _normalize(x):
+    return x / jnp.maximum(jnp.linalg.norm(x), jnp.finfo(x.dtype).tiny)
+
+
+def lanczos(matvec: Callable, v0, num_iters: int, restart):
+    """``num_iters`` steps of Lanczos with full reorthogonalisation.
+
+    Builds an orthonormal basis ``Q`` of the Krylov space of ``v0`` and the
+    tridiagonal ``T = Q^T A Q`` with diagonal ``alphas`` and off-diagonal
+    ``betas``. If the Krylov space becomes invariant (``beta_j`` below
+    ``100 * eps * ||T||``), the next basis vector is ``roll(restart, j)``
+    orthogonalised against ``Q`` and ``beta_j`` is set to 0, so ``T`` stays
+    ``Q^T A Q`` (block-diagonal) and repeated eigenvalues are found too.
+    Memory: the basis holds ``(m + 1) * n`` numbers; each step costs one
+    ``matvec`` plus ``O(m n)`` for the reorthogonalisation.
+
+    Args:
+      matvec: symmetric linear map on vectors of shape ``[n]``.
+      v0: start vector ``[n]`` (need not be normalised, must be non-zero).
+      num_iters: number of steps ``m <= n`` (static int).
+      restart: a random vector ``[n]`` (e.g. Gaussian) that seeds restarts; a
+        vector rather than a key keeps random-number generation out of the loop.
+
+    Returns:
+      ``(alphas [m], betas [m-1], Q [m, n])`` with orthonormal rows ``Q``.
+    """
+    n = v0.shape[0]
+    m = validate.integer("lanczos", "num_iters", num_iters, 1, n)
+    dtype = v0.dtype
+    tol = 100 * jnp.finfo(dtype).eps
+    restart = jnp.asarray(restart, dtype)
+    basis = jnp.zeros((m + 1, n), dtype).at[0].set(_normalize(v0))
+
+    def orth(w, basis):  # rows of basis not yet filled are zero
+        w = w - _mv(basis.T, _mv(basis, w))
+        return w - _mv(basis.T, _mv(basis, w))
+
+    def body(j, state):
+        basis, alphas, betas, scale = state
+        q = basis[j]
+        w = matvec(q)
+        alpha = jnp.dot(q, w, precision=_HI)
+        w = orth(w, basis)
+        beta = jnp.linalg.norm(w)
+        scale = jnp.maximum(scale, jnp.abs(alpha) + beta)
+        ok = beta > tol * scale
+        q_next = lax.cond(ok, lambda: w / beta, lambda: _normalize(orth(jnp.roll(restart, j), basis)))
+        basis = basis.at[j + 1].set(q_next)
+        return basis, alphas.at[j].set(alpha), betas.at[j].set(jnp.where(ok, beta, 0)), scale
+
+    init = (basis, jnp.zeros(m, dtype), jnp.zeros(m, dtype), jnp.zeros((), dtype))
+    basis, alphas, betas, _ = lax.fori_loop(0, m, body, init)
+    return alphas, betas[: m - 1], basis[:m]
+
+
+def tridiagonal(alphas, betas):
+    """Dense symmetric tridiagonal matrix from its diagonal and off-diagonal."""
+    return jnp.diag(alphas) + jnp.diag(betas, 1) + jnp.diag(betas, -1)
+
+
+def power_top_k(matvec: Callable, n: int, k: int, key, num_iters: int, dtype):
+    """Top-``k`` (largest algebraic) eigenpairs by power iteration with deflation.
+
+    Power iteration converges to the eigenvalue of largest *magnitude*. Two
+    preliminary runs find both ends of the spectrum (``mu`` = dominant, then the
+    dominant of ``A - mu I`` is the other end), giving ``lambda_min``; the
+    operator ``B = A + s I`` with ``s = max(0, -lambda_min) + 0.01 |mu|`` is then
+    positive definite, its dominant eigenvector is ``A``'s top one, and deflation
+    by projecting out the found vectors (``P B P``, ``P = I - V^T V``) yields the
+    next. Eigenvalues are Rayleigh quotients ``v^T A v``. Convergence of the
+    ``i``-th pair goes like ``((lambda_{i+1} + s) / (lambda_i + s))^num_iters``.
+    All ``k + 2`` runs share one ``lax.fori_loop`` (one copy of ``matvec`` in the
+    compiled program).
+
+    Args:
+      matvec: symmetric linear map on ``[n]`` vectors.
+      n, k: dimension and number of eigenpairs (static ints, ``k <= n``).
+      key: PRNG key for start vectors.
+      num_iters: iterations per run (static int); ``k + 2`` runs in total.
+      dtype: floating dtype of the vectors.
+
+    Returns:
+      ``(eigenvalues [k] descending, vectors [k, n])``.
+    """
+    starts = jax.random.normal(key, (k + 2, n), dtype)
+
+    def body(t, state):
+        v, found, ends, lams = state          # ends = (mu, other end of the spectrum)
+        phase, it = t // num_iters, t % num_iters
+        shift = jnp.maximum(0, -jnp.minimum(ends[0], ends[1])) + 0.01 * jnp.abs(ends[0])
+        c = jnp.where(phase == 0, 0, jnp.where(phase == 1, -ends[0], shift))
+
+        def proj(x):
+            return x - _mv(found.T, _mv(found, x))
+
+        v = jnp.where(it == 0, _normalize(proj(starts[phase])), v)
+        w = proj(matvec(v) + c * v)
+        rq = jnp.dot(v, w, precision=_HI) - c  # = v^T A v, since P v = v
+        last = it == num_iters - 1
+        ends = jnp.where(last & (jnp.arange(2) == phase), rq, ends)
+        store = last & (phase >= 2)
+        i = jnp.clip(phase - 2, 0, k - 1)
+        found = jnp.where(store, found.at[i].set(v), found)
+        lams = jnp.where(store, lams.at[i].set(rq), lams)
+        return _normalize(w), found, ends, lams
+
+    init = (jnp.zeros(n, dtype), jnp.zeros((k, n), dtype), jnp.zeros(2, dtype), jnp.zeros(k, dtype))
+    _, vecs, _, lams = lax.fori_loop(0, (k + 2) * num_iters, body, init)
+    order = jnp.argsort(-lams)
+    return lams[order], vecs[order]
+
+
+def tridiagonal_eigh(alphas, betas):
+    """Eigen-decomposition of the Lanczos tridiagonal ``T`` (diagonal ``alphas``,
+    off-diagonal ``betas``): the Ritz values and the coordinates of the Ritz vectors in
+    the Lanczos basis.
+
+    Args:
+      alphas: ``[m]`` diagonal.
+      betas: ``[m - 1]`` off-diagonal.
+
+    Returns:
+      ``(theta [m] ascending, s [m, m])`` with ``T = s diag(theta) s^T``; the Ritz
+      vectors are ``s.T @ Q`` and ``s[0] ** 2`` are the Gauss quadrature weights of
+      the Lanczos start vector.
+    """
+    return eigh(tridiagonal(alphas, betas))
+
+
+__all__ = ["eigh", "eigvalsh", "lanczos", "orthogonal", "power_top_k", "qr", "svdvals", "tridiagonal",
+           "tridiagonal_eigh"]

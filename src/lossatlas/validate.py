@@ -16,7 +16,7 @@ from typing import Any, Iterable, NoReturn
 
 import numpy as np
 
-__all__ = ["boolean", "fail", "integer", "int_tuple", "label", "number", "one_of"]
+__all__ = ["boolean", "fail", "integer", "int_tuple", "label", "normalize", "number", "one_of"]
 
 
 def label(where: str, field: str) -> str:
@@ -38,7 +38,7 @@ def _range_text(lo, hi, lo_open: bool, hi_open: bool) -> str:
         return f"{'>' if lo_open else '>='} {lo}"
     if hi is not None:
         return f"{'<' if hi_open else '<='} {hi}"
-    return "finite"
+    return ""
 
 
 def _is_bool(value) -> bool:
@@ -65,7 +65,7 @@ def integer(where: str, field: str, value: Any, lo: int | None = None, hi: int |
         value = int(value)
         ok = (lo is None or value >= lo) and (hi is None or value <= hi)
     if not ok:
-        fail(where, field, value, f"an integer {_range_text(lo, hi, False, False)}"
+        fail(where, field, value, " ".join(filter(None, ["an integer", _range_text(lo, hi, False, False)]))
              + (" or None" if optional else ""))
     return value
 
@@ -95,7 +95,8 @@ def number(where: str, field: str, value: Any, lo: float | None = None, hi: floa
         if hi is not None:
             ok = ok and (value < hi if hi_open else value <= hi)
     if not ok:
-        fail(where, field, value, f"a number {_range_text(lo, hi, lo_open, hi_open)}"
+        fail(where, field, value, (f"a number {_range_text(lo, hi, lo_open, hi_open)}"
+                                   if lo is not None or hi is not None else "a finite number")
              + (" or None" if optional else ""))
     return value
 
@@ -126,3 +127,23 @@ def int_tuple(where: str, field: str, value: Any, lo: int = 1, *, nonempty: bool
     if not ok:
         fail(where, field, value, f"a {'non-empty ' if nonempty else ''}tuple of integers >= {lo}")
     return tuple(int(v) for v in value)
+
+
+def normalize(obj: Any, field: str, check, *args, where: str | None = None, **kwargs) -> Any:
+    """Check ``obj.<field>`` with ``check`` and store the converted value back, also on a
+    frozen dataclass (for ``__post_init__``)::
+
+        normalize(self, "learning_rate", number, lo=0)   # TrainConfig.learning_rate, as a float
+
+    Args:
+      obj: the (possibly frozen) dataclass instance.
+      field: attribute name.
+      check: one of this module's checks, called as ``check(where, field, value, *args, **kwargs)``.
+      where: the owner in the message; default ``type(obj).__name__``.
+
+    Returns:
+      The converted value (also stored on ``obj``).
+    """
+    value = check(type(obj).__name__ if where is None else where, field, getattr(obj, field), *args, **kwargs)
+    object.__setattr__(obj, field, value)
+    return value

@@ -4,17 +4,18 @@ density and sharpness.
 Every function takes ``loss_fn(params) -> scalar``, or ``loss_fn(params, batch)``
 (a batch mean) plus ``data`` (arrays with a leading example axis) and
 ``chunk_size``: the mean over all examples is then accumulated chunk by chunk
-inside the compiled program (:mod:`lossatlas.curvature.batching`). Params are any
+inside the compiled program (:mod:`lossatlas.batching`). Params are any
 pytree. All functions are pure, with static ints for sizes and iteration counts,
 so they jit and vmap over a leading params axis (seeds)::
 
     eig = jax.jit(jax.vmap(lambda p, k: top_eigenvalues(loss, p, 3, k)))(params_S, keys_S)
 """
-from .batching import dataset_loss, mean_over_data, num_examples
+from lossatlas.batching import dataset_loss, mean_over_data, num_examples
+from lossatlas.linalg import lanczos, power_top_k
+
 from .density import lanczos_quadrature, spectral_density
 from .eigen import top_eigenvalues
 from .hvp import flat_operator, ggn_vp, hvp
-from .lanczos import lanczos, power_top_k
 from .sharpness import sharpness
 from .trace import trace
 

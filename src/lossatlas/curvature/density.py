@@ -14,11 +14,9 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from lossatlas import linalg
+from lossatlas import linalg, validate
 
-from .eigen import _positive_int
 from .hvp import _check_dim, flat_operator
-from .lanczos import lanczos, tridiagonal
 from .trace import _map
 
 __all__ = ["lanczos_quadrature", "spectral_density"]
@@ -43,10 +41,10 @@ def lanczos_quadrature(loss_fn: Callable, params, key, num_steps: int = 90, num_
       ``weights`` sums to 1, so ``mean_p sum_j weights f(nodes)`` estimates
       ``(1/n) tr f(H)``.
     """
-    _positive_int("num_steps", num_steps)
-    _positive_int("num_probes", num_probes)
-    if probe_batch is not None:
-        _positive_int("probe_batch", probe_batch)
+    where = "lanczos_quadrature"
+    num_steps = validate.integer(where, "num_steps", num_steps, 1)
+    num_probes = validate.integer(where, "num_probes", num_probes, 1)
+    probe_batch = validate.integer(where, "probe_batch", probe_batch, 1, optional=True)
     matvec, flat, _ = flat_operator(loss_fn, params, data, chunk_size, product=product)
     n = _check_dim(flat)
     m = min(num_steps, n)
@@ -54,8 +52,8 @@ def lanczos_quadrature(loss_fn: Callable, params, key, num_steps: int = 90, num_
     def one(key_p):
         z = jax.random.normal(key_p, (2, n), flat.dtype)
         v = jnp.where(z[0] < 0, -1, 1).astype(flat.dtype)          # Rademacher probe
-        alphas, betas, _ = lanczos(matvec, v, m, z[1])
-        theta, s = linalg.eigh(tridiagonal(alphas, betas))
+        alphas, betas, _ = linalg.lanczos(matvec, v, m, z[1])
+        theta, s = linalg.tridiagonal_eigh(alphas, betas)
         return theta, jnp.square(s[0])
 
     return _map(one, jax.random.split(key, num_probes), probe_batch)
@@ -93,9 +91,7 @@ def spectral_density(loss_fn: Callable, params, key, num_steps: int = 90, num_pr
     Returns:
       ``(grid [G], density [G])``.
     """
-    _positive_int("num_points", num_points)
-    if num_points < 2 and grid is None:
-        raise ValueError("num_points must be >= 2")
+    num_points = validate.integer("spectral_density", "num_points", num_points, 1 if grid is not None else 2)
     nodes, weights = lanczos_quadrature(loss_fn, params, key, num_steps, num_probes, data, chunk_size,
                                         probe_batch, product=product)
     lo, hi = jnp.min(nodes), jnp.max(nodes)
@@ -109,7 +105,7 @@ def spectral_density(loss_fn: Callable, params, key, num_steps: int = 90, num_pr
         grid = jnp.linspace(lo - margin, hi + margin, num_points, dtype=nodes.dtype)
     grid = jnp.asarray(grid, nodes.dtype)
     if grid.ndim != 1 or grid.shape[0] < 2:
-        raise ValueError("grid must be a 1-D array of at least 2 points")
+        raise ValueError(f"spectral_density: grid must be a 1-D array of at least 2 points, got shape {grid.shape}")
     z = (grid[:, None, None] - nodes[None]) / sigma                                 # [G, P, m]
     gauss = jnp.exp(-0.5 * jnp.square(z)) / (sigma * jnp.sqrt(2 * jnp.pi))
     density = jnp.sum(gauss * weights[None], axis=(1, 2)) / nodes.shape[0]

@@ -6,20 +6,13 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from lossatlas import linalg
+from lossatlas import linalg, validate
 
 from .hvp import _check_dim, flat_operator
-from .lanczos import lanczos, power_top_k, tridiagonal
 
 __all__ = ["top_eigenvalues", "METHODS"]
 
 METHODS = ("lanczos", "power")
-
-
-def _positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int (a static Python int), got {value!r}")
-    return value
 
 
 def top_eigenvalues(loss_fn: Callable, params, k: int, key, method: str = "lanczos",
@@ -34,7 +27,7 @@ def top_eigenvalues(loss_fn: Callable, params, k: int, key, method: str = "lancz
       exact up to rounding. Default ``num_iters = min(n, max(2k, k + 30))``; values
       above the dimension ``n`` are capped at ``n``.
     * ``"power"``: power iteration with deflation (see
-      :func:`lossatlas.curvature.lanczos.power_top_k`), ``num_iters`` iterations per
+      :func:`lossatlas.linalg.power_top_k`), ``num_iters`` iterations per
       eigenvalue (default 100) plus two runs that locate the spectrum's ends.
       Slower to converge than Lanczos; kept as the simple, widely used baseline
       (e.g. Yao et al. 2020).
@@ -52,7 +45,7 @@ def top_eigenvalues(loss_fn: Callable, params, k: int, key, method: str = "lancz
       method: ``"lanczos"`` or ``"power"``.
       num_iters: Lanczos steps (``>= k``) or power iterations per eigenvalue.
       return_vectors: also return unit-norm eigenvectors.
-      data, chunk_size: dataset and chunking, see :mod:`lossatlas.curvature.batching`.
+      data, chunk_size: dataset and chunking, see :mod:`lossatlas.batching`.
       product: optional ``(params, v) -> pytree`` curvature product replacing the
         Hessian (e.g. a :func:`ggn_vp` closure).
 
@@ -65,26 +58,21 @@ def top_eigenvalues(loss_fn: Callable, params, k: int, key, method: str = "lancz
       ValueError: unknown method, ``k`` outside ``[1, n]``, ``num_iters < k`` for
         Lanczos, non-positive ints.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid methods: {list(METHODS)}")
+    where = "top_eigenvalues"
+    validate.one_of(where, "method", method, METHODS)
     matvec, flat, unravel = flat_operator(loss_fn, params, data, chunk_size, product=product)
     n = _check_dim(flat)
-    _positive_int("k", k)
-    if k > n:
-        raise ValueError(f"k={k} is larger than the number of parameters ({n})")
-    if num_iters is not None:
-        _positive_int("num_iters", num_iters)
+    k = validate.integer(where, "k", k, 1, n)
+    num_iters = validate.integer(where, "num_iters", num_iters, k if method == "lanczos" else 1, optional=True)
     if method == "lanczos":
-        if num_iters is not None and num_iters < k:
-            raise ValueError(f"num_iters={num_iters} must be >= k={k} for Lanczos")
         m = min(n, num_iters if num_iters is not None else max(2 * k, k + 30))
         z = jax.random.normal(key, (2, n), flat.dtype)
-        alphas, betas, basis = lanczos(matvec, z[0], m, z[1])
-        theta, s = linalg.eigh(tridiagonal(alphas, betas))
+        alphas, betas, basis = linalg.lanczos(matvec, z[0], m, z[1])
+        theta, s = linalg.tridiagonal_eigh(alphas, betas)
         vals = theta[::-1][:k]
         vecs = jnp.matmul(s[:, ::-1][:, :k].T, basis, precision=jax.lax.Precision.HIGHEST)
     else:
-        vals, vecs = power_top_k(matvec, n, k, key, num_iters or 100, flat.dtype)
+        vals, vecs = linalg.power_top_k(matvec, n, k, key, num_iters or 100, flat.dtype)
     if not return_vectors:
         return vals
     return vals, jax.vmap(unravel)(vecs)

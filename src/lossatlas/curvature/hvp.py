@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from .batching import mean_over_data, per_batch
+from lossatlas.batching import mean_over_data, per_batch
 
 __all__ = ["hvp", "ggn_vp", "flat_operator"]
 
@@ -26,7 +26,7 @@ def hvp(loss_fn: Callable, params, v, data=None, chunk_size: int | None = None):
     Forward-over-reverse differentiation (``jvp`` of ``grad``), exact up to
     rounding, at the cost of about two gradient evaluations. With ``data`` the
     product is accumulated chunk by chunk (``H = sum_c (n_c/n) H_c``), see
-    :mod:`lossatlas.curvature.batching`.
+    :mod:`lossatlas.batching`.
 
     Args:
       loss_fn: ``loss_fn(params) -> scalar`` or ``loss_fn(params, batch) -> scalar``

@@ -8,8 +8,10 @@ import jax.numpy as jnp
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from .batching import mean_over_data, per_batch
-from .eigen import _positive_int, top_eigenvalues
+from lossatlas import validate
+from lossatlas.batching import mean_over_data, per_batch
+
+from .eigen import top_eigenvalues
 
 __all__ = ["sharpness"]
 
@@ -43,8 +45,8 @@ def sharpness(loss_fn: Callable, params, key, epsilon: float = 1e-3, num_steps: 
       dict with ``lambda_max`` (top Hessian eigenvalue), ``epsilon_sharpness``,
       ``loss`` (``L(theta)``) and ``max_loss`` (the maximum found in the box).
     """
-    _positive_int("num_steps", num_steps)
-    _positive_int("num_iters", num_iters)
+    num_steps = validate.integer("sharpness", "num_steps", num_steps, 1)
+    num_iters = validate.integer("sharpness", "num_iters", num_iters, 1)
     step = 2.5 / num_steps if step_size is None else step_size
     k_eig, k_start = jax.random.split(key)
     lam = top_eigenvalues(loss_fn, params, 1, k_eig, "lanczos", num_iters=num_iters, data=data,

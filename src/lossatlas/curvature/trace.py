@@ -7,9 +7,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from lossatlas import linalg
+from lossatlas import linalg, validate
 
-from .eigen import _positive_int
 from .hvp import _check_dim, flat_operator
 
 __all__ = ["trace", "TRACE_METHODS"]
@@ -50,11 +49,9 @@ def trace(loss_fn: Callable, params, key, num_probes: int = 30, method: str = "h
     Returns:
       ``(estimate, standard_error)``, two scalars.
     """
-    if method not in TRACE_METHODS:
-        raise ValueError(f"unknown method {method!r}; valid methods: {list(TRACE_METHODS)}")
-    _positive_int("num_probes", num_probes)
-    if probe_batch is not None:
-        _positive_int("probe_batch", probe_batch)
+    validate.one_of("trace", "method", method, TRACE_METHODS)
+    num_probes = validate.integer("trace", "num_probes", num_probes, 1)
+    probe_batch = validate.integer("trace", "probe_batch", probe_batch, 1, optional=True)
     matvec, flat, _ = flat_operator(loss_fn, params, data, chunk_size, product=product)
     n = _check_dim(flat)
     dtype = flat.dtype
@@ -64,13 +61,14 @@ def trace(loss_fn: Callable, params, key, num_probes: int = 30, method: str = "h
 
     if method == "hutchinson":
         if num_probes < 2:
-            raise ValueError("hutchinson needs num_probes >= 2 (for a standard error)")
+            validate.fail("trace", "num_probes", num_probes, "an integer >= 2 for hutchinson (for a standard error)")
         z = jax.random.rademacher(key, (num_probes, n), dtype)
         vals = _map(quad, z, probe_batch)
         return jnp.mean(vals), jnp.std(vals, ddof=1) / jnp.sqrt(num_probes)
 
     if num_probes < 4:
-        raise ValueError("hutch++ needs num_probes >= 4 (s = m//3 sketch vectors, >= 2 residual probes)")
+        validate.fail("trace", "num_probes", num_probes,
+                      "an integer >= 4 for hutch++ (s = m//3 sketch vectors, >= 2 residual probes)")
     s = num_probes // 3
     g = num_probes - 2 * s
     s = min(s, n)

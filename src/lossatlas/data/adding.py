@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lossatlas.data._checks import check_int
+from lossatlas import validate
 from lossatlas.data.dataset import Dataset
 
 
@@ -39,10 +39,10 @@ def load_adding(*, seq_len: int = 100, num_train: int = 4000, num_test: int = 10
       A regression :class:`Dataset` with x [N, T, 2] float32 and y [N, 1];
       ``meta["baseline_mse"] = 1/6``.
     """
-    check_int("seq_len", seq_len, lo=2)
-    check_int("num_train", num_train, lo=1)
-    check_int("num_test", num_test, lo=1)
-    check_int("seed", seed, lo=0)
+    validate.integer("", "seq_len", seq_len, lo=2)
+    validate.integer("", "num_train", num_train, lo=1)
+    validate.integer("", "num_test", num_test, lo=1)
+    validate.integer("", "seed", seed, lo=0)
     ss = np.random.SeedSequence(seed)
     train_rng, test_rng = (np.random.default_rng(s) for s in ss.spawn(2))
     x_train, y_train = _sample(train_rng, num_train, seq_len)

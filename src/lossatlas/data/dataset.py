@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from lossatlas.data._checks import check_int
+from lossatlas import validate
 
 TASKS = ("classification", "regression", "language")
 
@@ -42,8 +42,7 @@ class Dataset:
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        if self.task not in TASKS:
-            raise ValueError(f"Dataset.task must be one of {TASKS}, got {self.task!r}")
+        validate.one_of("Dataset", "task", self.task, TASKS)
         if len(self.x_train) != len(self.y_train):
             raise ValueError(
                 f"Dataset {self.name!r}: x_train has {len(self.x_train)} rows but y_train has {len(self.y_train)}")
@@ -92,10 +91,11 @@ class Dataset:
           ValueError: a count outside its range (a negative count would otherwise drop
             examples from the end, and a count above the size would silently keep fewer).
         """
+        where = f"Dataset {self.name!r} subset"  # label: "Dataset 'x' subset: num_train must be ..."
         if num_train is not None:
-            num_train = check_int(f"Dataset {self.name!r} subset: num_train", num_train, 1, self.num_train)
+            num_train = validate.integer("", f"{where}: num_train", num_train, 1, self.num_train)
         if num_test is not None:
-            num_test = check_int(f"Dataset {self.name!r} subset: num_test", num_test, 0, self.num_test)
+            num_test = validate.integer("", f"{where}: num_test", num_test, 0, self.num_test)
         return dataclasses.replace(
             self,
             x_train=self.x_train[:num_train], y_train=self.y_train[:num_train],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lossatlas.data._checks import check_bool
+from lossatlas import validate
 from lossatlas.data.dataset import Dataset
 
 
@@ -21,7 +21,7 @@ def load_digits(*, flatten: bool = True) -> Dataset:
       A ``Dataset`` with float32 inputs, int32 labels [N] and ``num_classes=10``.
       ``meta`` holds ``{"source": "sklearn.datasets.load_digits", "split": ...}``.
     """
-    flatten = check_bool("flatten", flatten)
+    flatten = validate.boolean("", "flatten", flatten)
     from sklearn.datasets import load_digits as _sk_load_digits
     from sklearn.model_selection import train_test_split
 

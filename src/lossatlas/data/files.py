@@ -20,7 +20,7 @@ import zlib
 
 import numpy as np
 
-from lossatlas.data._checks import check_bool, check_int, check_optional_count
+from lossatlas import validate
 from lossatlas.data.dataset import Dataset
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -114,14 +114,14 @@ def _to_unit_float(x: np.ndarray) -> np.ndarray:
 
 def _check_counts(num_train, num_test):
     if num_train is not None:
-        check_int("num_train", num_train, 1)
+        validate.integer("", "num_train", num_train, 1)
     if num_test is not None:
-        check_int("num_test", num_test, 0)
+        validate.integer("", "num_test", num_test, 0)
 
 
 def _finish(name, x_train, y_train, x_test, y_test, flatten, num_train, num_test, meta):
-    n_tr = check_optional_count("num_train", num_train, len(x_train))
-    n_te = check_optional_count("num_test", num_test, len(x_test))
+    n_tr = len(x_train) if num_train is None else validate.integer("", "num_train", num_train, 0, len(x_train))
+    n_te = len(x_test) if num_test is None else validate.integer("", "num_test", num_test, 0, len(x_test))
     x_train, y_train, x_test, y_test = x_train[:n_tr], y_train[:n_tr], x_test[:n_te], y_test[:n_te]
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise DataFileError(f"{name}: images and labels differ in number "
@@ -197,7 +197,7 @@ def _find_idx(root: str) -> list[str] | None:
 
 def _load_mnist_like(name: str, root, flatten, num_train, num_test) -> Dataset:
     root = os.fspath(root)
-    flatten = check_bool("flatten", flatten)
+    flatten = validate.boolean("", "flatten", flatten)
     _check_counts(num_train, num_test)
     files = _find_idx(root)
     npz = os.path.join(root, f"{name}.npz")
@@ -345,7 +345,7 @@ def load_cifar10(*, root: str | os.PathLike, flatten: bool = False, num_train: i
       DataFileError: a batch is truncated, corrupt or not a CIFAR-10 batch (names the file).
     """
     root = os.fspath(root)
-    flatten = check_bool("flatten", flatten)
+    flatten = validate.boolean("", "flatten", flatten)
     _check_counts(num_train, num_test)
     for d in (root, os.path.join(root, CIFAR10_SUBDIR)):
         if all(os.path.isfile(os.path.join(d, f)) for f in CIFAR10_FILES):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lossatlas.data._checks import check_float, check_int
+from lossatlas import validate
 from lossatlas.data.dataset import Dataset
 
 #: Characters used for token ids 0, 1, 2, ... (the vocabulary is the first V).
@@ -178,13 +178,13 @@ def load_markov_text(*, vocab_size: int = 16, order: int = 1, concentration: flo
       ``transition`` ``[V**k, V]``, ``stationary`` ``[V**k]``, ``unigram`` ``[V]``,
       ``full_context_start`` (= order - 1), ``concentration``, ``zipf_exponent``, ``note``.
     """
-    V = check_int("vocab_size", vocab_size, 2, len(ALPHABET))
-    order = check_int("order", order, 1, 2)
-    concentration = check_float("concentration", concentration, 0.0, lo_open=True)
-    seq_len = check_int("seq_len", seq_len, 1)
-    num_train = check_int("num_train", num_train, 1)
-    num_test = check_int("num_test", num_test, 0)
-    seed = check_int("seed", seed, 0)
+    V = validate.integer("", "vocab_size", vocab_size, 2, len(ALPHABET))
+    order = validate.integer("", "order", order, 1, 2)
+    concentration = validate.number("", "concentration", concentration, 0.0, lo_open=True)
+    seq_len = validate.integer("", "seq_len", seq_len, 1)
+    num_train = validate.integer("", "num_train", num_train, 1)
+    num_test = validate.integer("", "num_test", num_test, 0)
+    seed = validate.integer("", "seed", seed, 0)
 
     rng_table, rng_train, rng_test = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))

@@ -6,7 +6,7 @@ import random
 
 import numpy as np
 
-from lossatlas.data._checks import check_bool, check_float, check_int
+from lossatlas import validate
 from lossatlas.data.dataset import Dataset
 
 #: The paper's generation arguments (``mnist1d.data.get_dataset_args`` minus ``url``).
@@ -28,30 +28,29 @@ DEFAULT_ARGS = {
 
 def _validated(args: dict) -> dict:
     a = dict(args)
-    a["num_samples"] = check_int("num_samples", a["num_samples"], 10)
-    a["train_split"] = check_float("train_split", a["train_split"], 0.0, 1.0,
-                                   lo_open=True, hi_open=True)
+    a["num_samples"] = validate.integer("", "num_samples", a["num_samples"], 10)
+    a["train_split"] = validate.number("", "train_split", a["train_split"], 0.0, 1.0,
+                                       lo_open=True, hi_open=True)
     n = (a["num_samples"] // 10) * 10
     split = int(n * a["train_split"])
     if not 1 <= split <= n - 1:
         raise ValueError(
             f"train_split={a['train_split']} with num_samples={a['num_samples']} leaves an empty "
             f"train or test split; train_split must be in (0, 1) with both splits non-empty")
-    a["template_len"] = check_int("template_len", a["template_len"], 1)
+    a["template_len"] = validate.integer("", "template_len", a["template_len"], 1)
     pad = a["padding"]
     if (not isinstance(pad, (tuple, list)) or len(pad) != 2
             or not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad)
             or not 0 <= pad[0] <= pad[1]):
-        raise ValueError(f"padding must be a pair of integers (low, high) with 0 <= low <= high, "
-                         f"got {pad!r}")
+        validate.fail("", "padding", pad, "a pair of integers (low, high) with 0 <= low <= high")
     a["padding"] = (int(pad[0]), int(pad[1]))
-    a["scale_coeff"] = check_float("scale_coeff", a["scale_coeff"], 0.0, 2.0, hi_open=True)
-    a["max_translation"] = check_int("max_translation", a["max_translation"], 1)
+    a["scale_coeff"] = validate.number("", "scale_coeff", a["scale_coeff"], 0.0, 2.0, hi_open=True)
+    a["max_translation"] = validate.integer("", "max_translation", a["max_translation"], 1)
     for k in ("corr_noise_scale", "iid_noise_scale", "shear_scale"):
-        a[k] = check_float(k, a[k], 0.0)
-    a["shuffle_seq"] = check_bool("shuffle_seq", a["shuffle_seq"])
-    a["final_seq_length"] = check_int("final_seq_length", a["final_seq_length"], 2)
-    a["seed"] = check_int("seed", a["seed"], 0, 2**32 - 1)
+        a[k] = validate.number("", k, a[k], 0.0)
+    a["shuffle_seq"] = validate.boolean("", "shuffle_seq", a["shuffle_seq"])
+    a["final_seq_length"] = validate.integer("", "final_seq_length", a["final_seq_length"], 2)
+    a["seed"] = validate.integer("", "seed", a["seed"], 0, 2**32 - 1)
     return a
 
 

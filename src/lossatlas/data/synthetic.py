@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lossatlas.data._checks import check_float, check_int
+from lossatlas import validate
 from lossatlas.data.dataset import Dataset
 
 
@@ -53,13 +53,13 @@ def load_teacher_student(*, num_train: int = 4000, num_test: int = 1000, input_d
       ``noise_var``, ``best_mse``, ``noise_std``, ``hidden`` and ``teacher``
       (numpy weights, usable with :func:`teacher_predict`).
     """
-    num_train = check_int("num_train", num_train, 1)
-    num_test = check_int("num_test", num_test, 0)
-    input_dim = check_int("input_dim", input_dim, 1)
-    output_dim = check_int("output_dim", output_dim, 1)
-    hidden = check_int("hidden", hidden, 0)
-    noise_std = check_float("noise_std", noise_std, 0.0)
-    seed = check_int("seed", seed, 0)
+    num_train = validate.integer("", "num_train", num_train, 1)
+    num_test = validate.integer("", "num_test", num_test, 0)
+    input_dim = validate.integer("", "input_dim", input_dim, 1)
+    output_dim = validate.integer("", "output_dim", output_dim, 1)
+    hidden = validate.integer("", "hidden", hidden, 0)
+    noise_std = validate.number("", "noise_std", noise_std, 0.0)
+    seed = validate.integer("", "seed", seed, 0)
 
     rng_teacher, rng_train, rng_test = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from lossatlas.data._checks import check_float, check_int
+from lossatlas import validate
 from lossatlas.data.dataset import Dataset
 
 
@@ -70,10 +70,10 @@ def load_text(*, path: str | os.PathLike, seq_len: int = 64, test_fraction: floa
       FileNotFoundError: ``path`` does not exist.
       ValueError: a bad option, or a split too short for one window.
     """
-    seq_len = check_int("seq_len", seq_len, 1)
-    test_fraction = check_float("test_fraction", test_fraction, 0.0, 1.0,
-                                lo_open=True, hi_open=True)
-    stride = seq_len if stride is None else check_int("stride", stride, 1)
+    seq_len = validate.integer("", "seq_len", seq_len, 1)
+    test_fraction = validate.number("", "test_fraction", test_fraction, 0.0, 1.0,
+                                    lo_open=True, hi_open=True)
+    stride = seq_len if stride is None else validate.integer("", "stride", stride, 1)
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load('text'): no such file: {path!r}")

@@ -1,4 +1,8 @@
-"""Shared plumbing for `lossatlas.grads`: input checks, chunking, per-example gradients.
+"""Shared plumbing for `lossatlas.grads`: input checks, per-example gradients, tree helpers.
+
+Input checks use :mod:`lossatlas.validate`; example counts and chunking use
+:mod:`lossatlas.batching` (:func:`~lossatlas.batching.num_examples`,
+:func:`~lossatlas.batching.chunk`).
 
 The convention every function in the package follows:
 
@@ -18,34 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lossatlas import validate
+
 tree_map = jax.tree_util.tree_map
-
-
-def check_positive_int(fn: str, field: str, value) -> int:
-    """``value`` as an int, or ``ValueError`` naming ``fn`` and ``field``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{fn}: {field} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def num_examples(fn: str, field: str, tree) -> int:
-    """The common leading-axis length of every leaf of ``tree`` (checked)."""
-    leaves = jax.tree_util.tree_leaves_with_path(tree)
-    if not leaves:
-        raise ValueError(f"{fn}: {field} has no arrays; pass a pytree of arrays with a leading example axis")
-    sizes = {}
-    for path, leaf in leaves:
-        shape = np.shape(leaf)
-        if len(shape) == 0:
-            raise ValueError(f"{fn}: {field}{jax.tree_util.keystr(path)} is a scalar; every leaf needs a "
-                             "leading example axis")
-        sizes[jax.tree_util.keystr(path)] = shape[0]
-    if len(set(sizes.values())) != 1:
-        raise ValueError(f"{fn}: the leaves of {field} disagree on the number of examples: {sizes}")
-    n = next(iter(sizes.values()))
-    if n < 1:
-        raise ValueError(f"{fn}: {field} has no examples")
-    return int(n)
 
 
 def check_params(fn: str, params) -> None:
@@ -67,7 +46,7 @@ def concrete(x):
 
 def check_labels(fn: str, labels, n: int, num_classes: int):
     """Validated int32 labels [n] (range checked when concrete)."""
-    num_classes = check_positive_int(fn, "num_classes", num_classes)
+    num_classes = validate.integer(fn, "num_classes", num_classes, 1)
     if np.shape(labels) != (n,):
         raise ValueError(f"{fn}: labels must have shape ({n},) (one per example of data), got {np.shape(labels)}")
     if not jnp.issubdtype(jnp.result_type(labels), jnp.integer):
@@ -89,30 +68,6 @@ def example_grad(loss_fn):
 def batch_grads(loss_fn, params, batch):
     """Per-example gradients of a batch (vmap of grad): params tree with a leading axis."""
     return jax.vmap(example_grad(loss_fn), in_axes=(None, 0))(params, batch)
-
-
-def chunk(tree, n: int, size: int):
-    """Pad the example axis to a multiple of ``size`` with copies of example 0 and fold it.
-
-    Returns:
-      (tree of [num_chunks, size, ...] arrays, float32 mask [num_chunks, size]).
-    """
-    num = -(-n // size)
-    pad = num * size - n
-
-    def fold(a):
-        a = jnp.asarray(a)
-        if pad:
-            a = jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad,) + a.shape[1:])])
-        return a.reshape((num, size) + a.shape[1:])
-
-    mask = (jnp.arange(num * size) < n).astype(jnp.float32).reshape(num, size)
-    return tree_map(fold, tree), mask
-
-
-def unchunk(tree, n: int):
-    """Inverse of :func:`chunk` for outputs with leading [num_chunks, size]: [n, ...]."""
-    return tree_map(lambda a: a.reshape((-1,) + a.shape[2:])[:n], tree)
 
 
 def take(tree, idx):

@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from lossatlas.grads._util import check_params, check_positive_int, path_name
+from lossatlas import validate
+from lossatlas.grads._util import check_params, path_name
 
 #: Leaves whose gradient norm is below ``FLOOR * ||total gradient||`` are compared on that
 #: scale instead of their own (see :func:`check`).
@@ -63,11 +64,10 @@ def check(f, params, *args, eps=None, num_coords=None, key=None, dtype=jnp.float
     dtype = jnp.dtype(dtype)
     if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
         raise ValueError(f"{fn}: dtype must be float32 or float64, got {dtype}")
-    if eps is not None and (isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0):
-        raise ValueError(f"{fn}: eps must be a positive number, got {eps!r}")
-    chunk_size = check_positive_int(fn, "chunk_size", chunk_size)
+    eps = validate.number(fn, "eps", eps, 0, lo_open=True, optional=True)
+    chunk_size = validate.integer(fn, "chunk_size", chunk_size, 1)
     if num_coords is not None:
-        num_coords = check_positive_int(fn, "num_coords", num_coords)
+        num_coords = validate.integer(fn, "num_coords", num_coords, 1)
         if key is None:
             raise ValueError(f"{fn}: key is required when num_coords is given (coordinates are sampled)")
     if dtype == jnp.float64 and not jax.config.jax_enable_x64:

@@ -11,9 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from lossatlas import linalg
-
-from lossatlas.curvature.lanczos import lanczos, tridiagonal
+from lossatlas import keys, linalg, validate
 
 METHODS = ("dense", "lanczos")
 
@@ -34,14 +32,20 @@ def jacobian_spectrum(apply_fn, params, x, *, method: str = "dense", k: int = 10
         Jacobian-vector and vector-Jacobian products).
       k: number of singular values for "lanczos".
       num_iters: Lanczos steps (default ``min(dim, 2k + 10)``).
-      key: PRNG key for the Lanczos start vectors (default PRNGKey(0)).
+      key: PRNG key for the Lanczos start vectors; required for "lanczos" (no
+        default key: a forgotten key must not give the same "random" run every
+        time), unused by "dense".
 
     Returns:
       [B, r] singular values in descending order per example (r = min(out, in)
       for "dense", k for "lanczos").
+
+    Raises:
+      ValueError: unknown method, ``k`` outside ``[1, dim]``, ``num_iters < k``, or
+        no ``key`` for "lanczos".
     """
-    if method not in METHODS:
-        raise ValueError(f"jacobian_spectrum: method must be one of {METHODS}, got {method!r}")
+    where = "jacobian_spectrum"
+    validate.one_of(where, "method", method, METHODS)
     x = jnp.asarray(x)
 
     def f(xi_flat, unravel):
@@ -57,12 +61,10 @@ def jacobian_spectrum(apply_fn, params, x, *, method: str = "dense", k: int = 10
             return linalg.svdvals(jac)
         return jax.vmap(one)(x)
 
-    if not isinstance(k, int) or k < 1 or k > dim:
-        raise ValueError(f"jacobian_spectrum: k must be an integer in [1, {dim}], got {k!r}")
+    k = validate.integer(where, "k", k, 1, dim)
+    num_iters = validate.integer(where, "num_iters", num_iters, k, optional=True)
     steps = min(dim, num_iters or 2 * k + 10)
-    if steps < k:
-        raise ValueError(f"jacobian_spectrum: num_iters={steps} must be >= k={k}")
-    key = jax.random.PRNGKey(0) if key is None else key
+    key = keys.require_key(where, key)
 
     def one(xi, ki):
         flat, _ = ravel_pytree(xi)
@@ -74,8 +76,8 @@ def jacobian_spectrum(apply_fn, params, x, *, method: str = "dense", k: int = 10
 
         v0 = jax.random.normal(ki, (dim,), flat.dtype)
         restart = jax.random.normal(jax.random.fold_in(ki, 1), (dim,), flat.dtype)
-        alphas, betas, _ = lanczos(jtj, v0, steps, restart)
-        ritz = linalg.eigvalsh(tridiagonal(alphas, betas))[::-1][:k]
+        alphas, betas, _ = linalg.lanczos(jtj, v0, steps, restart)
+        ritz = linalg.eigvalsh(linalg.tridiagonal(alphas, betas))[::-1][:k]
         return jnp.sqrt(jnp.maximum(ritz, 0.0))
 
     return jax.vmap(one)(x, jax.random.split(key, x.shape[0]))

@@ -12,9 +12,11 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from lossatlas.grads._util import (batch_grads, bcast, check_params, check_positive_int, chunk,
-                                   num_examples, take, tree_map, tree_sum, tree_vdot)
+from lossatlas import validate
+from lossatlas.batching import chunk, num_examples
+from lossatlas.grads._util import batch_grads, bcast, check_params, take, tree_map, tree_sum, tree_vdot
 
 
 def _dtype(params):
@@ -87,11 +89,11 @@ def noise_scale(loss_fn, params, data, chunk_size=64, batch_size=None):
     """
     fn = "grads.noise_scale"
     check_params(fn, params)
-    n = num_examples(fn, "data", data)
+    n = num_examples(data, fn, "data")
     if n < 2:
         raise ValueError(f"{fn}: data needs at least 2 examples for a covariance, got {n}")
-    chunk_size = check_positive_int(fn, "chunk_size", chunk_size)
-    batch_size = 1 if batch_size is None else check_positive_int(fn, "batch_size", batch_size)
+    chunk_size = validate.integer(fn, "chunk_size", chunk_size, 1)
+    batch_size = 1 if batch_size is None else validate.integer(fn, "batch_size", batch_size, 1)
     return _noise_scale(loss_fn, chunk_size, params, data, jnp.asarray(batch_size, _dtype(params)))
 
 
@@ -141,15 +143,14 @@ def minibatch_gradient_error(loss_fn, params, data, batch_sizes, key, num_batche
     """
     fn = "grads.minibatch_gradient_error"
     check_params(fn, params)
-    n = num_examples(fn, "data", data)
-    try:
-        sizes = tuple(check_positive_int(fn, "batch_sizes", b) for b in batch_sizes)
-    except TypeError:
-        raise ValueError(f"{fn}: batch_sizes must be a sequence of positive ints, got {batch_sizes!r}") from None
-    if not sizes or max(sizes) > n:
-        raise ValueError(f"{fn}: batch_sizes must be non-empty with every size <= N={n}, got {batch_sizes!r}")
-    num_batches = check_positive_int(fn, "num_batches", num_batches)
-    chunk_size = check_positive_int(fn, "chunk_size", chunk_size)
+    n = num_examples(data, fn, "data")
+    if isinstance(batch_sizes, np.ndarray):
+        batch_sizes = batch_sizes.tolist()
+    sizes = validate.int_tuple(fn, "batch_sizes", batch_sizes, 1)
+    if max(sizes) > n:
+        validate.fail(fn, "batch_sizes", batch_sizes, f"a non-empty tuple of sizes in [1, N={n}]")
+    num_batches = validate.integer(fn, "num_batches", num_batches, 1)
+    chunk_size = validate.integer(fn, "chunk_size", chunk_size, 1)
     return _minibatch_error(loss_fn, sizes, num_batches, chunk_size, params, data, key)
 
 

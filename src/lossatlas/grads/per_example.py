@@ -5,8 +5,9 @@ import functools
 
 import jax
 
-from lossatlas.grads._util import (batch_grads, check_params, check_positive_int, chunk, num_examples,
-                                   unchunk)
+from lossatlas import validate
+from lossatlas.batching import chunk, num_examples, unchunk
+from lossatlas.grads._util import batch_grads, check_params
 
 
 def per_example(loss_fn, params, batch, chunk_size=None):
@@ -35,9 +36,9 @@ def per_example(loss_fn, params, batch, chunk_size=None):
     """
     fn = "grads.per_example"
     check_params(fn, params)
-    n = num_examples(fn, "batch", batch)
+    n = num_examples(batch, fn, "batch")
     if chunk_size is not None:
-        chunk_size = min(check_positive_int(fn, "chunk_size", chunk_size), n)
+        chunk_size = min(validate.integer(fn, "chunk_size", chunk_size, 1), n)
     return _per_example(loss_fn, chunk_size, params, batch)
 
 

@@ -17,8 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lossatlas.grads._util import (batch_grads, bcast, check_labels, check_params, check_positive_int,
-                                   chunk, concrete, flatten_lead, num_examples, take, tree_map, tree_vdot)
+from lossatlas import validate
+from lossatlas.batching import chunk, num_examples
+from lossatlas.grads._util import (batch_grads, bcast, check_labels, check_params, concrete, flatten_lead, take,
+                                   tree_map, tree_vdot)
 
 
 class ClassGradients(NamedTuple):
@@ -64,13 +66,13 @@ def class_gradients(loss_fn, params, data, labels, num_classes, mask=None, chunk
     """
     fn = "grads.class_gradients"
     check_params(fn, params)
-    n = num_examples(fn, "data", data)
+    n = num_examples(data, fn, "data")
     labels = check_labels(fn, labels, n, num_classes)
     if mask is None:
         mask = jnp.ones((n,), jnp.float32)
     elif np.shape(mask) != (n,):
         raise ValueError(f"{fn}: mask must have shape ({n},) (one per example of data), got {np.shape(mask)}")
-    chunk_size = check_positive_int(fn, "chunk_size", chunk_size)
+    chunk_size = validate.integer(fn, "chunk_size", chunk_size, 1)
     return _class_gradients(loss_fn, int(num_classes), min(chunk_size, n), params, data, labels,
                             jnp.asarray(mask).astype(jnp.float32))
 
@@ -129,10 +131,10 @@ def within_between_alignment(loss_fn, params, data, labels, num_classes, num_pai
     """
     fn = "grads.within_between_alignment"
     check_params(fn, params)
-    n = num_examples(fn, "data", data)
+    n = num_examples(data, fn, "data")
     labels = check_labels(fn, labels, n, num_classes)
-    num_pairs = check_positive_int(fn, "num_pairs", num_pairs)
-    chunk_size = check_positive_int(fn, "chunk_size", chunk_size)
+    num_pairs = validate.integer(fn, "num_pairs", num_pairs, 1)
+    chunk_size = validate.integer(fn, "chunk_size", chunk_size, 1)
     host = concrete(labels)
     if host is not None:
         counts = np.bincount(host, minlength=num_classes)

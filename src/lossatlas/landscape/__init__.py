@@ -2,7 +2,7 @@
 interpolation, trajectory PCA and mode connectivity.
 
 Functions take ``loss_fn(params)`` or ``loss_fn(params, batch)`` plus ``data`` and
-``chunk_size`` (exact means in chunks, :mod:`lossatlas.curvature.batching`), evaluate
+``chunk_size`` (exact means in chunks, :mod:`lossatlas.batching`), evaluate
 every grid point inside one compiled program, and jit and vmap like the rest of
 lossatlas.
 """

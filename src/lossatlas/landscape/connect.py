@@ -7,7 +7,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lossatlas.curvature.batching import dataset_loss, mean_over_data, num_examples, per_batch
+from lossatlas import validate
+from lossatlas.batching import dataset_loss, mean_over_data, num_examples, per_batch
 
 from .slices import map_points
 
@@ -23,8 +24,7 @@ def curve_point(curve: str, params_a, bend, params_b, t):
     * ``"polychain"``: ``a -> bend -> b``, two segments at constant speed in ``t``
       (``t = 0.5`` is the bend).
     """
-    if curve not in CURVES:
-        raise ValueError(f"unknown curve {curve!r}; valid curves: {list(CURVES)}")
+    validate.one_of("curve_point", "curve", curve, CURVES)
 
     def leaf(a, w, b):
         s = jnp.asarray(t).astype(a.dtype)
@@ -88,7 +88,7 @@ def connect(loss_fn: Callable, params_a, params_b, key, curve: str = "bezier", n
       num_steps: Adam steps (static int).
       learning_rate: Adam step size.
       num_samples_per_step: ``t`` samples per step (static int).
-      data, chunk_size: dataset and chunking (:mod:`lossatlas.curvature.batching`).
+      data, chunk_size: dataset and chunking (:mod:`lossatlas.batching`).
       batch_size: if set (with ``data``), each step uses a random minibatch of
         this many examples (without replacement) instead of the whole dataset.
       num_points: size of the evaluation grid ``ts`` (static int >= 2).
@@ -97,19 +97,14 @@ def connect(loss_fn: Callable, params_a, params_b, key, curve: str = "bezier", n
     Returns:
       :class:`ConnectResult`.
     """
-    if curve not in CURVES:
-        raise ValueError(f"unknown curve {curve!r}; valid curves: {list(CURVES)}")
-    for name, val in (("num_steps", num_steps), ("num_samples_per_step", num_samples_per_step),
-                      ("num_points", num_points)):
-        if not isinstance(val, int) or isinstance(val, bool) or val < 1:
-            raise ValueError(f"{name} must be a positive int, got {val!r}")
-    if num_points < 2:
-        raise ValueError("num_points must be >= 2")
+    validate.one_of("connect", "curve", curve, CURVES)
+    num_steps = validate.integer("connect", "num_steps", num_steps, 1)
+    num_samples_per_step = validate.integer("connect", "num_samples_per_step", num_samples_per_step, 1)
+    num_points = validate.integer("connect", "num_points", num_points, 2)
     if batch_size is not None:
         if data is None:
-            raise ValueError("batch_size needs data")
-        if not isinstance(batch_size, int) or not 1 <= batch_size <= num_examples(data):
-            raise ValueError(f"batch_size must be an int in [1, {num_examples(data)}], got {batch_size!r}")
+            validate.fail("connect", "batch_size", batch_size, "None when data is None")
+        batch_size = validate.integer("connect", "batch_size", batch_size, 1, num_examples(data, "connect"))
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(params_a))
     bend0 = jax.tree_util.tree_map(lambda a, b: (a + b) / 2, params_a, params_b)
     tx = optax.adam(learning_rate)

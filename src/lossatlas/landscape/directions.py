@@ -5,14 +5,15 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from lossatlas import validate
+
 __all__ = ["random_direction", "normalize_direction", "NORMALIZATIONS"]
 
 NORMALIZATIONS = ("filter", "layer", "none")
 
 
-def _check(normalization):
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(f"unknown normalization {normalization!r}; valid: {list(NORMALIZATIONS)}")
+def _check(normalization, where):
+    validate.one_of(where, "normalization", normalization, NORMALIZATIONS)
 
 
 def normalize_direction(direction, params, normalization: str = "filter", ignore_1d: bool = True):
@@ -39,7 +40,7 @@ def normalize_direction(direction, params, normalization: str = "filter", ignore
     Returns:
       The normalised direction (a pytree like ``params``, dtypes of ``params``).
     """
-    _check(normalization)
+    _check(normalization, "normalize_direction")
 
     def one(d, p):
         d = jnp.asarray(d).astype(p.dtype)
@@ -70,7 +71,7 @@ def random_direction(key, params, normalization: str = "filter", ignore_1d: bool
     Returns:
       A pytree like ``params``.
     """
-    _check(normalization)
+    _check(normalization, "random_direction")
     flat, unravel = ravel_pytree(params)          # one draw for all leaves (one RNG call to compile)
     if not jnp.issubdtype(flat.dtype, jnp.floating):
         raise ValueError(f"params must be floating point, got {flat.dtype}")

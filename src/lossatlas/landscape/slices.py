@@ -7,7 +7,7 @@
 
 Points are vmapped; ``point_batch`` bounds memory by evaluating them in batches
 (``lax.map`` over vmapped batches). Each evaluation averages over ``data`` in
-chunks (:mod:`lossatlas.curvature.batching`).
+chunks (:mod:`lossatlas.batching`).
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from typing import Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from lossatlas.curvature.batching import dataset_loss
+from lossatlas import validate
+from lossatlas.batching import dataset_loss
 
 __all__ = ["line", "plane", "interpolate", "Interpolation", "map_points"]
 
@@ -25,8 +26,7 @@ def map_points(f: Callable, points, point_batch: int | None = None):
     """``f`` over the leading axis of ``points``: vmap (None) or batches of ``point_batch``."""
     if point_batch is None:
         return jax.vmap(f)(points)
-    if not isinstance(point_batch, int) or isinstance(point_batch, bool) or point_batch < 1:
-        raise ValueError(f"point_batch must be a positive int or None, got {point_batch!r}")
+    point_batch = validate.integer("map_points", "point_batch", point_batch, 1, optional=True)
     return jax.lax.map(f, points, batch_size=point_batch)
 
 
@@ -58,7 +58,7 @@ def line(loss_fn: Callable, params, direction, alphas, data=None, chunk_size: in
       params: parameter pytree (the origin).
       direction: pytree like ``params``.
       alphas: 1-D array of step sizes ``[A]``.
-      data, chunk_size: dataset and chunking (see :mod:`lossatlas.curvature.batching`).
+      data, chunk_size: dataset and chunking (see :mod:`lossatlas.batching`).
       point_batch: points per vmapped batch (None: all at once).
 
     Returns:
@@ -118,8 +118,7 @@ def interpolate(loss_fn: Callable, params_a, params_b, num: int = 25, data=None,
       :class:`Interpolation` ``(alphas, losses, metrics)``; ``metrics`` is None
       without ``metric_fn``.
     """
-    if not isinstance(num, int) or isinstance(num, bool) or num < 2:
-        raise ValueError(f"num must be an int >= 2, got {num!r}")
+    num = validate.integer("interpolate", "num", num, 2)
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(params_a))
     alphas = jnp.linspace(extent[0], extent[1], num, dtype=dtype)
     fns = [dataset_loss(loss_fn, data, chunk_size)]

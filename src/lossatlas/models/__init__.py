@@ -32,6 +32,8 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from lossatlas import keys, validate
+
 from .common import ACTIVATIONS, INITS, InputSpec, ModelEntry, kernel_init
 from .conv import CNN1D, CNN2D
 from .linear import DeepLinear
@@ -133,14 +135,18 @@ def example_input(name: str, batch: int = 4, key: jax.Array | None = None) -> ja
     Args:
       name: model name.
       batch: leading batch size.
-      key: PRNG key (default ``PRNGKey(0)``).
+      key: PRNG key (required: lossatlas never picks a default key).
 
     Returns:
       float32 standard normal ``[batch, *tiny_input_shape]``, or int32 tokens
       in ``[0, vocab_size)`` for ``transformer_lm``.
+
+    Raises:
+      ValueError: unknown model, ``batch < 1``, or no ``key``.
     """
     entry = _entry(name)
-    key = jax.random.PRNGKey(0) if key is None else key
+    batch = validate.integer("example_input", "batch", batch, 1)
+    key = keys.require_key("example_input", key)
     shape = (batch,) + tuple(entry.tiny_input_shape)
     if jnp.issubdtype(entry.input_dtype, jnp.integer):
         vocab = entry.tiny.get("vocab_size", 16)

@@ -1,7 +1,8 @@
 """Shared building blocks for :mod:`lossatlas.models`.
 
-Activations, kernel initialisers, normalisation layers, input casting, config
-validation helpers and the :class:`ModelEntry` registry record.
+Activations, kernel initialisers, normalisation layers, input casting and the
+:class:`ModelEntry` registry record. Config fields are checked with
+:mod:`lossatlas.validate` in each model's ``validate`` (messages ``mlp: widths must be ...``).
 
 All helpers here are plain Python run *before* tracing (validation) or inside a
 parent module's ``@nn.compact`` method (``make_norm``), and only use long-stable
@@ -10,13 +11,13 @@ parent module's ``@nn.compact`` method (``make_norm``), and only use long-stable
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import flax.linen as nn
 import jax.numpy as jnp
 from jax.nn import initializers as jinit
 
-from lossatlas import linalg
+from lossatlas import linalg, validate
 
 
 def _identity(x):
@@ -80,7 +81,7 @@ def kernel_init(init: str, activation: str = "linear", init_gain: float = 1.0,
         return jinit.variance_scaling(2.0 * g * g, "fan_in", "normal")
     if init == "orthogonal":
         return linalg.orthogonal(scale=ACTIVATION_GAINS[activation] * g)
-    raise ValueError(f"init={init!r} is invalid; allowed values: {sorted(INITS)}")
+    validate.fail("kernel_init", "init", init, "one of " + ", ".join(repr(i) for i in INITS))
 
 
 def default_kernel_init() -> Callable:
@@ -110,7 +111,7 @@ def make_norm(kind: str, train: bool, name: str) -> Callable:
                             epsilon=1e-5, name=name)
     if kind == "layer":
         return nn.LayerNorm(name=name)
-    raise ValueError(f"norm={kind!r} is invalid; allowed values: {sorted(NORMS)}")
+    validate.fail("make_norm", "kind", kind, "one of " + ", ".join(repr(n) for n in NORMS))
 
 
 def as_float(x: Any) -> jnp.ndarray:
@@ -119,57 +120,6 @@ def as_float(x: Any) -> jnp.ndarray:
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.float32)
     return x
-
-
-# --------------------------------------------------------------------------
-# validation (plain Python, run by get_model before any tracing)
-# --------------------------------------------------------------------------
-
-def check_choice(model: str, field: str, value: Any, allowed: Iterable[str]) -> None:
-    """Raise ``ValueError`` unless ``value`` is one of ``allowed``."""
-    allowed = sorted(allowed)
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{model}: invalid {field}={value!r}; allowed values for "
-                         f"{field!r}: {allowed}")
-
-
-def check_positive_int(model: str, field: str, value: Any) -> None:
-    """Raise ``ValueError`` unless ``value`` is an int > 0."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{model}: invalid {field}={value!r}; {field!r} must be "
-                         f"a positive integer")
-
-
-def check_positive_ints(model: str, field: str, values: Any, min_len: int = 0) -> None:
-    """Raise ``ValueError`` unless ``values`` is a sequence of positive ints."""
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
-        raise ValueError(f"{model}: invalid {field}={values!r}; {field!r} must be "
-                         f"a sequence of positive integers")
-    if len(values) < min_len:
-        raise ValueError(f"{model}: invalid {field}={values!r}; {field!r} needs at "
-                         f"least {min_len} entries")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{model}: invalid {field}={values!r}; {field!r} must "
-                             f"be a sequence of positive integers")
-
-
-def check_positive_float(model: str, field: str, value: Any,
-                         allow_zero: bool = False) -> None:
-    """Raise ``ValueError`` unless ``value`` is a real number > 0 (>= 0)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{model}: invalid {field}={value!r}; {field!r} must be a "
-                         f"finite number {bound}")
-
-
-def check_bool(model: str, field: str, value: Any) -> None:
-    """Raise ``ValueError`` unless ``value`` is a bool."""
-    if not isinstance(value, bool):
-        raise ValueError(f"{model}: invalid {field}={value!r}; {field!r} must be "
-                         f"True or False")
 
 
 class InputSpec(NamedTuple):

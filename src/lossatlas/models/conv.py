@@ -6,9 +6,10 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from lossatlas import validate
+
 from .common import record
-from .common import (as_float, check_choice, check_positive_int, check_positive_ints,
-                     default_kernel_init, make_norm)
+from .common import as_float, default_kernel_init, make_norm
 
 CONV_NORMS = ("none", "batch")
 
@@ -42,11 +43,11 @@ class CNN1D(nn.Module):
     def validate(self) -> None:
         """Raise ``ValueError`` on an invalid field (called by ``get_model``)."""
         m = "cnn1d"
-        check_positive_int(m, "channels", self.channels)
-        check_positive_int(m, "num_outputs", self.num_outputs)
-        check_positive_ints(m, "kernel_sizes", self.kernel_sizes, min_len=1)
-        check_positive_int(m, "stride", self.stride)
-        check_choice(m, "norm", self.norm, CONV_NORMS)
+        validate.integer(m, "channels", self.channels, 1)
+        validate.integer(m, "num_outputs", self.num_outputs, 1)
+        validate.int_tuple(m, "kernel_sizes", self.kernel_sizes, 1)
+        validate.integer(m, "stride", self.stride, 1)
+        validate.one_of(m, "norm", self.norm, CONV_NORMS)
 
     @nn.compact
     def __call__(self, x, train: bool = False):
@@ -90,10 +91,10 @@ class CNN2D(nn.Module):
     def validate(self) -> None:
         """Raise ``ValueError`` on an invalid field (called by ``get_model``)."""
         m = "cnn2d"
-        check_positive_ints(m, "channels", self.channels, min_len=1)
-        check_positive_int(m, "hidden", self.hidden)
-        check_positive_int(m, "num_outputs", self.num_outputs)
-        check_choice(m, "norm", self.norm, CONV_NORMS)
+        validate.int_tuple(m, "channels", self.channels, 1)
+        validate.integer(m, "hidden", self.hidden, 1)
+        validate.integer(m, "num_outputs", self.num_outputs, 1)
+        validate.one_of(m, "norm", self.norm, CONV_NORMS)
 
     @nn.compact
     def __call__(self, x, train: bool = False):

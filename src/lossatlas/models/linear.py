@@ -6,9 +6,10 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from lossatlas import validate
+
 from .common import record
-from .common import (as_float, check_choice, check_positive_float, check_positive_ints,
-                     check_positive_int, kernel_init)
+from .common import as_float, kernel_init
 
 LINEAR_INITS = ("naive", "lecun", "glorot", "orthogonal")
 
@@ -40,11 +41,11 @@ class DeepLinear(nn.Module):
     def validate(self) -> None:
         """Raise ``ValueError`` on an invalid field (called by ``get_model``)."""
         m = "deep_linear"
-        check_positive_ints(m, "widths", self.widths)
-        check_positive_int(m, "num_outputs", self.num_outputs)
-        check_choice(m, "weight_init", self.weight_init, LINEAR_INITS)
-        check_positive_float(m, "init_gain", self.init_gain)
-        check_positive_float(m, "naive_std", self.naive_std)
+        validate.int_tuple(m, "widths", self.widths, 1, nonempty=False)
+        validate.integer(m, "num_outputs", self.num_outputs, 1)
+        validate.one_of(m, "weight_init", self.weight_init, LINEAR_INITS)
+        validate.number(m, "init_gain", self.init_gain, 0, lo_open=True)
+        validate.number(m, "naive_std", self.naive_std, 0, lo_open=True)
 
     @nn.compact
     def __call__(self, x, train: bool = False):

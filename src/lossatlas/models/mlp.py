@@ -6,10 +6,10 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from lossatlas import validate
+
 from .common import record
-from .common import (ACTIVATIONS, INITS, NORMS, as_float, check_bool, check_choice,
-                     check_positive_float, check_positive_ints, check_positive_int,
-                     kernel_init, make_norm)
+from .common import ACTIVATIONS, INITS, NORMS, as_float, kernel_init, make_norm
 
 
 class MLP(nn.Module):
@@ -62,19 +62,18 @@ class MLP(nn.Module):
     def validate(self) -> None:
         """Raise ``ValueError`` on an invalid field (called by ``get_model``)."""
         m = "mlp"
-        check_positive_ints(m, "widths", self.widths)
-        check_positive_int(m, "num_outputs", self.num_outputs)
-        check_choice(m, "activation", self.activation, ACTIVATIONS)
-        check_choice(m, "weight_init", self.weight_init, INITS)
-        check_positive_float(m, "init_gain", self.init_gain)
-        check_positive_float(m, "naive_std", self.naive_std)
-        check_bool(m, "residual", self.residual)
-        check_choice(m, "norm", self.norm, NORMS)
-        check_bool(m, "use_bias", self.use_bias)
-        check_bool(m, "scan_layers", self.scan_layers)
+        validate.int_tuple(m, "widths", self.widths, 1, nonempty=False)
+        validate.integer(m, "num_outputs", self.num_outputs, 1)
+        validate.one_of(m, "activation", self.activation, ACTIVATIONS)
+        validate.one_of(m, "weight_init", self.weight_init, INITS)
+        validate.number(m, "init_gain", self.init_gain, 0, lo_open=True)
+        validate.number(m, "naive_std", self.naive_std, 0, lo_open=True)
+        validate.boolean(m, "residual", self.residual)
+        validate.one_of(m, "norm", self.norm, NORMS)
+        validate.boolean(m, "use_bias", self.use_bias)
+        validate.boolean(m, "scan_layers", self.scan_layers)
         if self.scan_layers and len(set(tuple(self.widths)[1:])) > 1:
-            raise ValueError("mlp: scan_layers=True needs equal hidden widths after the first, "
-                             f"got widths={tuple(self.widths)}")
+            validate.fail(m, "widths", tuple(self.widths), "equal hidden widths after the first when scan_layers=True")
 
     @nn.compact
     def __call__(self, x, train: bool = False):

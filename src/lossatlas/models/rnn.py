@@ -7,11 +7,10 @@ import flax.linen as nn
 import jax.numpy as jnp
 from jax.nn import initializers as jinit
 
-from lossatlas import linalg
+from lossatlas import linalg, validate
 
 from .common import record
-from .common import (as_float, check_bool, check_choice, check_positive_float,
-                     check_positive_int, default_kernel_init)
+from .common import as_float, default_kernel_init
 
 CELLS = ("tanh", "gru")
 READOUTS = ("last", "flatten", "mean")
@@ -97,13 +96,13 @@ class RNN(nn.Module):
     def validate(self) -> None:
         """Raise ``ValueError`` on an invalid field (called by ``get_model``)."""
         m = "rnn"
-        check_choice(m, "cell", self.cell, CELLS)
-        check_positive_int(m, "hidden", self.hidden)
-        check_positive_int(m, "num_outputs", self.num_outputs)
-        check_bool(m, "bidirectional", self.bidirectional)
-        check_choice(m, "readout", self.readout, READOUTS)
-        check_choice(m, "recurrent_init", self.recurrent_init, RECURRENT_INITS)
-        check_positive_float(m, "recurrent_scale", self.recurrent_scale)
+        validate.one_of(m, "cell", self.cell, CELLS)
+        validate.integer(m, "hidden", self.hidden, 1)
+        validate.integer(m, "num_outputs", self.num_outputs, 1)
+        validate.boolean(m, "bidirectional", self.bidirectional)
+        validate.one_of(m, "readout", self.readout, READOUTS)
+        validate.one_of(m, "recurrent_init", self.recurrent_init, RECURRENT_INITS)
+        validate.number(m, "recurrent_scale", self.recurrent_scale, 0, lo_open=True)
 
     @nn.nowrap
     def _scan(self, x, name):

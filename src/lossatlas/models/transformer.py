@@ -4,8 +4,10 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
+from lossatlas import validate
+
 from .common import record
-from .common import check_positive_int, default_kernel_init
+from .common import default_kernel_init
 
 
 class Block(nn.Module):
@@ -67,10 +69,9 @@ class TransformerLM(nn.Module):
         m = "transformer_lm"
         for f in ("vocab_size", "d_model", "num_heads", "num_layers", "mlp_ratio",
                   "max_len"):
-            check_positive_int(m, f, getattr(self, f))
+            validate.integer(m, f, getattr(self, f), 1)
         if self.d_model % self.num_heads:
-            raise ValueError(f"{m}: invalid num_heads={self.num_heads!r}; "
-                             f"'num_heads' must divide d_model={self.d_model}")
+            validate.fail(m, "num_heads", self.num_heads, f"a divisor of d_model={self.d_model}")
 
     @nn.compact
     def __call__(self, tokens, train: bool = False):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 import types
 import typing
@@ -10,7 +9,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from lossatlas import optim
+from lossatlas import optim, validate
 
 # Numeric fields that may become vmap axes in `sweep` (they reach the compiled
 # program as traced scalars, not as Python constants).
@@ -134,68 +133,31 @@ class TrainConfig:
         return d
 
     def validate(self) -> None:
-        """Raise ValueError naming the first field with a wrong type or range."""
-        _number(self, "learning_rate", lo=0.0)
-        _number(self, "momentum", lo=0.0, hi=1.0, hi_open=True)
-        _number(self, "b1", lo=0.0, hi=1.0, hi_open=True)
-        _number(self, "b2", lo=0.0, hi=1.0, hi_open=True)
-        _number(self, "eps", lo=0.0)
-        _number(self, "weight_decay", lo=0.0)
-        _number(self, "label_smoothing", lo=0.0, hi=1.0, hi_open=True)
-        _number(self, "init_scale", lo=0.0)
-        _number(self, "clip_norm", lo=0.0, optional=True)
-        _number(self, "clip_value", lo=0.0, optional=True)
-        _integer(self, "warmup_steps", lo=0)
-        _integer(self, "batch_size", lo=1)
-        _integer(self, "epochs", lo=1)
-        _integer(self, "eval_batch_size", lo=1)
-        _integer(self, "chunk_epochs", lo=1, optional=True)
+        """Raise ValueError naming the first field with a wrong type or range (one line,
+        :mod:`lossatlas.validate` style); numeric fields are stored as Python float / int."""
         from lossatlas import losses, models  # lazily: they do not import train
-        if self.model not in models.MODELS:
-            raise ValueError(f"TrainConfig.model: unknown {self.model!r}; known: {', '.join(models.list_models())}")
-        if self.loss is not None and self.loss not in losses.LOSSES:
-            raise ValueError(f"TrainConfig.loss: unknown {self.loss!r}; known: {', '.join(sorted(losses.LOSSES))} "
-                             f"(or None for the dataset's default)")
-        if self.optimizer not in optim.OPTIMIZERS:
-            raise ValueError(f"TrainConfig.optimizer: unknown {self.optimizer!r}; known: {', '.join(optim.OPTIMIZERS)}")
-        if self.schedule not in optim.SCHEDULES:
-            raise ValueError(f"TrainConfig.schedule: unknown {self.schedule!r}; known: {', '.join(optim.SCHEDULES)}")
+        for name, lo, hi in (("learning_rate", 0, None), ("momentum", 0, 1), ("b1", 0, 1), ("b2", 0, 1),
+                             ("eps", 0, None), ("weight_decay", 0, None), ("label_smoothing", 0, 1),
+                             ("init_scale", 0, None)):
+            validate.normalize(self, name, validate.number, lo, hi, hi_open=hi is not None)
+        for name in ("clip_norm", "clip_value"):
+            validate.normalize(self, name, validate.number, 0, optional=True)
+        for name, lo in (("warmup_steps", 0), ("batch_size", 1), ("epochs", 1), ("eval_batch_size", 1)):
+            validate.normalize(self, name, validate.integer, lo)
+        validate.normalize(self, "chunk_epochs", validate.integer, 1, optional=True)
+        validate.one_of("TrainConfig", "model", self.model, models.list_models())
+        if self.loss is not None:
+            validate.one_of("TrainConfig", "loss", self.loss, (*sorted(losses.LOSSES), None))
+        validate.one_of("TrainConfig", "optimizer", self.optimizer, optim.OPTIMIZERS)
+        validate.one_of("TrainConfig", "schedule", self.schedule, optim.SCHEDULES)
         if self.schedule.startswith("warmup") and self.warmup_steps < 1:
-            raise ValueError(f"TrainConfig.warmup_steps must be >= 1 for schedule={self.schedule!r}")
-        if not isinstance(self.eval_train, bool):
-            raise ValueError(f"TrainConfig.eval_train must be a bool, got {self.eval_train!r}")
+            validate.fail("TrainConfig", "warmup_steps", self.warmup_steps,
+                          f"an integer >= 1 for schedule={self.schedule!r}")
+        validate.normalize(self, "eval_train", validate.boolean)
 
 
 def _is_bool(value) -> bool:
     return isinstance(value, (bool, np.bool_))
-
-
-def _number(cfg, name, lo=None, hi=None, hi_open=False, optional=False):
-    """Check a real-valued field (numpy scalars accepted) and store it as a Python float."""
-    value = getattr(cfg, name)
-    if value is None and optional:
-        return
-    if _is_bool(value) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"TrainConfig.{name} must be a finite number, got {value!r}")
-    value = float(value)
-    object.__setattr__(cfg, name, value)
-    if lo is not None and value < lo:
-        raise ValueError(f"TrainConfig.{name} must be >= {lo}, got {value!r}")
-    if hi is not None and (value >= hi if hi_open else value > hi):
-        raise ValueError(f"TrainConfig.{name} must be {'<' if hi_open else '<='} {hi}, got {value!r}")
-
-
-def _integer(cfg, name, lo=None, optional=False):
-    """Check an integer field (numpy integers accepted) and store it as a Python int."""
-    value = getattr(cfg, name)
-    if value is None and optional:
-        return
-    if _is_bool(value) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"TrainConfig.{name} must be an integer, got {value!r}")
-    value = int(value)
-    object.__setattr__(cfg, name, value)
-    if lo is not None and value < lo:
-        raise ValueError(f"TrainConfig.{name} must be >= {lo}, got {value!r}")
 
 
 def field_names() -> list[str]:
