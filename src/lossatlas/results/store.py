@@ -49,6 +49,9 @@ def _encode(obj: Any, path: str, arrays: dict) -> Any:
         if isinstance(obj, np.generic):
             ref["scalar"] = True
         return ref
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        raise TypeError(f"results[{where}]: a {type(obj).__name__} (NamedTuple) would come back as a plain "
+                        f"tuple; store its fields as a dict (obj._asdict())")
     if isinstance(obj, (list, tuple)):
         items = [_encode(v, f"{path}/{i}" if path else str(i), arrays) for i, v in enumerate(obj)]
         return {"$tuple": items} if isinstance(obj, tuple) else items
