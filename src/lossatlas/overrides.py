@@ -24,8 +24,15 @@ def _is_bool(value) -> bool:
 
 
 def hint_types(annotation: Any) -> tuple | None:
-    """The plain classes a type hint allows (``int | None`` -> ``(int, NoneType)``,
-    ``tuple[str, ...]`` -> ``(tuple,)``), or None when it is not that simple (e.g. ``Any``)."""
+    """The plain classes a type hint allows.
+
+    Args:
+      annotation: a field's type hint.
+
+    Returns:
+      ``int | None`` -> ``(int, NoneType)``, ``tuple[str, ...]`` -> ``(tuple,)``; None when
+      the hint is not that simple (e.g. ``Any``).
+    """
     if annotation is None or annotation is Any:
         return None
     origin = typing.get_origin(annotation)
@@ -44,6 +51,13 @@ def parse_value(text: str, annotation: Any = None):
 
     With a type hint: a tuple field turns a single value into a 1-tuple (``logreg`` ->
     ``("logreg",)``), a float field turns ints and ``nan`` / ``inf`` into floats.
+
+    Args:
+      text: the value as typed (``--set key=TEXT``).
+      annotation: the field's type hint, or None.
+
+    Returns:
+      The parsed value (unchecked: see :func:`check_type`).
     """
     import ast
     allowed = hint_types(annotation) or ()
@@ -78,7 +92,17 @@ def parse_value(text: str, annotation: Any = None):
 def check_type(owner: str, name: str, value: Any, annotation: Any) -> Any:
     """``value`` checked against a field's type hint (int fields need ints, float fields
     take ints or floats and store floats, tuple fields need tuples, str fields strings);
-    ValueError naming ``owner.name`` otherwise. Hints that are not plain classes pass."""
+    ValueError naming ``owner.name`` otherwise. Hints that are not plain classes pass.
+
+    Args:
+      owner: how the message names the owner (e.g. ``"--set epochs: Config"``).
+      name: the field name.
+      value: the value to check.
+      annotation: the field's type hint.
+
+    Returns:
+      ``value``, converted to the plain Python type (ints for int fields, floats for float fields).
+    """
     allowed = hint_types(annotation)
     if allowed is None:
         return value
