@@ -59,7 +59,6 @@ def parse_value(text: str, annotation: Any = None):
     Returns:
       The parsed value (unchecked: see :func:`check_type`).
     """
-    import ast
     allowed = hint_types(annotation) or ()
     low = text.strip().lower()
     if low in ("true", "false"):
