@@ -31,7 +31,7 @@ import numpy as np
 from lossatlas import continual as cl
 from lossatlas import data as data_lib
 from lossatlas.devices import use_all_cpu_cores
-from lossatlas.results import benchmark_record, write_report
+from _common import benchmark_record, write_report
 
 TASKS, WIDTHS, LR, BATCH = 5, (100, 100), 0.05, 32
 EWC_LAM = 10.0  # SGD with lr * lam * max(F) > 2 diverges; 10 is stable here

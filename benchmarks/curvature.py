@@ -41,7 +41,7 @@ import numpy as np
 from lossatlas import curvature, landscape, losses, models
 from lossatlas import data as data_lib
 from lossatlas.devices import use_all_cpu_cores
-from lossatlas.results import benchmark_record, write_report
+from _common import benchmark_record, write_report
 
 EIG_WIDTHS = (1024, 1024, 1024, 1024)
 PLANE_WIDTHS = (100, 100)

@@ -14,7 +14,7 @@ echo "== throughput"
 timeout ${BENCH_TIMEOUT:-240} python3 benchmarks/train_throughput.py --seeds 16 256 4096 --epochs 20 \
   --out "$OUT/train_throughput_gpu.json" 2>&1 | tee "$OUT/bench.log"
 echo "== full MNIST-1D table"
-timeout ${TABLE_TIMEOUT:-200} python3 -m lossatlas.cli run mnist1d_benchmark --out /tmp/gpu_runs 2>&1 | tail -25 | tee "$OUT/table.log"
+timeout ${TABLE_TIMEOUT:-200} python3 -m lossatlas_experiments run mnist1d_benchmark --out /tmp/gpu_runs 2>&1 | tail -25 | tee "$OUT/table.log"
 for f in /tmp/gpu_runs/mnist1d_benchmark/*/{mnist1d_benchmark.png,arrays.npz}; do [ -f "$f" ] && cp "$f" "$OUT/"; done
 echo "== engine tests on GPU"
 timeout ${TEST_TIMEOUT:-120} python3 -m pytest -q -x -p no:cacheprovider tests/test_train.py 2>&1 | tail -15 | tee "$OUT/tests.log"

@@ -28,7 +28,7 @@ import optax
 from lossatlas import data as data_lib
 from lossatlas.devices import use_all_cpu_cores
 from lossatlas import losses
-from lossatlas.results import benchmark_record, write_report
+from _common import benchmark_record, write_report
 from lossatlas.train import TrainConfig, make_train, program, sweep
 
 BATCH, LR, WIDTHS = 100, 1e-2, (100, 100)

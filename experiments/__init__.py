@@ -1,8 +1,11 @@
 """lossatlas experiments: one module per study (installed as ``lossatlas_experiments``).
 
 Each module defines ``Config``, ``QUICK``, ``run``, ``table``, ``checks`` and ``plot``
-(see ``lossatlas.runner``). Register new studies here.
+(see ``lossatlas.runner``). Register new studies in ``EXPERIMENTS``; ``REGISTRY`` is what
+the ``lossatlas`` command (``python -m lossatlas_experiments``) hands to the library.
 """
+from lossatlas.registry import Registry
+
 EXPERIMENTS = {
     "mnist1d_benchmark": "MNIST-1D test accuracy of logreg/MLP/CNN/GRU vs Greydanus (2020), Table 1",
     "vanishing_gradients": "Per-layer gradient norms, activation/gradient histograms, trainability by depth",
@@ -25,3 +28,6 @@ EXPERIMENTS = {
     "sharpness_batch_size": "Small vs large batch: lambda_max, epsilon-sharpness, SB-LB interpolation, generalisation gap (Keskar et al. 2017)",
     "forgetting_curvature": "Fisher overlap vs permuted fraction per layer (Kirkpatrick 2017 Fig. 2C); 1/2 d'Fd (full and diagonal Fisher) vs measured forgetting; task-A loss on the straight line",
 }
+
+#: The experiments above for :func:`lossatlas.runner.run_experiment` and :func:`lossatlas.cli.main`.
+REGISTRY = Registry.from_package(__name__, EXPERIMENTS)

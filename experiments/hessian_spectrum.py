@@ -186,11 +186,12 @@ def table(res: dict, cfg: Config) -> list[dict]:
                 "norm": "batch norm" if norm == "batch" else "no norm", "phase": phase,
                 "params": int(r["num_params"]),
                 "train loss / test acc": f"{r['train_loss'].mean():.4f} / {r['test_acc'].mean():.3f}" if phase == "trained" else "",
-                "lambda_max": f"{ph['top'][:, 0].mean():.4g}",
-                "bulk edge (lambda_{%d})" % cfg.top_k: f"{ph['edge'].mean():.3g}",
-                "lambda_max / edge": f"{(ph['top'][:, 0] / ph['edge']).mean():.3g}",
+                "lambda_max": float(ph["top"][:, 0].mean()),
+                "bulk edge (lambda_{%d})" % cfg.top_k: float(ph["edge"].mean()),
+                "lambda_max / edge": float((ph["top"][:, 0] / ph["edge"]).mean()),
                 f"outliers (> {cfg.outlier_factor:g} x edge) per seed": " ".join(str(int(c)) for c in ph["outliers"]),
-                "SLQ mass above edge": f"{np.mean([(w[nd > e]).sum() / len(w) for nd, w, e in zip(ph['nodes'], ph['weights'], ph['edge'])]):.2e}",
+                "SLQ mass above edge": float(np.mean([(w[nd > e]).sum() / len(w)
+                                                      for nd, w, e in zip(ph["nodes"], ph["weights"], ph["edge"])])),
             })
     return rows
 

@@ -120,7 +120,7 @@ def table(res: dict, cfg: Config) -> list[dict]:
     rows = []
     for d, depth in enumerate(cfg.depths):
         row = {"depth": int(depth)}
-        row.update({f"{s:g}": f"{acc[d, j]:.2f}" for j, s in enumerate(cfg.sigma_w2)})
+        row.update({f"{s:g}": round(float(acc[d, j]), 2) for j, s in enumerate(cfg.sigma_w2)})
         rows.append(row)
     return rows
 

@@ -216,13 +216,13 @@ def table(res: dict, cfg: Config) -> list[dict]:
         r, cv = res["nets"][net], _convexity(res, cfg, net)
         z = r["surface"].reshape(-1, cfg.grid, cfg.grid)        # [S * D, X, Y]
         rows.append({"net": f"{net} MLP depth {cfg.depth} x {cfg.width}",
-                     "test acc": f"{r['final_test_acc'].mean():.3f}",
-                     "train loss at centre": f"{z[:, c, c].mean():.3f}",
-                     "max loss on plane": f"{z.max(axis=(1, 2)).mean():.2f}",
-                     f"non-convex in basin (L <= L* + {cfg.basin_rise:g})": f"{cv['basin'].mean():.3f}",
+                     "test acc": round(float(r["final_test_acc"].mean()), 3),
+                     "train loss at centre": round(float(z[:, c, c].mean()), 3),
+                     "max loss on plane": round(float(z.max(axis=(1, 2)).mean()), 2),
+                     f"non-convex in basin (L <= L* + {cfg.basin_rise:g})": round(float(cv["basin"].mean()), 3),
                      "basin grid points": " ".join(str(int(v)) for v in cv["basin_size"]),
-                     f"non-convex within r={cfg.convexity_radius:g}": f"{cv['near'].mean():.3f}",
-                     "non-convex whole plane": f"{cv['all'].mean():.3f}",
+                     f"non-convex within r={cfg.convexity_radius:g}": round(float(cv["near"].mean()), 3),
+                     "non-convex whole plane": round(float(cv["all"].mean()), 3),
                      "local minima on plane": " ".join(str(int(m)) for m in cv["minima"]),
                      "L(centre) - min L(plane)": " ".join(f"{v:.3f}" for v in z[:, c, c] - z.min(axis=(1, 2))),
                      "PCA variance (2 dirs)": " ".join(f"{e.sum():.2f}" for e in r["explained"])})

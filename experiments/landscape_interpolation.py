@@ -24,6 +24,7 @@ import jax
 import numpy as np
 
 from lossatlas import landscape, plotting
+from lossatlas.results import stat
 from lossatlas.train import TrainConfig
 
 from ._landscape import dataset, objective_fns, split_data, take, train_checkpoints
@@ -127,11 +128,11 @@ def table(res: dict, cfg: Config) -> list[dict]:
     for name in cfg.models:
         m, s = res["models"][name], _analysis(res, cfg, name)
         i0, i1 = s["i0"], s["i1"]
-        f = lambda x: f"{np.mean(x):.3f} +- {np.std(x):.3f}"  # noqa: E731
+        f = lambda x: stat(x, digits=3)  # noqa: E731
         rows.append({"model": name, "train loss a=0 -> a=1": f"{m['train_loss'][:, i0].mean():.3f} -> {m['train_loss'][:, i1].mean():.3f}",
                      "train acc a=0 -> a=1": f"{m['train_acc'][:, i0].mean():.3f} -> {m['train_acc'][:, i1].mean():.3f}",
                      "test loss a=0 -> a=1": f"{m['test_loss'][:, i0].mean():.3f} -> {m['test_loss'][:, i1].mean():.3f}",
-                     "test acc a=1": f"{m['test_acc'][:, i1].mean():.3f}",
+                     "test acc a=1": round(float(m["test_acc"][:, i1].mean()), 3),
                      "largest rise / drop on [0,1]": f(s["rise"]), "train barrier": f(s["barrier"]),
                      "test barrier": f(s["test_barrier"]), "argmin test loss (alpha)": f(s["test_min_alpha"]),
                      f"train L({cfg.extent[1]:g}) - L(1)": f(s["past"])})

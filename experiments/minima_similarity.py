@@ -89,9 +89,11 @@ def _spearman(a, b):
 
 def table(res: dict, cfg: Config) -> list[dict]:
     st = _stats(res)
-    return [{"width": w, "seeds": cfg.seeds, "mean test loss": f"{st['mean'][i]:.4f}", "std": f"{st['std'][i]:.4f}",
-             "IQR": f"{st['iqr'][i]:.4f}", "min / max": f"{st['min'][i]:.3f} / {st['max'][i]:.3f}",
-             "mean test acc": f"{np.nanmean(res['test_acc'][i]):.3f}", "mean train loss (last epoch)": f"{np.nanmean(res['train_loss'][i]):.4f}",
+    return [{"width": w, "seeds": cfg.seeds, "mean test loss": round(float(st["mean"][i]), 4),
+             "std": round(float(st["std"][i]), 4), "IQR": round(float(st["iqr"][i]), 4),
+             "min": round(float(st["min"][i]), 3), "max": round(float(st["max"][i]), 3),
+             "mean test acc": round(float(np.nanmean(res["test_acc"][i])), 3),
+             "mean train loss (last epoch)": round(float(np.nanmean(res["train_loss"][i])), 4),
              "diverged": int(res["diverged"][i].sum())}
             for i, w in enumerate(cfg.widths)]
 

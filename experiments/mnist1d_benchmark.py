@@ -25,6 +25,7 @@ import numpy as np
 
 from lossatlas import data as data_lib
 from lossatlas import plotting
+from lossatlas.results import stat
 from lossatlas.train import TrainConfig, sweep
 
 TABLE_TITLE = "MNIST-1D test accuracy (%), final epoch, mean +- sd over seeds"
@@ -109,10 +110,10 @@ def table(res: dict, cfg: Config) -> list[dict]:
         rows.append({
             "model": name,
             "params": int(res[name]["num_params"]),
-            "test acc (ours)": f"{acc.mean():.1f} +- {acc.std():.1f}",
-            "test acc (paper)": f"{PAPER_ACCURACY[name]:.0f}",
+            "test acc (ours)": stat(acc, digits=1),
+            "test acc (paper)": PAPER_ACCURACY[name],
             "diff": round(float(acc.mean() - PAPER_ACCURACY[name]), 1),
-            "train acc": f"{_final(res, name, 'train_acc').mean():.1f}",
+            "train acc": round(float(_final(res, name, 'train_acc').mean()), 1),
             "seeds": int(acc.shape[0]),
             "epochs": int(res[name]["test_acc"].shape[-1]),
         })

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lossatlas import landscape, plotting
+from lossatlas.results import stat
 from lossatlas.curvature import dataset_loss
 from lossatlas.train import TrainConfig
 
@@ -184,7 +185,7 @@ def _barriers(e: dict, path: str) -> dict:
 
 def table(res: dict, cfg: Config) -> list[dict]:
     first = res["curves"][cfg.curves[0]]
-    f = lambda x: f"{np.mean(x):.3f} +- {np.std(x):.3f}" if np.size(x) > 1 else f"{float(np.mean(x)):.3f}"  # noqa: E731
+    f = lambda x: stat(x, digits=3) if np.size(x) > 1 else round(float(np.mean(x)), 3)  # noqa: E731
     mid = cfg.num_points // 2
     ends_err = 1 - (first["line"]["test_acc"][:, 0] + first["line"]["test_acc"][:, -1]) / 2
     paths = [("straight line", first["line"], _barriers(first, "line"), first["connect_line_barrier"])]

@@ -41,6 +41,7 @@ import optax
 
 from lossatlas import data as data_lib
 from lossatlas import plotting
+from lossatlas.results import stat
 from lossatlas.optim import make_optimizer
 from lossatlas.train import TrainConfig, sweep
 
@@ -309,8 +310,10 @@ def table(res: dict, cfg: Config) -> list[dict]:
     for m in METHODS:
         acc = mn["test_acc"][m][:, -1]
         rows.append({"setting": f"MNIST-1D MLP, {LABELS[m]} (lr {mn['lr'][m]:g})",
-                     "measure": f"test acc / train loss after {cfg.epochs} epochs ({cfg.seeds} seeds)",
-                     "value": f"{acc.mean():.3f} +- {acc.std():.3f} / {mn['train_loss'][m][:, -1].mean():.3f}"})
+                     "measure": f"test acc after {cfg.epochs} epochs ({cfg.seeds} seeds)", "value": stat(acc, digits=3)})
+        rows.append({"setting": f"MNIST-1D MLP, {LABELS[m]} (lr {mn['lr'][m]:g})",
+                     "measure": f"train loss after {cfg.epochs} epochs ({cfg.seeds} seeds)",
+                     "value": stat(mn["train_loss"][m][:, -1], digits=3)})
     a = res["adam"]
     for j, sg in enumerate(a["sigmas"]):
         rows.append({"setting": f"Adam, gradient noise sigma={sg:g}",

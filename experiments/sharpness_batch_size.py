@@ -46,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lossatlas import curvature, landscape, losses, plotting
+from lossatlas.results import stat
 from lossatlas.continual import metrics as cl_metrics
 from lossatlas import data as data_lib
 from lossatlas.train import TrainConfig, model_fns, sweep
@@ -217,20 +218,21 @@ def table(res: dict, cfg: Config) -> list[dict]:
     for r, b in zip(RUNS, (cfg.small_batch, cfg.large_batch)):
         x = res[r]
         row = {"run": f"{r} (B={b}, {int(x['steps'])} steps)",
-               "train loss": f"{_final(res, r, 'train_loss').mean():.4f}", "test loss": f"{_final(res, r, 'test_loss').mean():.3f}",
-               "gap (test - train loss)": f"{_gap(res, r).mean():.3f} +- {_gap(res, r).std():.3f}",
+               "train loss": round(float(_final(res, r, "train_loss").mean()), 4),
+               "test loss": round(float(_final(res, r, "test_loss").mean()), 3),
+               "gap (test - train loss)": stat(_gap(res, r), digits=3),
                "train / test acc": f"{_final(res, r, 'train_acc').mean():.3f} / {_final(res, r, 'test_acc').mean():.3f}",
-               "lambda_max": f"{x['lambda_max'].mean():.3g} +- {x['lambda_max'].std():.2g}"}
+               "lambda_max": stat(x["lambda_max"], digits=3, significant=True)}
         for j, e in enumerate(cfg.epsilons):
-            row[f"eps-sharpness ({e:g})"] = f"{x['eps_sharpness'][:, j].mean():.3g} +- {x['eps_sharpness'][:, j].std():.2g}"
+            row[f"eps-sharpness ({e:g})"] = stat(x["eps_sharpness"][:, j], digits=3, significant=True)
         rows.append(row)
     if "SB_matched" in res:
         x = res["SB_matched"]
         row = {"run": f"SB at matched train loss (epochs {np.asarray(res['SB_matched_epoch']).tolist()})",
-               "train loss": f"{x['train_loss'].mean():.4f}", "test loss": "", "gap (test - train loss)": "",
-               "train / test acc": "", "lambda_max": f"{x['lambda_max'].mean():.3g} +- {x['lambda_max'].std():.2g}"}
+               "train loss": round(float(x["train_loss"].mean()), 4), "test loss": "", "gap (test - train loss)": "",
+               "train / test acc": "", "lambda_max": stat(x["lambda_max"], digits=3, significant=True)}
         for j, e in enumerate(cfg.epsilons):
-            row[f"eps-sharpness ({e:g})"] = f"{x['eps_sharpness'][:, j].mean():.3g} +- {x['eps_sharpness'][:, j].std():.2g}"
+            row[f"eps-sharpness ({e:g})"] = stat(x["eps_sharpness"][:, j], digits=3, significant=True)
         rows.append(row)
     return rows
 

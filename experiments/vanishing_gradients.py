@@ -25,6 +25,7 @@ import numpy as np
 
 from lossatlas import data as data_lib
 from lossatlas import models, plotting
+from lossatlas.results import stat
 from lossatlas.settings import enable_x64
 from lossatlas.grads.flow import flow_fn, layer_order
 from lossatlas.train import TrainConfig, sweep
@@ -144,12 +145,12 @@ def table(res: dict, cfg: Config) -> list[dict]:
     rows = []
     for name, g in res["flow"].items():
         rows.append({"variant": name, "what": f"grad ratio first/last at depth {cfg.flow_depth} (init)",
-                     "value": f"{_ratio(g):.3g}"})
+                     "value": float(_ratio(g)), "train acc": ""})
     for name, by_depth in res["train"].items():
         for depth in sorted(by_depth, key=int):
             r = by_depth[depth]
             rows.append({"variant": name, "what": f"final train loss, depth {depth}",
-                         "value": f"{r['train_loss'].mean():.3f} +- {r['train_loss'].std():.3f} (acc {r['train_acc'].mean():.2f})"})
+                         "value": stat(r["train_loss"], digits=3), "train acc": round(float(r["train_acc"].mean()), 2)})
     return rows
 
 

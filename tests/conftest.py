@@ -39,11 +39,13 @@ def run_quick(tmp_path_factory):
     temporary results folder, exactly as ``lossatlas run NAME --quick`` does.
     """
     from lossatlas import runner
+    from lossatlas_experiments import REGISTRY
 
     def run(name, **overrides):
-        module = runner.get_experiment(name)
+        module = REGISTRY.get(name)
         cfg = runner.make_config(module, quick=True, overrides=overrides or None)
-        path, res, checks = runner.run_experiment(name, cfg, quick=True, out_dir=tmp_path_factory.mktemp("runs"))
+        path, res, checks = runner.run_experiment(REGISTRY, name, cfg, quick=True,
+                                                  out_dir=tmp_path_factory.mktemp("runs"))
         return path, res, {c["name"]: c for c in checks}, cfg
 
     return run

@@ -18,11 +18,13 @@ import jax
 import numpy as np
 import pytest
 
+import lossatlas_experiments
 from lossatlas import cli, exitcodes, results, runner
 from lossatlas import continual as cl
 from lossatlas import data
 from lossatlas.data import files as data_files
 from lossatlas.train import TrainConfig, limits, make_train
+from lossatlas_experiments.__main__ import main  # the `lossatlas` command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,11 +67,11 @@ def _fake_module(run=None, passed=True):
 @pytest.fixture
 def fake(monkeypatch):
     """``fake(run=None, passed=True)`` registers the module as experiment ``fake``."""
-    real = runner.get_experiment
+    real = lossatlas_experiments.REGISTRY
 
     def install(run=None, passed=True):
         mod = _fake_module(run, passed)
-        monkeypatch.setattr(runner, "get_experiment", lambda name: mod if name == "fake" else real(name))
+        monkeypatch.setattr(lossatlas_experiments, "REGISTRY", real.with_modules({"fake": mod}))
         return mod
 
     return install
@@ -85,7 +87,7 @@ def test_exit_codes_are_distinct_and_documented(capsys):
     codes = [exitcodes.OK, exitcodes.CHECK_FAILED, exitcodes.USAGE, exitcodes.RUNTIME, exitcodes.INTERRUPTED]
     assert codes == [0, 1, 2, 3, 130]
     with pytest.raises(SystemExit) as e:
-        cli.main(["--help"])
+        main(["--help"])
     assert e.value.code == 0
     help_text = capsys.readouterr().out
     readme = (ROOT / "README.md").read_text()
@@ -97,9 +99,9 @@ def test_exit_codes_are_distinct_and_documented(capsys):
 
 def test_exit_code_0_and_1_follow_the_checks(fake, tmp_path, capsys):
     fake(passed=True)
-    assert cli.main(["run", "fake", "--out", str(tmp_path / "a")]) == exitcodes.OK
+    assert main(["run", "fake", "--out", str(tmp_path / "a")]) == exitcodes.OK
     fake(passed=False)
-    assert cli.main(["run", "fake", "--out", str(tmp_path / "b")]) == exitcodes.CHECK_FAILED
+    assert main(["run", "fake", "--out", str(tmp_path / "b")]) == exitcodes.CHECK_FAILED
     (run,) = (tmp_path / "b" / "fake").iterdir()
     assert results.is_complete(run)  # a failed check still leaves a complete folder
     assert "[FAIL] claim" in capsys.readouterr().out
@@ -111,13 +113,13 @@ def test_runtime_error_is_one_line_exit_3(fake, tmp_path, capsys, monkeypatch):
 
     fake(run=boom)
     monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
-    assert cli.main(["run", "fake", "--out", str(tmp_path)]) == exitcodes.RUNTIME
+    assert main(["run", "fake", "--out", str(tmp_path)]) == exitcodes.RUNTIME
     line = _err_line(capsys)
     assert line == ("lossatlas: error: RuntimeError: simulated crash "
                     "(run with LOSSATLAS_DEBUG=1 for the traceback)")
     _no_runs(tmp_path)
     monkeypatch.setenv(cli.DEBUG_ENV, "1")
-    assert cli.main(["run", "fake", "--out", str(tmp_path)]) == exitcodes.RUNTIME
+    assert main(["run", "fake", "--out", str(tmp_path)]) == exitcodes.RUNTIME
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "in boom" in err
     assert err.splitlines()[-1] == "lossatlas: error: RuntimeError: simulated crash"
@@ -127,9 +129,9 @@ def test_usage_errors_exit_2_before_anything_runs(fake, tmp_path, capsys):
     fake(run=_must_not_run)
     for args, field in ((["--set", "epochs=abc"], "epochs"), (["--set", "nonsense=1"], "nonsense"),
                         (["--set", "epochs"], "key=value"), (["--seeds", "0"], "seeds")):
-        assert cli.main(["run", "fake", *args, "--out", str(tmp_path)]) == exitcodes.USAGE, args
+        assert main(["run", "fake", *args, "--out", str(tmp_path)]) == exitcodes.USAGE, args
         assert field in _err_line(capsys)
-    assert cli.main(["run", "no_such_experiment", "--out", str(tmp_path)]) == exitcodes.USAGE
+    assert main(["run", "no_such_experiment", "--out", str(tmp_path)]) == exitcodes.USAGE
     assert "mnist1d_benchmark" in _err_line(capsys)
     _no_runs(tmp_path)
 
@@ -148,7 +150,7 @@ def test_subset_refuses_counts_outside_the_dataset(mnist1d):
 
 def test_set_num_train_negative_or_zero_is_refused_by_name(tmp_path, capsys):
     for bad in ("-5", "0", "4001"):
-        code = cli.main(["run", "mnist1d_benchmark", "--quick", "--set", f"num_train={bad}", "--out", str(tmp_path)])
+        code = main(["run", "mnist1d_benchmark", "--quick", "--set", f"num_train={bad}", "--out", str(tmp_path)])
         assert code == exitcodes.USAGE
         line = _err_line(capsys)
         assert "num_train must be" in line and f"got {bad}" in line and "[batch_size=100, 4000]" in line, line
@@ -284,7 +286,7 @@ def test_out_is_a_file(fake, tmp_path, capsys):
     f = tmp_path / "afile"
     f.write_text("x")
     for out, culprit in ((f, f"--out {f}: it is a file"), (f / "sub", f"--out {f / 'sub'}: {f} is a file")):
-        assert cli.main(["run", "fake", "--out", str(out)]) == exitcodes.USAGE
+        assert main(["run", "fake", "--out", str(out)]) == exitcodes.USAGE
         line = _err_line(capsys)
         assert culprit in line and "expected a writable directory" in line, line
     assert f.read_text() == "x"
@@ -299,8 +301,8 @@ def test_out_is_not_writable(fake, tmp_path, capsys, monkeypatch):
         if os.geteuid() == 0:  # root ignores permission bits: make the probe fail as it would
             def refuse(*a, **k):
                 raise PermissionError(13, "Permission denied")
-            monkeypatch.setattr(results.tempfile, "mkdtemp", refuse)
-        assert cli.main(["run", "fake", "--out", str(locked / "runs")]) == exitcodes.USAGE
+            monkeypatch.setattr(results.folders.tempfile, "mkdtemp", refuse)
+        assert main(["run", "fake", "--out", str(locked / "runs")]) == exitcodes.USAGE
         line = _err_line(capsys)
         assert f"--out {locked / 'runs'}: cannot create folders in {locked}" in line, line
         assert "Permission denied" in line
@@ -327,7 +329,7 @@ def test_ctrl_c_exits_130_with_one_line_and_no_partial_folder(fake, tmp_path, ca
         raise KeyboardInterrupt
 
     fake(run=interrupted)
-    assert cli.main(["run", "fake", "--out", str(tmp_path)]) == exitcodes.INTERRUPTED
+    assert main(["run", "fake", "--out", str(tmp_path)]) == exitcodes.INTERRUPTED
     assert seen, "the run never started"
     assert _err_line(capsys) == "lossatlas: interrupted; the partial results folder was removed"
     _no_runs(tmp_path)
@@ -337,7 +339,8 @@ def test_real_sigint_in_a_subprocess(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time, dataclasses, types
         import numpy as np
-        from lossatlas import cli, runner
+        from lossatlas import cli
+        from lossatlas.registry import Registry
 
         @dataclasses.dataclass(frozen=True)
         class Config:
@@ -350,8 +353,7 @@ def test_real_sigint_in_a_subprocess(tmp_path):
 
         mod = types.ModuleType("fake")
         mod.Config, mod.QUICK, mod.run = Config, {{}}, run
-        runner.get_experiment = lambda name: mod
-        sys.exit(cli.main(["run", "fake", "--out", {str(tmp_path)!r}]))
+        sys.exit(cli.main(["run", "fake", "--out", {str(tmp_path)!r}], registry=Registry.from_modules({{"fake": mod}})))
     """)
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     env.pop(cli.DEBUG_ENV, None)
@@ -387,10 +389,10 @@ def _complete_run(tmp_path) -> Path:
                                           ("config.json", "{not json")])
 def test_show_names_the_corrupt_file(tmp_path, capsys, name, content):
     run = _complete_run(tmp_path)
-    assert cli.main(["show", str(run)]) == exitcodes.OK
+    assert main(["show", str(run)]) == exitcodes.OK
     capsys.readouterr()
     (run / name).write_bytes(content.encode("latin-1"))
-    assert cli.main(["show", str(run)]) == exitcodes.USAGE
+    assert main(["show", str(run)]) == exitcodes.USAGE
     line = _err_line(capsys)
     assert str(run / name) in line, line
 
@@ -401,7 +403,7 @@ def test_set_absurd_epochs_is_refused_up_front(fake, tmp_path, capsys, monkeypat
     fake(run=_must_not_run)
     monkeypatch.delenv(limits.MAX_STEPS_ENV, raising=False)
     t0 = time.perf_counter()
-    assert cli.main(["run", "fake", "--set", "epochs=1000000000", "--out", str(tmp_path)]) == exitcodes.USAGE
+    assert main(["run", "fake", "--set", "epochs=1000000000", "--out", str(tmp_path)]) == exitcodes.USAGE
     assert time.perf_counter() - t0 < 5
     line = _err_line(capsys)
     assert "epochs=1000000000" in line and "100,000,000" in line and limits.MAX_STEPS_ENV in line, line
@@ -430,7 +432,7 @@ def test_long_run_warning_is_one_cli_line(fake, tmp_path, capsys):
         raise KeyboardInterrupt
 
     fake(run=long_then_interrupted)
-    assert cli.main(["run", "fake", "--out", str(tmp_path)]) == exitcodes.INTERRUPTED
+    assert main(["run", "fake", "--out", str(tmp_path)]) == exitcodes.INTERRUPTED
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == ("lossatlas: LongRunWarning: TrainConfig.epochs: 2,000,000 optimizer steps per run "
                         "(a lot); this will take a while"), lines

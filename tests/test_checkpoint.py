@@ -13,6 +13,7 @@ import pytest
 
 import lossatlas as la
 from lossatlas import checkpoint, cli, results, runner
+from lossatlas_experiments import REGISTRY
 from lossatlas import continual as cl
 
 
@@ -170,14 +171,14 @@ def test_show_partial_and_clean_remove_only_stale_partial_folders(tmp_path, caps
 
 def test_resume_refuses_another_config_or_experiment(tmp_path):
     p = _fake_partial(tmp_path, "mnist1d_benchmark", "r1", 0)
-    module = runner.get_experiment("mnist1d_benchmark")
+    module = REGISTRY.get("mnist1d_benchmark")
     cfg = runner.make_config(module, quick=True)
     with pytest.raises(ValueError, match="different experiment or config .*differs in: config"):
-        runner.run_experiment("mnist1d_benchmark", cfg, quick=True, resume=p)
+        runner.run_experiment(REGISTRY, "mnist1d_benchmark", cfg, quick=True, resume=p)
     with pytest.raises(ValueError, match="holds a run of 'mnist1d_benchmark', not 'optimizers'"):
-        runner.run_experiment("optimizers", resume=p)
+        runner.run_experiment(REGISTRY, "optimizers", resume=p)
     with pytest.raises(FileNotFoundError, match="no partial run folder"):
-        runner.run_experiment("mnist1d_benchmark", resume=tmp_path / "mnist1d_benchmark" / "nope")
+        runner.run_experiment(REGISTRY, "mnist1d_benchmark", resume=tmp_path / "mnist1d_benchmark" / "nope")
 
 
 # ---------------------------------------------------------------- kill -9 a real CLI run
@@ -186,7 +187,7 @@ ARGS = ["mnist1d_benchmark", "--quick", "--set", "models=logreg", "--set", "epoc
 
 
 def cli_run(*extra, wait=True):
-    cmd = [sys.executable, "-m", "lossatlas.cli", "run", *ARGS, *extra]
+    cmd = [sys.executable, "-m", "lossatlas_experiments", "run", *ARGS, *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if wait:
         out, err = proc.communicate(timeout=300)

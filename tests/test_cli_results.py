@@ -6,13 +6,15 @@ import pytest
 
 from lossatlas import cli, results, runner
 from lossatlas.checks import assert_passed
+from lossatlas_experiments import REGISTRY
+from lossatlas_experiments.__main__ import main
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     """The real `lossatlas run mnist1d_benchmark --quick`, once for this module."""
     out = tmp_path_factory.mktemp("runs")
-    code = cli.main(["run", "mnist1d_benchmark", "--quick", "--out", str(out)])
+    code = main(["run", "mnist1d_benchmark", "--quick", "--out", str(out)])
     (path,) = list((out / "mnist1d_benchmark").iterdir())
     return code, path
 
@@ -30,7 +32,7 @@ def test_quick_benchmark_reproduces_paper_ordering(quick_run):
 
 def test_full_run_paper_tolerance_is_a_confidence_interval():
     """Full runs compare each model with the paper within our 95% CI half-width + 0.5 (rounding), not +-6."""
-    module = runner.get_experiment("mnist1d_benchmark")
+    module = REGISTRY.get("mnist1d_benchmark")
     cfg = module.Config()
     offsets = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])   # sd 0.79 over 5 seeds: half-width 2.78 * 0.79 / sqrt(5) = 0.98
     res = {"models": list(module.PAPER_ACCURACY)}
@@ -66,7 +68,7 @@ def test_show_prints_the_table(quick_run, capsys):
 
 
 def test_failed_run_leaves_no_folder(tmp_path, monkeypatch):
-    module = runner.get_experiment("mnist1d_benchmark")
+    module = REGISTRY.get("mnist1d_benchmark")
 
     def boom(cfg, key):
         raise RuntimeError("simulated failure mid-run")
@@ -74,7 +76,7 @@ def test_failed_run_leaves_no_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "run", boom)
     cfg = runner.make_config(module, quick=True)
     with pytest.raises(RuntimeError, match="simulated"):
-        runner.run_experiment("mnist1d_benchmark", cfg, out_dir=tmp_path)
+        runner.run_experiment(REGISTRY, "mnist1d_benchmark", cfg, out_dir=tmp_path)
     assert not (tmp_path / "mnist1d_benchmark").exists() or not any((tmp_path / "mnist1d_benchmark").iterdir())
 
 
@@ -89,22 +91,22 @@ def test_new_run_refuses_to_overwrite(tmp_path):
 
 
 def test_cli_list_and_errors(capsys, tmp_path):
-    assert cli.main(["list"]) == 0
+    assert main(["list"]) == 0
     assert "mnist1d_benchmark" in capsys.readouterr().out
-    assert cli.main(["run", "no_such_experiment", "--out", str(tmp_path)]) == 2
+    assert main(["run", "no_such_experiment", "--out", str(tmp_path)]) == 2
     assert "mnist1d_benchmark" in capsys.readouterr().err  # lists the known names
-    assert cli.main(["run", "mnist1d_benchmark", "--set", "epochs=0", "--out", str(tmp_path)]) == 2
+    assert main(["run", "mnist1d_benchmark", "--set", "epochs=0", "--out", str(tmp_path)]) == 2
     assert "epochs" in capsys.readouterr().err
-    assert cli.main(["run", "mnist1d_benchmark", "--set", "nonsense=1", "--out", str(tmp_path)]) == 2
+    assert main(["run", "mnist1d_benchmark", "--set", "nonsense=1", "--out", str(tmp_path)]) == 2
     assert "nonsense" in capsys.readouterr().err
-    assert cli.main(["run", "mnist1d_benchmark", "--set", "models=logreg,svm", "--out", str(tmp_path)]) == 2
+    assert main(["run", "mnist1d_benchmark", "--set", "models=logreg,svm", "--out", str(tmp_path)]) == 2
     assert "svm" in capsys.readouterr().err
     assert cli.main(["show", str(tmp_path / "missing")]) == 2
     assert not list(tmp_path.rglob("*.json"))  # nothing half-written
 
 
 def test_set_overrides_are_typed():
-    module = runner.get_experiment("mnist1d_benchmark")
+    module = REGISTRY.get("mnist1d_benchmark")
     cfg = runner.make_config(module, quick=True, seeds=3,
                              overrides={"learning_rate": "3e-3", "models": "mlp,cnn", "epochs": "4"})
     assert cfg.seeds == 3 and cfg.learning_rate == 3e-3 and cfg.models == ("mlp", "cnn") and cfg.epochs == 4
@@ -127,14 +129,14 @@ def test_json_has_null_for_non_finite_and_plain_types(tmp_path):
 
 
 def test_set_values_follow_the_field_types(capsys, tmp_path):
-    module = runner.get_experiment("mnist1d_benchmark")
+    module = REGISTRY.get("mnist1d_benchmark")
     cfg = runner.make_config(module, overrides={"models": "logreg", "tolerance": "inf", "num_train": "none"})
     assert cfg.models == ("logreg",) and cfg.tolerance == float("inf") and cfg.num_train is None
     assert np.isnan(runner.make_config(module, overrides={"tolerance": "nan"}).tolerance)
     assert runner.make_config(module, overrides={"tolerance": "3"}).tolerance == 3.0
     for bad, field in (("seed=abc", "seed"), ("seed=1.5", "seed"), ("epochs=true", "epochs"),
                        ("learning_rate=fast", "learning_rate"), ("num_train=x", "num_train")):
-        assert cli.main(["run", "mnist1d_benchmark", "--set", bad, "--out", str(tmp_path)]) == 2, bad
+        assert main(["run", "mnist1d_benchmark", "--set", bad, "--out", str(tmp_path)]) == 2, bad
         err = capsys.readouterr().err
         assert f"{field} must be" in err, err
     assert not list(tmp_path.rglob("*.json"))
@@ -147,7 +149,8 @@ def test_report_only_checks_do_not_gate_the_exit_code_but_are_stamped(tmp_path, 
     import matplotlib.pyplot as plt
 
     from lossatlas import checks as checks_lib
-    from lossatlas import cli, exitcodes, plotting, runner
+    from lossatlas import cli, exitcodes, plotting
+    from lossatlas.registry import Registry
 
     def make(gating):
         mod = types.ModuleType("lossatlas_experiments.fake_gate")
@@ -163,10 +166,10 @@ def test_report_only_checks_do_not_gate_the_exit_code_but_are_stamped(tmp_path, 
 
     for gating, code in ((False, exitcodes.OK), (True, exitcodes.CHECK_FAILED)):
         mod = make(gating)
-        monkeypatch.setattr(runner, "list_experiments", lambda: {"fake_gate": "test"})
-        monkeypatch.setattr(runner, "get_experiment", lambda name, mod=mod: mod)
+        registry = Registry.from_modules({"fake_gate": mod})
         out = tmp_path / f"g{int(gating)}"
-        assert cli.main(["run", "fake_gate", "--out", str(out), "--no-progress", "--no-compilation-cache"]) == code
+        assert cli.main(["run", "fake_gate", "--out", str(out), "--no-progress", "--no-compilation-cache"],
+                        registry=registry) == code
         (run_dir,) = list((out / "fake_gate").iterdir())
         shown = __import__("lossatlas.results", fromlist=["x"]).summary_text(run_dir)
         assert ("[FAIL, report-only] timing" in shown) == (not gating)
@@ -176,3 +179,77 @@ def test_report_only_checks_do_not_gate_the_exit_code_but_are_stamped(tmp_path, 
     assert plotting.stamp_failed_checks(fig, [{"name": "t", "passed": False, "gating": False}])
     assert "report-only" in fig.texts[-1].get_text()
     assert not plotting.stamp_failed_checks(plt.figure(), [{"name": "t", "passed": True}])
+
+
+def _table_cells_are_numbers(rows) -> list[str]:
+    """Cells of metrics.json's table that hide numbers in text ("x +- y") or are stat cells with non-numbers."""
+    bad = []
+    for row in rows:
+        for col, cell in row.items():
+            if isinstance(cell, dict):
+                ok = results.is_stat(cell) and all(isinstance(v, (int, float)) or v is None for v in cell.values())
+            else:
+                ok = isinstance(cell, (int, float, str)) or cell is None
+                ok = ok and not (isinstance(cell, str) and "+-" in cell)
+            if not ok:
+                bad.append(f"{col}: {cell!r}")
+    return bad
+
+
+def test_metrics_json_holds_numbers(quick_run):
+    _, path = quick_run
+    rows = json.loads((path / "metrics.json").read_text())["table"]
+    assert not _table_cells_are_numbers(rows), _table_cells_are_numbers(rows)
+    cells = {r["model"]: r["test acc (ours)"] for r in rows}
+    arrays = results.load_arrays(path)
+    for model, cell in cells.items():   # the stat cell is the seeds' mean and sd of the final accuracy, in %
+        final = 100 * arrays[f"{model}/test_acc"][:, -1]
+        assert cell["n"] == 2 and cell["mean"] == pytest.approx(final.mean()) and cell["sd"] == pytest.approx(final.std())
+    md = (path / "table.md").read_text()
+    assert f"{cells['mlp']['mean']:.1f} +- {cells['mlp']['sd']:.1f}" in md
+
+
+def test_the_numeric_check_catches_text_numbers():
+    assert _table_cells_are_numbers([{"a": "31.6 +- 0.8"}, {"a": {"mean": "31.6", "sd": 1, "n": 2}}]) == [
+        "a: '31.6 +- 0.8'", "a: {'mean': '31.6', 'sd': 1, 'n': 2}"]
+    assert not _table_cells_are_numbers([{"a": results.stat([1.0, 2.0]), "b": "mlp", "c": 3, "d": 0.5}])
+
+
+def test_plot_redraws_a_saved_run_from_its_folder(quick_run, tmp_path, capsys):
+    """`lossatlas plot RUN_DIR --out X` draws the same figures, pixel for pixel, from the saved folder alone."""
+    import matplotlib.image as mpimg
+
+    _, path = quick_run
+    out = tmp_path / "redrawn"
+    assert main(["plot", str(path), "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    saved = sorted(p.name for p in path.glob("*.png"))
+    assert saved and sorted(p.name for p in out.glob("*.png")) == saved
+    assert sorted(p.name for p in out.glob("*.pdf")) == sorted(p.name for p in path.glob("*.pdf"))
+    for name in saved:
+        a, b = mpimg.imread(path / name), mpimg.imread(out / name)
+        assert a.shape == b.shape and np.array_equal(a, b), name
+
+
+def test_plot_needs_a_complete_run_and_a_registry(quick_run, tmp_path, capsys):
+    _, path = quick_run
+    assert main(["plot", str(tmp_path / "missing")]) == 2
+    assert "no run folder" in capsys.readouterr().err
+    assert cli.main(["plot", str(path)]) == 2   # the library alone knows no experiments
+    assert "registry" in capsys.readouterr().err
+
+
+def test_runner_returns_what_the_folder_holds(quick_run):
+    """run_experiment's results are the ones read back from the folder (numpy, not live JAX arrays)."""
+    _, path = quick_run
+    back = results.load_results(path)
+    assert back["models"] == ["logreg", "mlp", "cnn", "gru"]
+    assert isinstance(back["mlp"]["test_acc"], np.ndarray)
+    np.testing.assert_array_equal(back["mlp"]["test_acc"], results.load_arrays(path)["mlp/test_acc"])
+
+
+def test_the_lossatlas_command_is_the_experiments_entry_point():
+    from importlib import metadata
+    (ep,) = [e for e in metadata.entry_points(group="console_scripts") if e.name == "lossatlas"]
+    assert ep.value == "lossatlas_experiments.__main__:main"
+    assert ep.load() is main

@@ -3,7 +3,7 @@ patterns learned first, and the entropy-rate floor on markov_text (no timed asse
 import numpy as np
 import pytest
 
-from lossatlas import runner
+from lossatlas_experiments import REGISTRY
 from lossatlas.checks import assert_passed
 
 
@@ -11,7 +11,7 @@ from lossatlas.checks import assert_passed
 @pytest.fixture(scope="module")
 def quick_run(run_quick):
     path, res, checks, cfg = run_quick("learning_curve")
-    return runner.get_experiment("learning_curve"), path, res, checks, cfg
+    return REGISTRY.get("learning_curve"), path, res, checks, cfg
 
 
 def test_learning_curve_checks_and_results(quick_run):

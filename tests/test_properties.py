@@ -23,7 +23,7 @@ from lossatlas import continual as cl
 from lossatlas import data, losses, runner
 from lossatlas.data import files as data_files
 from lossatlas.train import TrainConfig, limits
-from lossatlas.train.config import check_type, parse_value
+from lossatlas.overrides import check_type, parse_value
 
 FEW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

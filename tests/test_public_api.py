@@ -65,3 +65,35 @@ def test_the_parser_catches_program_internals(tmp_path):
     f.write_text("from lossatlas.train import program, sweep\nimport lossatlas as la\n"
                  "p = la.train.program(c, d)\np.compiled((), 1)[0]\ns = p.train_step(1)\nr = make_train(c, d).program\n")
     assert len(_internals(f)) == 5
+
+
+def _experiment_imports(path: Path) -> list[str]:
+    """Imports of ``lossatlas_experiments`` in one file, static or by name (a string constant
+    that is exactly that module path, e.g. for ``importlib.import_module``)."""
+    bad = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            mods = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            mods = [node.module or ""]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and " " not in node.value:
+            mods = [node.value]
+        else:
+            mods = []
+        bad += [f"{path.name}:{node.lineno}: {m}" for m in mods if m.split(".")[0] == "lossatlas_experiments"]
+    return bad
+
+
+def test_the_library_never_imports_the_experiments():
+    """Arrows point down: nothing under src/lossatlas imports lossatlas_experiments (it is given the registry)."""
+    files = sorted((EXPERIMENTS.parent / "src" / "lossatlas").rglob("*.py"))
+    assert len(files) > 20
+    bad = [b for f in files for b in _experiment_imports(f)]
+    assert not bad, bad
+
+
+def test_the_parser_catches_an_experiments_import(tmp_path):
+    f = tmp_path / "x.py"
+    f.write_text('"""Docs may name lossatlas_experiments."""\nimport lossatlas_experiments.optimizers\n'
+                 'from lossatlas_experiments import REGISTRY\nPKG = "lossatlas_experiments"\n')
+    assert len(_experiment_imports(f)) == 3

@@ -1,5 +1,10 @@
 """``lossatlas`` command line: parse, dispatch, and turn every error into one stderr line
-and an exit code (:mod:`lossatlas.exitcodes`)."""
+and an exit code (:mod:`lossatlas.exitcodes`).
+
+The experiments are passed in: ``main(argv, registry=...)`` with a
+:class:`lossatlas.registry.Registry`. The ``lossatlas`` console script (and
+``python -m lossatlas_experiments``) calls it with the registry of our studies.
+"""
 from __future__ import annotations
 
 import argparse
@@ -14,16 +19,6 @@ from lossatlas import exitcodes
 #: check raises ValueError naming the field, a missing dataset file FileNotFoundError.
 USAGE_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
 DEBUG_ENV = "LOSSATLAS_DEBUG"
-
-
-def _parse_sets(items):
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ValueError(f"--set expects key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                    help="save each training/stream call every N chunks (default 5; 0: no checkpoints)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars (they only show on a terminal)")
+    pl = sub.add_parser("plot", help="draw a saved run's figures again from its folder")
+    pl.add_argument("run_dir", help="a complete run folder")
+    pl.add_argument("--out", default=None, help="folder for the figures (default: the run folder)")
     s = sub.add_parser("show", help="print a run's summary table, or list partial runs (--partial)")
     s.add_argument("run_dir", nargs="?", default=None,
                    help="a run folder (with --partial: a results root, default runs)")
@@ -82,13 +80,22 @@ def _report(err: BaseException, code: int) -> int:
     return code
 
 
-def main(argv=None) -> int:
-    """Run the command line; returns an exit code from :mod:`lossatlas.exitcodes`."""
+def main(argv=None, *, registry=None) -> int:
+    """Run the command line.
+
+    Args:
+      argv: the arguments (default: ``sys.argv[1:]``).
+      registry: the experiments (:class:`lossatlas.registry.Registry`) that ``list``,
+        ``run`` and ``plot`` work on; ``show`` and ``clean`` need none.
+
+    Returns:
+      An exit code from :mod:`lossatlas.exitcodes`.
+    """
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
-            return _dispatch(args)
+            return _dispatch(args, registry)
     except KeyboardInterrupt as err:
         return _report(err, exitcodes.INTERRUPTED)
     except USAGE_ERRORS as err:
@@ -97,7 +104,14 @@ def main(argv=None) -> int:
         return _report(err, exitcodes.RUNTIME)
 
 
-def _dispatch(args) -> int:
+def _need(registry, command: str):
+    if registry is None:
+        raise ValueError(f"`{command}` needs the experiments: call lossatlas.cli.main(argv, registry=...) "
+                         f"(the `lossatlas` command passes its registry)")
+    return registry
+
+
+def _dispatch(args, registry) -> int:
     from lossatlas import settings
     # Before any computation: every CPU core a device, quick runs compiled as the tests
     # compile them, and the persistent compilation cache.
@@ -106,8 +120,7 @@ def _dispatch(args) -> int:
     else:
         settings.configure(quick=False, cache=False)
     if args.command == "list":
-        from lossatlas.runner import list_experiments
-        for name, desc in sorted(list_experiments().items()):
+        for name, desc in sorted(_need(registry, "list").descriptions.items()):
             print(f"{name:28s} {desc}")
         return exitcodes.OK
     if args.command == "clean":
@@ -126,21 +139,22 @@ def _dispatch(args) -> int:
         print(summary_text(args.run_dir), end="")
         return exitcodes.OK
     from lossatlas import runner
+    if args.command == "plot":
+        for path in runner.replot(_need(registry, "plot"), args.run_dir, out=args.out):
+            print(f"wrote {path}")
+        return exitcodes.OK
+    from lossatlas.overrides import parse_sets
     from lossatlas.results import check_out_dir, summary_text
-    module = runner.get_experiment(args.name)
-    cfg = runner.make_config(module, quick=args.quick, seeds=args.seeds, overrides=_parse_sets(args.set))
+    module = _need(registry, "run").get(args.name)
+    cfg = runner.make_config(module, quick=args.quick, seeds=args.seeds, overrides=parse_sets(args.set))
     check_out_dir(args.out, what="--out")  # before anything runs: fail in a second, not after minutes
     if args.checkpoint_every is not None and args.checkpoint_every < 0:
         raise ValueError(f"--checkpoint-every must be >= 0 (0: no checkpoints), got {args.checkpoint_every}")
     every = runner.checkpoint.DEFAULT_EVERY if args.checkpoint_every is None else args.checkpoint_every
-    path, _, checks = runner.run_experiment(args.name, cfg, quick=args.quick, out_dir=args.out,
+    path, _, checks = runner.run_experiment(registry, args.name, cfg, quick=args.quick, out_dir=args.out,
                                             resume=args.resume, checkpoint_every=every,
                                             progress=not args.no_progress and sys.stderr.isatty())
     print(summary_text(path), end="")
     print(f"results: {path}")
     from lossatlas.checks import all_passed
     return exitcodes.OK if all_passed(checks) else exitcodes.CHECK_FAILED
-
-
-if __name__ == "__main__":
-    sys.exit(main())

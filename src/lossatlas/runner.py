@@ -1,47 +1,36 @@
-"""Run an experiment module end to end into a results folder.
+"""Run an experiment module end to end into a results folder; re-draw a saved run's figures.
 
-An experiment module (one file in ``experiments/``) defines:
+An experiment module defines:
   ``Config`` (a dataclass with at least ``seeds`` and ``seed``), ``QUICK`` (a dict of
-  field overrides for ``--quick``), ``run(cfg, key) -> results`` (a dict of numpy
-  arrays and plain values), ``table(results, cfg) -> list[dict]``,
-  ``checks(results, cfg) -> list[dict(name, value, passed, detail)]`` and
-  ``plot(results, cfg) -> {name: matplotlib figure}``.
+  field overrides for ``--quick``), ``run(cfg, key) -> results`` (a dict of arrays,
+  numbers, strings, lists, tuples and dicts; see :mod:`lossatlas.results.store`),
+  ``table(results, cfg) -> list[dict]`` (cells: numbers, labels or
+  :func:`lossatlas.results.stat` cells), ``checks(results, cfg) -> list[dict(name, value,
+  passed, detail)]`` and ``plot(results, cfg) -> {name: matplotlib figure}``.
+
+The runner is given the experiments as a :class:`lossatlas.registry.Registry`; the
+library imports no experiment package itself.
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import os
 import time
 import typing
 from pathlib import Path
 
 import jax
-import numpy as np
 
-from lossatlas import checkpoint, plotting
+from lossatlas import checkpoint
 from lossatlas import checks as checks_lib
 from lossatlas import results as results_lib
+from lossatlas.overrides import check_type, config_from_dict, parse_value
+from lossatlas.registry import Registry
 from lossatlas.train import limits
-from lossatlas.train.config import check_type, parse_value
 
-EXPERIMENT_PACKAGE = "lossatlas_experiments"
 #: ``--set`` fields whose name contains one of these count epochs or steps; each is
 #: checked against the run-length sanity cap (``lossatlas.train.limits``).
 STEP_FIELD_WORDS = ("epoch", "step", "iter")
-
-
-def list_experiments() -> dict[str, str]:
-    """``{name: one-line description}`` of the registered experiments."""
-    pkg = importlib.import_module(EXPERIMENT_PACKAGE)
-    return dict(pkg.EXPERIMENTS)
-
-
-def get_experiment(name: str):
-    """The experiment module; ValueError listing the known names otherwise."""
-    known = list_experiments()
-    if name not in known:
-        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sorted(known))}")
-    return importlib.import_module(f"{EXPERIMENT_PACKAGE}.{name}")
 
 
 def make_config(module, *, quick: bool = False, seeds: int | None = None, overrides: dict | None = None):
@@ -50,6 +39,19 @@ def make_config(module, *, quick: bool = False, seeds: int | None = None, overri
     An integer ``--set`` override of an epochs/steps field (name containing one of
     ``STEP_FIELD_WORDS``) above the run-length cap (``lossatlas.train.limits.max_steps``)
     is refused here, before anything runs.
+
+    Args:
+      module: an experiment module (``Config``, ``QUICK``, ...).
+      quick: start from ``module.QUICK``'s overrides.
+      seeds: number of seeds (``--seeds``).
+      overrides: ``{field: value}``; string values are parsed by the field's type hint
+        (:func:`lossatlas.overrides.parse_value`), every value is type-checked.
+
+    Returns:
+      The Config.
+
+    Raises:
+      ValueError: unknown field, a value of the wrong type, or a run length over the cap.
     """
     cfg = module.Config()
     changes = dict(module.QUICK) if quick else {}
@@ -70,8 +72,8 @@ def make_config(module, *, quick: bool = False, seeds: int | None = None, overri
     return dataclasses.replace(cfg, **changes)
 
 
-def run_experiment(name: str, cfg=None, *, quick: bool = False, out_dir="runs", run_id=None, resume=None,
-                   checkpoint_every: int = checkpoint.DEFAULT_EVERY, progress: bool = False):
+def run_experiment(registry: Registry, name: str, cfg=None, *, quick: bool = False, out_dir="runs", run_id=None,
+                   resume=None, checkpoint_every: int = checkpoint.DEFAULT_EVERY, progress: bool = False):
     """Run experiment ``name`` and write its results folder.
 
     ``module.run`` executes inside :func:`lossatlas.checkpoint.checkpointing`: every training
@@ -80,7 +82,12 @@ def run_experiment(name: str, cfg=None, *, quick: bool = False, out_dir="runs", 
     ``checkpoint_every`` chunks, so a killed run can be resumed and gives the same arrays,
     bitwise, as an uninterrupted one (on the same machine and software).
 
+    Everything ``run`` returned is saved (:func:`lossatlas.results.save_results`) and read
+    back; the table, the checks and the figures are computed from what was read back, so
+    the folder alone reproduces them (``lossatlas plot RUN_DIR``).
+
     Args:
+      registry: the experiments (:class:`lossatlas.registry.Registry`).
       name: registered experiment name.
       cfg: the module's Config (default: :func:`make_config` with ``quick``).
       quick: recorded in ``config.json`` (and selects the default config).
@@ -92,12 +99,12 @@ def run_experiment(name: str, cfg=None, *, quick: bool = False, out_dir="runs", 
       progress: progress bars (units done, elapsed, ETA) on stderr, one per chunked call.
 
     Returns:
-      ``(run_path, results, checks)``.
+      ``(run_path, results, checks)``; ``results`` as read back from the folder.
 
     Raises:
       ValueError: unknown experiment, or ``resume`` of a different experiment / config.
     """
-    module = get_experiment(name)
+    module = registry.get(name)
     if resume is not None:
         out_dir, experiment, run_id = results_lib.resolve_partial(resume)
         if experiment != name:
@@ -109,19 +116,54 @@ def run_experiment(name: str, cfg=None, *, quick: bool = False, out_dir="runs", 
         t0 = time.perf_counter()
         with checkpoint.checkpointing(run.path, every=checkpoint_every, resume=resume is not None,
                                       progress=progress):
-            res = module.run(cfg, key)
+            live = module.run(cfg, key)
         elapsed = time.perf_counter() - t0
-        arrays = {k: v for k, v in res.items() if isinstance(v, (np.ndarray, dict))}
-        run.save_arrays(arrays)
+        run.save_results(live)
+        res = results_lib.load_results(run.path)
         rows = module.table(res, cfg)
         run.write_table(rows, "table", title=getattr(module, "TABLE_TITLE", name))
         checks = module.checks(res, cfg)
         run.write_json("checks.json", checks)
         run.write_json("metrics.json", {"seconds": elapsed, "resumed": resume is not None, "table": rows,
                                         "checks_passed": checks_lib.all_passed(checks)})
-        for fig_name, fig in module.plot(res, cfg).items():
-            plotting.stamp_failed_checks(fig, checks)
-            run.save_figure(fig, fig_name)
-            import matplotlib.pyplot as plt
-            plt.close(fig)
+        results_lib.draw_figures(run.path, module.plot, cfg)
     return Path(run.path), res, checks
+
+
+def load_config(registry: Registry, run_dir: str | os.PathLike):
+    """``(module, cfg)`` of a saved run: its experiment module and Config rebuilt from ``config.json``.
+
+    Raises:
+      FileNotFoundError: no run folder (or no ``config.json``) at ``run_dir``.
+      ValueError: unknown experiment, or a corrupt ``config.json``.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"no run folder at {run_dir}")
+    saved = results_lib.read_json(run_dir / "config.json")
+    if not isinstance(saved, dict) or "experiment" not in saved or not isinstance(saved.get("config"), dict):
+        raise ValueError(f"{run_dir / 'config.json'}: expected {{experiment, quick, config}}")
+    module = registry.get(saved["experiment"])
+    return module, config_from_dict(module.Config, saved["config"])
+
+
+def replot(registry: Registry, run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> list[Path]:
+    """Draw a complete run's figures again from its folder (``lossatlas plot RUN_DIR``).
+
+    Args:
+      registry: the experiments.
+      run_dir: a complete run folder.
+      out: where to write the figures (default: the run folder itself).
+
+    Returns:
+      The paths written (PNG and PDF per figure).
+
+    Raises:
+      FileNotFoundError: no such folder, or it has no ``results.json``.
+      ValueError: the run is not complete, or its experiment is not in ``registry``.
+    """
+    run_dir = Path(run_dir)
+    module, cfg = load_config(registry, run_dir)
+    if not results_lib.is_complete(run_dir):
+        raise ValueError(f"{run_dir} is not a complete run (no {results_lib.COMPLETE_MARKER} marker)")
+    return results_lib.draw_figures(run_dir, module.plot, cfg, out=out)
