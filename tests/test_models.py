@@ -483,3 +483,4 @@ def test_final_norm_only_for_residual_nets_with_a_norm_and_a_skip():
     assert not has(widths=(6, 6), residual=True)                    # no norm: nothing to end with
     assert not has(widths=(6, 6), norm="layer")                      # plain nets unchanged
     assert not has(widths=(6, 4), residual=True, norm="layer")       # width change: no skip at all
+    assert not has(widths=(6, 6), residual=True, norm="layer", final_norm=False)  # opted out

@@ -42,7 +42,9 @@ class MLP(nn.Module):
     ``h <- act(norm_final(h))`` (He et al. 2016b, "Identity mappings in deep
     residual networks": the pre-activation design ends in BN + ReLU before the
     classifier; without it the readout sees a sum whose scale grows with
-    depth). The readout is a plain ``Dense(num_outputs)`` with the same init
+    depth, and a depth-50 residual + BN net stalls under SGD-momentum);
+    ``final_norm=False`` leaves it out (the residual stream straight into the
+    readout, as before this option existed). The readout is a plain ``Dense(num_outputs)`` with the same init
     family (for ``orthogonal`` the readout gain is ``init_gain`` since no
     activation follows it). Inputs are flattened to ``[B, -1]``.
 
@@ -70,7 +72,9 @@ class MLP(nn.Module):
       residual: add identity skips on equal-width hidden layers ``i > 0``.
       norm: ``"none"``, ``"batch"`` or ``"layer"``.
       use_bias: biases (zero-initialised) in every Dense.
-      scan_layers: hidden layers ``1 .. L-1`` as one ``nn.scan``.
+      scan_layers: hidden layers ``scan_start() .. L-1`` as one ``nn.scan``.
+      final_norm: end residual nets that use a norm with ``act(norm_final(h))``
+        before the readout (see :meth:`has_final_norm`).
     """
     widths: Sequence[int] = (100, 100)
     num_outputs: int = 10
@@ -82,6 +86,7 @@ class MLP(nn.Module):
     norm: str = "none"
     use_bias: bool = True
     scan_layers: bool = False
+    final_norm: bool = True
 
     @nn.nowrap
     def validate(self) -> None:
@@ -97,6 +102,7 @@ class MLP(nn.Module):
         check_choice(m, "norm", self.norm, NORMS)
         check_bool(m, "use_bias", self.use_bias)
         check_bool(m, "scan_layers", self.scan_layers)
+        check_bool(m, "final_norm", self.final_norm)
         if self.scan_layers and len(set(tuple(self.widths)[1:])) > 1:
             raise ValueError("mlp: scan_layers=True needs equal hidden widths after the first, "
                              f"got widths={tuple(self.widths)}")
@@ -108,9 +114,10 @@ class MLP(nn.Module):
         return tuple(bool(self.residual) and i > 0 and w[i] == w[i - 1] for i in range(len(w)))
 
     @nn.nowrap
-    def final_norm(self) -> bool:
-        """Whether the residual stream is normalised (+activation) before the readout."""
-        return self.norm != "none" and any(self.skips())
+    def has_final_norm(self) -> bool:
+        """Whether the residual stream is normalised (+activation) before the readout:
+        ``final_norm``, a norm, and at least one skip."""
+        return bool(self.final_norm) and self.norm != "none" and any(self.skips())
 
     @nn.nowrap
     def scan_start(self) -> int:
@@ -163,7 +170,7 @@ class MLP(nn.Module):
                                                                  "perturbations")},
                             split_rngs={"params": True}, length=len(widths) - start)
             h, _ = stack(width=widths[start], skip=skips[start], name=SCAN_NAME, **layer)(h, None)
-        if self.final_norm():
+        if self.has_final_norm():
             h = ACTIVATIONS[self.activation](make_norm(self.norm, train, name="norm_final")(h))
         rinit = kernel_init(self.weight_init, "linear", self.init_gain, self.naive_std)
         return nn.Dense(self.num_outputs, use_bias=self.use_bias, kernel_init=rinit,
