@@ -110,7 +110,10 @@ QUICK = {"depth": 10, "width": 32, "epochs": 6, "checkpoints": 3, "grid": 31, "t
 
 def train_config(cfg: Config, residual: bool) -> TrainConfig:
     return TrainConfig(model="mlp", model_cfg={"widths": (cfg.width,) * cfg.depth, "residual": residual,
-                                               "norm": cfg.norm, "init": "he", "scan_layers": True},
+                                               "norm": cfg.norm, "init": "he", "scan_layers": True,
+                                               # Li et al.'s ResNets have no norm after the last block; with
+                                               # one the loss stays bounded far out and the basin fills the plane
+                                               "final_norm": False},
                        optimizer=cfg.optimizer, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
                        epochs=cfg.epochs, eval_train=False)
 

@@ -14,6 +14,12 @@ def vanishing(run_quick):
 def test_vanishing_gradients_effects(vanishing):
     path, res, checks = vanishing
     assert all(c["passed"] for c in checks), checks
+    # He et al.'s depth result holds for SGD-momentum as well as Adam (the residual net ends in BN + ReLU)
+    names = {c["name"] for c in checks}
+    assert "depth 50: plain fails, residual trains (SGD-momentum)" in names
+    assert "depth 50: residual+BN trains under SGD-momentum as under Adam" in names
+    sgd = res["train"]["relu, he, residual+BN, SGD-momentum"]["50"]["curve"]  # [seed, epoch]
+    assert np.all(sgd[:, -1] < sgd[:, 0])  # every seed went downhill
     # Glorot & Bengio: sigmoid/tanh with naive init lose many orders of magnitude; Glorot init for tanh and He for
     # ReLU keep the first layer within an order of magnitude of the last.
     ratio = {k: np.exp(np.mean(np.log(g[:, 0]) - np.log(g[:, -1]))) for k, g in res["flow"].items()}

@@ -66,6 +66,38 @@ def test_vanishing_and_healthy_flow(batch):
     assert 0.1 < g_good[0] / g_good[-1] < 10
 
 
+@pytest.mark.parametrize("kw,train", [(dict(activation="tanh"), False),
+                                      (dict(init="he", residual=True, norm="batch"), True)])
+def test_scanned_net_reports_every_layer_like_the_unrolled_net(batch, kw, train):
+    """A scan_layers MLP gives one flow entry per hidden layer, equal to the unrolled MLP with the same parameters."""
+    x, y = batch
+    widths = (16,) * 5
+    scanned = models.get_model("mlp", widths=widths, num_outputs=10, scan_layers=True, **kw)
+    unrolled = models.get_model("mlp", widths=widths, num_outputs=10, **kw)
+    v = scanned.init(jax.random.PRNGKey(2), x)
+    assert "layers" in v["params"]
+    state = {k: c for k, c in v.items() if k != "params"}
+    f_s = flow(scanned, v["params"], batch, model_state=state, train=train)
+    f_u = flow(unrolled, scanned.unscan(v["params"]), batch, model_state=scanned.unscan(state), train=train)
+    assert f_s.layer_names == f_u.layer_names == tuple(f"layer_{i}" for i in range(5))
+    assert f_s.param_names == f_u.param_names
+    assert [n for n in f_s.param_names if n.startswith("dense_")] == [f"dense_{i}" for i in range(5)]
+    assert f_s.grad_norm.shape == (len(f_s.param_names),)
+    for field in ("loss", "grad_norm", "weight_norm", "act_mean", "act_std", "act_zero", "dead_units",
+                  "backprop_std", "backprop_norm"):
+        np.testing.assert_allclose(getattr(f_s, field), getattr(f_u, field), rtol=1e-4, atol=1e-7, err_msg=field)
+    for name in f_u.layer_names:
+        np.testing.assert_allclose(f_s.backprop[name], f_u.backprop[name], rtol=1e-4, atol=1e-6)
+    # and the per-layer gradient norms are those of jax.grad on the scanned parameters, layer by layer
+    def loss(p):
+        out = scanned.apply({"params": p, **state}, x, train=train, mutable=list(state) or False)
+        return losses.cross_entropy(out[0] if state else out, y)
+    g = scanned.unscan(jax.grad(loss)(v["params"]))
+    for i, n in enumerate(f_s.param_names):
+        expected = np.sqrt(sum(float(jnp.sum(a ** 2)) for a in jax.tree_util.tree_leaves(g[n])))
+        np.testing.assert_allclose(f_s.grad_norm[i], expected, rtol=1e-4)
+
+
 def test_saturation_and_dead_units(batch):
     x, y = batch
     relu = models.get_model("mlp", widths=(32,), num_outputs=10)

@@ -333,11 +333,19 @@ def test_scanned_mlp_equals_unrolled_mlp():
     x = jax.random.normal(jax.random.PRNGKey(1), (5, 4))
     p = plain.init(jax.random.PRNGKey(0), x)["params"]
     stack = lambda name: jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[p[f"{name}_{i}"] for i in (1, 2, 3)])  # noqa: E731
-    ps = {"dense_0": p["dense_0"], "norm_0": p["norm_0"], "readout": p["readout"],
+    ps = {"dense_0": p["dense_0"], "norm_0": p["norm_0"], "norm_final": p["norm_final"], "readout": p["readout"],
           "layers": {"dense": stack("dense"), "norm": stack("norm")}}
     assert jax.tree_util.tree_structure(ps) == jax.tree_util.tree_structure(
         scanned.init(jax.random.PRNGKey(0), x)["params"])
     np.testing.assert_allclose(scanned.apply({"params": ps}, x), plain.apply({"params": p}, x), rtol=1e-5, atol=1e-6)
+    # unscan inverts the stacking, and the scanned net records every hidden layer like the unrolled one
+    assert jax.tree_util.tree_all(jax.tree_util.tree_map(np.array_equal, scanned.unscan(ps), p))
+    _, st = scanned.apply({"params": ps}, x, mutable=["intermediates"])
+    _, st_plain = plain.apply({"params": p}, x, mutable=["intermediates"])
+    inter = scanned.unscan(st["intermediates"])
+    assert sorted(inter) == sorted(st_plain["intermediates"]) == [f"layer_{i}" for i in range(4)]
+    for name, h in st_plain["intermediates"].items():
+        np.testing.assert_allclose(inter[name][0], h[0], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="scan_layers"):
         M.get_model("mlp", widths=(8, 4, 8), scan_layers=True)
 
@@ -418,3 +426,61 @@ def test_transformer_matches_numpy_equations():
     h = h + y @ blk["mlp_out"]["kernel"] + blk["mlp_out"]["bias"]
     ref = _layer_norm(h, p["ln_f"]) @ p["head"]["kernel"] + p["head"]["bias"]
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def _batch_norm_train(z, p, eps=1e-5):  # flax nn.BatchNorm in training mode: batch statistics, biased variance
+    mu = z.mean(0)
+    return (z - mu) / np.sqrt(z.var(0) + eps) * p["scale"] + p["bias"]
+
+
+@pytest.mark.parametrize("scan", [False, True])
+def test_plain_mlp_matches_numpy_equations(scan):
+    """h_0 = x; h_i = tanh(LN(h_{i-1} W_i + b_i)); logits = h_L W_out + b_out. Scanned (layers 2..3 stacked
+    after the width change at layer 1) or not, the same equations on the unscanned parameter names."""
+    model = M.get_model("mlp", widths=(6, 5, 5, 5), num_outputs=3, activation="tanh", norm="layer",
+                        scan_layers=scan)
+    x = np.random.default_rng(5).normal(size=(4, 7))
+    p32, p = _perturbed(model.init(KEY, jnp.asarray(x, jnp.float32))["params"], seed=6)
+    out = np.asarray(model.apply({"params": p32}, jnp.asarray(x, jnp.float32)))
+    p = model.unscan(p)
+    assert ("layers" in p32) == scan and "norm_final" not in p  # no skips, no final norm
+    h = x
+    for i in range(4):
+        h = np.tanh(_layer_norm(h @ p[f"dense_{i}"]["kernel"] + p[f"dense_{i}"]["bias"], p[f"norm_{i}"]))
+    np.testing.assert_allclose(out, h @ p["readout"]["kernel"] + p["readout"]["bias"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("scan", [False, True])
+def test_residual_mlp_matches_numpy_equations(scan):
+    """Residual + batch norm (train mode): h_0 = relu(BN(x W_0 + b_0)); h_i = h_{i-1} + relu(BN(h_{i-1} W_i + b_i))
+    for i >= 1; then the final pre-activation-style normalisation h = relu(BN_final(h_L)) (He et al. 2016b)
+    before logits = h W_out + b_out. The final norm's running statistics update like every BN's."""
+    model = M.get_model("mlp", widths=(6, 6, 6), num_outputs=3, residual=True, norm="batch", init="he",
+                        scan_layers=scan)
+    x = np.random.default_rng(7).normal(size=(8, 5))
+    variables = model.init(KEY, jnp.asarray(x, jnp.float32))
+    p32, p = _perturbed(variables["params"], seed=8)
+    out, upd = model.apply({"params": p32, "batch_stats": variables["batch_stats"]}, jnp.asarray(x, jnp.float32),
+                           train=True, mutable=["batch_stats"])
+    p = model.unscan(p)
+    relu = lambda z: np.maximum(z, 0.0)  # noqa: E731
+    h = x
+    for i in range(3):
+        z = relu(_batch_norm_train(h @ p[f"dense_{i}"]["kernel"] + p[f"dense_{i}"]["bias"], p[f"norm_{i}"]))
+        h = h + z if i > 0 else z
+    final_in, h = h, relu(_batch_norm_train(h, p["norm_final"]))
+    np.testing.assert_allclose(np.asarray(out), h @ p["readout"]["kernel"] + p["readout"]["bias"], rtol=1e-4,
+                               atol=1e-4)
+    stats = upd["batch_stats"]["norm_final"]  # momentum 0.9 from the init's (0, 1)
+    np.testing.assert_allclose(stats["mean"], 0.1 * final_in.mean(0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(stats["var"], 0.9 + 0.1 * final_in.var(0), rtol=1e-4)
+
+
+def test_final_norm_only_for_residual_nets_with_a_norm_and_a_skip():
+    x = jnp.ones((2, 5))
+    has = lambda **kw: "norm_final" in M.get_model("mlp", num_outputs=3, **kw).init(KEY, x)["params"]  # noqa: E731
+    assert has(widths=(6, 6), residual=True, norm="layer")
+    assert not has(widths=(6, 6), residual=True)                    # no norm: nothing to end with
+    assert not has(widths=(6, 6), norm="layer")                      # plain nets unchanged
+    assert not has(widths=(6, 4), residual=True, norm="layer")       # width change: no skip at all
+    assert not has(widths=(6, 6), residual=True, norm="layer", final_norm=False)  # opted out

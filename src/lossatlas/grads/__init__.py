@@ -19,7 +19,7 @@ argument of the compiled programs: pass the same function object to reuse them.
 * :func:`class_gradients`: per-class mean gradients and their cosine matrix;
   :func:`within_between_alignment`: gradient cosine within vs between classes.
 """
-from lossatlas.grads.flow import Flow, flow, flow_fn, kernel_grad_norms
+from lossatlas.grads.flow import Flow, flow, flow_fn, kernel_grad_norms, layer_order, param_names
 from lossatlas.grads.gradcheck import check
 from lossatlas.grads.jacobian import jacobian_spectrum
 from lossatlas.grads.noise import gradient_moments, minibatch_gradient_error, noise_scale
@@ -27,7 +27,7 @@ from lossatlas.grads.per_example import per_example
 from lossatlas.grads.specificity import ClassGradients, class_gradients, within_between_alignment
 
 __all__ = [
-    "Flow", "flow", "flow_fn", "kernel_grad_norms", "jacobian_spectrum",
+    "Flow", "flow", "flow_fn", "kernel_grad_norms", "layer_order", "param_names", "jacobian_spectrum",
     "ClassGradients", "check", "class_gradients", "gradient_moments", "minibatch_gradient_error",
     "noise_scale", "per_example", "within_between_alignment",
 ]

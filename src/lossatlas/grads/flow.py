@@ -6,7 +6,9 @@ saturated, fraction of dead units) and of the back-propagated gradient dL/dh
 (Glorot & Bengio 2010, "Understanding the difficulty of training deep
 feedforward neural networks", Figs. 3-7). Hidden states come from the models'
 ``record`` points (``intermediates`` / ``perturbations`` collections), so it works
-for every model in the registry.
+for every model in the registry. Models whose layers are one ``nn.scan`` over a stacked
+block (an MLP with ``scan_layers=True``) are reported layer by layer under the unrolled
+model's names, through the model's ``unscan`` method (see :func:`param_names`).
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ class Flow(NamedTuple):
 
     Parameter statistics follow the order of the top-level parameter modules
     (``param_names``, input to output by the number in their names, see
-    :func:`layer_order`); hidden-state statistics
+    :func:`layer_order`; a scanned stack counts as its layers, see :func:`param_names`);
+    hidden-state statistics
     follow the recorded layers (``layer_names``: ``layer_0`` ... ``layer_{L-1}``).
 
     Attributes:
@@ -81,6 +84,22 @@ def layer_order(name: str):
     return (int(m.group(1)) if m else float("inf"), name)
 
 
+def _unscan(model):
+    """The model's map from scanned-stack trees to per-layer names (identity if it has none)."""
+    fn = getattr(model, "unscan", None)
+    return fn if callable(fn) else (lambda tree: tree)
+
+
+def param_names(model, params) -> tuple:
+    """Names of the parameter modules in the order of :class:`Flow`'s ``grad_norm`` / ``weight_norm``.
+
+    The top-level modules of ``params`` sorted by :func:`layer_order`, with a scanned stack
+    (``layers`` with a leading layer axis) replaced by its layers' names as the unscanned model
+    would have them (``dense_1``, ``norm_1``, ...). Use it to index the arrays of :func:`flow_fn`.
+    """
+    return tuple(sorted(_unscan(model)(dict(params)), key=layer_order))
+
+
 def flow(model, params, batch, *, loss: str = "cross_entropy", model_state=None, train: bool = False,
          activation: str | None = None) -> Flow:
     """Per-layer gradient norms and activation statistics of ``model`` on ``batch``.
@@ -103,13 +122,14 @@ def flow(model, params, batch, *, loss: str = "cross_entropy", model_state=None,
     act = activation or getattr(model, "activation", None)
     out = _flow_fn(model, loss, bool(train), act)(params, dict(model_state or {}), x, y)
     layers = tuple(sorted(out["activations"], key=_natural))
-    return Flow(param_names=tuple(sorted(params, key=layer_order)), layer_names=layers, **out)
+    return Flow(param_names=param_names(model, params), layer_names=layers, **out)
 
 
 @functools.lru_cache(maxsize=64)
 def _flow_fn(model, loss_name: str, train: bool, activation):
     loss_fn = losses.get_loss(loss_name)
     bounds = SATURATION.get(activation)
+    unscan = _unscan(model)
 
     @jax.jit
     def run(params, model_state, x, y):
@@ -125,6 +145,8 @@ def _flow_fn(model, loss_name: str, train: bool, activation):
 
         (value, inter), (g_params, g_acts) = jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(
             params, zeros)
+        # a scanned stack's parameters, states and gradients carry a leading layer axis: one entry per layer
+        params, g_params, inter, g_acts = (unscan(dict(t)) for t in (params, g_params, inter, g_acts))
         names = tuple(sorted(params, key=layer_order))
         layers = tuple(sorted(inter, key=_natural))
         acts = {k: inter[k][0] for k in layers}
@@ -163,7 +185,8 @@ def flow_fn(model, *, loss: str = "cross_entropy", train: bool = False, activati
 
     Returns:
       ``f(params, model_state, x, y) -> dict`` with the array fields of :class:`Flow`;
-      ``jax.vmap(f, in_axes=(0, 0, None, None))`` gives them per seed.
+      ``jax.vmap(f, in_axes=(0, 0, None, None))`` gives them per seed. ``grad_norm`` /
+      ``weight_norm`` follow :func:`param_names`.
     """
     return _flow_fn(model, loss, bool(train), activation or getattr(model, "activation", None))
 
