@@ -165,7 +165,7 @@ def test_stream_errors(digits_ds, mnist1d):
         cl.permuted(digits_ds, 0, KEY)
     with pytest.raises(ValueError, match="classes_per_task=3 does not divide the 10 classes"):
         cl.split(digits_ds, KEY, classes_per_task=3)
-    with pytest.raises(ValueError, match="need key="):
+    with pytest.raises(ValueError, match="key is required"):
         cl.permuted(digits_ds, 3, None)
     with pytest.raises(ValueError, match="num_train must be an integer"):
         cl.permuted(digits_ds, 2, KEY).subset(num_train=0)

@@ -67,7 +67,10 @@ from lossatlas.continual import buffer
 from lossatlas.continual.fisher import FISHER_METHODS, fisher_diag
 from lossatlas.continual.metrics import (average_accuracy, backward_transfer, forgetting, forgetting_per_task,
                                          forward_transfer, intransigence, learning_accuracy, mean_ci, summarize)
-from lossatlas.continual.program import StreamConfig, StreamProgram, program, run_stream
+from lossatlas.continual.config import StreamConfig
+from lossatlas.continual.program import StreamProgram, init_params, model_apply, program
+from lossatlas.continual.run import run_stream
+from lossatlas.continual.stack import member_labels, stack_strategies
 from lossatlas.continual.streams import SCENARIOS, Stream, describe, num_steps, permuted, rotated, split
 from lossatlas.continual.strategies import (STRATEGIES, Context, Strategy, agem, agem_project, distillation, ewc,
                                             get_strategy, joint, l2, lwf, masked, naive, quadratic_penalty,
@@ -76,7 +79,7 @@ from lossatlas.continual.strategies import (STRATEGIES, Context, Strategy, agem,
 __all__ = [
     "FISHER_METHODS", "SCENARIOS", "STRATEGIES", "Context", "Stream", "StreamConfig", "StreamProgram", "Strategy",
     "agem", "agem_project", "average_accuracy", "backward_transfer", "buffer", "describe", "distillation", "ewc",
-    "fisher_diag", "forgetting", "forgetting_per_task", "forward_transfer", "get_strategy", "intransigence",
+    "fisher_diag", "forgetting", "init_params", "member_labels", "model_apply", "stack_strategies", "forgetting_per_task", "forward_transfer", "get_strategy", "intransigence",
     "joint", "l2", "learning_accuracy", "lwf", "masked", "mean_ci", "naive", "num_steps", "permuted", "program",
     "quadratic_penalty", "replay", "rotated", "run_stream", "si", "split", "summarize",
 ]
