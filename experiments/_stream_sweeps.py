@@ -7,11 +7,11 @@
   everywhere (their logits are -1e9 before the softmax, so they have zero probability and
   zero gradient; the model is the same function as a network with only the shared units), so
   one compiled program trains all scenarios, stacked as a vmap axis.
-* :func:`sweep`: one compiled ``jit(vmap_scenario(vmap_lambda(vmap_seed(run))))`` per
-  strategy, built from the library's pure :meth:`lossatlas.continual.StreamProgram.run`;
-  it returns the test accuracy matrix ``R``, the accuracy at initialisation and the final
-  average accuracy on the validation set (for choosing lambda), and optionally the
-  parameters after the first task.
+* :func:`sweep`: one ``lossatlas.continual.run_stream`` program per strategy (or stack of
+  strategies, ``cl.stack_strategies``) over scenarios x (members x) lambdas x seeds, with the
+  validation streams evaluated in the same program; it returns the test accuracy matrix ``R``,
+  the accuracy at initialisation and the final average accuracy on the validation set (for
+  choosing lambda), and optionally the parameters after the first task.
 * :func:`select`: the lambda with the best mean-over-seeds final validation accuracy (never one
   where a seed diverged, unless every lambda did).
 """
@@ -20,12 +20,11 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from lossatlas import continual as cl
 from lossatlas import data as data_lib
-from lossatlas import memory
+from lossatlas import keys
 
 
 def split_validation(ds: data_lib.Dataset, fraction: float, key) -> tuple[data_lib.Dataset, data_lib.Dataset]:
@@ -36,8 +35,7 @@ def split_validation(ds: data_lib.Dataset, fraction: float, key) -> tuple[data_l
     the validation examples where the first has the test examples).
     """
     n = len(ds.y_train)
-    perm = np.random.default_rng(np.asarray(jax.random.key_data(key) if jax.dtypes.issubdtype(
-        key.dtype, jax.dtypes.prng_key) else key).astype(np.uint32).ravel().tolist()).permutation(n)
+    perm = keys.numpy_rng(key).permutation(n)
     n_val = int(round(fraction * n))
     val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
     test = dataclasses.replace(ds, x_train=ds.x_train[tr], y_train=ds.y_train[tr])
@@ -89,68 +87,35 @@ def make_streams(protocol: str, ds: data_lib.Dataset, scenarios, key, *, num_tas
     return [pad_outputs(s, k) for s in streams], [pad_outputs(s, k) for s in vals]
 
 
-def _stack(trees):
-    return jax.tree_util.tree_map(lambda *xs: np.stack(xs), *trees)
-
-
 def sweep(streams, val_streams, strategy: cl.Strategy, config: cl.StreamConfig, key, seeds: int, lams,
-          first_task_params: bool = False, data_extra=None) -> dict:
-    """Train ``strategy`` on every stream x lambda x seed as one compiled program.
+          first_task_params: bool = False) -> dict:
+    """Train ``strategy`` on every stream x (member x) lambda x seed: one ``cl.run_stream`` program.
 
     Args:
-      streams: list of same-shaped streams (the scenario axis ``D``); the program is built
-        from the first, the others enter as data.
+      streams: list of same-shaped streams (the leading axis ``D``).
       val_streams: matching streams whose test slot holds the validation examples.
-      strategy, config: as for :func:`lossatlas.continual.run_stream`.
+      strategy: a strategy, or a stack of them (``cl.stack_strategies``: a member axis ``M``).
+      config: as for :func:`lossatlas.continual.run_stream`.
       key: PRNG key; seed ``i`` uses ``jax.random.split(key, seeds)[i]`` (as ``run_stream``).
       seeds: ``S``.
       lams: the ``L`` lambda values.
-      first_task_params: also return the parameters at the end of task 0 (``[D, L, S, ...]``).
-      data_extra: optional list of ``D`` dicts of arrays added to each row's device data
-        (a strategy reads them from ``ctx.data``, e.g. a per-row method index).
+      first_task_params: also return the parameters at the end of task 0 (``params0``).
 
     Returns:
-      numpy dict: ``R [D, L, S, T, T]``, ``init_acc [D, L, S, T]``, ``val_acc [D, L, S]`` (final
-      average accuracy over the tasks' validation sets; NaN for a run that diverged),
-      ``diverged_at [D, L, S]`` (step, -1: never), ``lams [L]`` and, if asked, ``params0``.
-      The program's memory is estimated first (``lossatlas.memory.run_vmapped``): if it would
-      not fit it runs in chunks (same numbers); if one member does not fit, a one-line
-      ``MemoryLimitError`` says what to lower.
+      numpy dict with leading axes ``[D, (M,) L, S]``: ``R [.., T, T]``, ``init_acc [.., T]``,
+      ``val_acc`` (final average accuracy over the tasks' validation sets; NaN for a run that
+      diverged), ``diverged_at`` (step, -1: never), ``lams [L]`` and, if asked, ``params0``.
     """
-    config = config.replace(keep_params=True, eval_every=0)
-    prog = cl.program(streams[0], strategy, config)
-    t = streams[0].num_tasks
-    rows = [prog.host_data() if i == 0 else cl.program(s, strategy, config).host_data() for i, s in enumerate(streams)]
-    if data_extra is not None:
-        if len(data_extra) != len(streams):
-            raise ValueError(f"sweep: data_extra has {len(data_extra)} entries for {len(streams)} streams")
-        rows = [{**r, **e} for r, e in zip(rows, data_extra)]
-    data = _stack(rows)
-    val = _stack([{"x": v.x_test.astype(np.float32), "y": v.y_test.astype(np.int32)} for v in val_streams])
-
-    def one(k, lam, dv):
-        d, v = dv
-        out = prog.run(k, lam, d)
-        last = jax.tree_util.tree_map(lambda p: p[-1], out["params"])
-        acc = prog.evaluate(last, jnp.int32(t - 1), {**d, "x_test": v["x"], "y_test": v["y"]})
-        res = {"R": out["R"], "init_acc": out["init_acc"], "diverged_at": out["diverged_at"],
-               "val_acc": jnp.where(out["diverged_at"] < 0, jnp.mean(acc), jnp.nan)}
-        if first_task_params:
-            res["params0"] = jax.tree_util.tree_map(lambda p: p[0], out["params"])
-        return res
-
-    f = jax.vmap(one, (0, None, None))
-    f = jax.vmap(f, (None, 0, None))
-    f = jax.jit(jax.vmap(f, (None, None, 0)))
-    keys = jax.random.split(key, seeds)
-    lam_arr = jnp.asarray(np.asarray(lams, np.float32).reshape(-1))
-    # XLA's memory estimate first: rows, then lambdas, then seeds run in chunks if it would not fit
-    out = jax.device_get(memory.run_vmapped(f, (keys, lam_arr, (data, val)), (2, 1, 0), what="stream sweep",
-                                            lower="seeds, lambdas, scenarios/methods, "
-                                            "fisher_chunk, fisher_examples, batch_size, widths or num_test"))
-    out = {k: (jax.tree_util.tree_map(np.asarray, v) if k == "params0" else np.asarray(v)) for k, v in out.items()}
-    out["lams"] = np.asarray(lams, np.float64)
-    return out
+    config = config.replace(keep_params=first_task_params, eval_every=0)
+    out = cl.run_stream(list(streams), strategy, config, key=key, seeds=seeds, lams=list(lams),
+                        validation=list(val_streams))
+    res = {k: out[k] for k in ("R", "init_acc", "diverged_at")}
+    res["val_acc"] = cl.average_accuracy(out["val_R"])  # NaN where the run diverged (its rows are NaN)
+    if first_task_params:
+        lead = (slice(None),) * (out["R"].ndim - 2)  # [D, (M,) L, S], then the task axis
+        res["params0"] = jax.tree_util.tree_map(lambda p: p[lead + (0,)], out["params"])
+    res["lams"] = np.asarray(lams, np.float64)
+    return res
 
 
 def select(val_acc, lams, exclude_zero: bool = True) -> int:

@@ -15,8 +15,8 @@ this scale (in forgetting_scenarios' runs EWC lifts split-digits domain-IL from 
 ``--set protocol=permuted`` runs permuted digits instead):
 
 1. EWC with each estimator over a log grid of lambda (lambda = 0 is fine-tuning): estimator,
-   lambda and seed are three vmap axes of one compiled program (the estimator index is data
-   that picks the consolidation branch, :func:`ewc_any_fisher`); final average test accuracy
+   lambda and seed are three vmap axes of one compiled program (the estimators are a stack of
+   strategies, ``cl.stack_strategies``, :func:`ewc_any_fisher`); final average test accuracy
    against lambda; the best lambda per estimator is chosen on a validation set held out from
    the training examples.
 2. At the end of task 1 (the parameters every lambda shares: the penalty is zero during the
@@ -229,29 +229,20 @@ def compare_estimators(apply, params, x, y, mask, key, batch_size: int, draws, r
             "trace_exact": jnp.sum(exact)}
 
 
-def ewc_any_fisher(*, fisher_examples: int | None = None, fisher_batch: int | None = None,
+def ewc_any_fisher(estimators=ESTIMATORS, *, fisher_examples: int | None = None, fisher_batch: int | None = None,
                    chunk_size: int = 8) -> cl.Strategy:
-    """EWC (Kirkpatrick et al. 2017) whose Fisher estimator is chosen by the data, not the program.
+    """EWC (Kirkpatrick et al. 2017) with each Fisher estimator, stacked (``cl.stack_strategies``).
 
-    At the end of every task it runs the consolidation of ``cl.ewc(fisher=m)`` with
-    ``m = FISHER_METHODS[ctx.data["fisher_method"]]`` (a ``lax.switch``), so the estimator is
-    a vmap axis of one compiled program (under vmap every branch is computed and one is
-    selected). Loss, penalty and state are those of :func:`lossatlas.continual.ewc`.
+    Member ``i`` is ``cl.ewc(fisher=estimators[i])``, so the estimator is a vmap axis of one
+    compiled program (every member's consolidation is computed and one is selected).
 
     Args:
+      estimators: Fisher estimators (``cl.FISHER_METHODS``), one member each.
       fisher_examples, fisher_batch, chunk_size: as for :func:`lossatlas.continual.ewc` (a small
         chunk keeps the exact estimator's per-example Jacobians small when many runs are vmapped).
     """
-    base = {m: cl.ewc(fisher=m, fisher_examples=fisher_examples, fisher_batch=fisher_batch, chunk_size=chunk_size)
-            for m in ESTIMATORS}
-
-    def consolidate(state, params, ctx):
-        branches = [lambda m=m: base[m].consolidate(state, params, ctx) for m in ESTIMATORS]
-        return jax.lax.switch(ctx.data["fisher_method"], branches)
-
-    ref = base["exact"]
-    return cl.Strategy("ewc_any_fisher", init=ref.init, loss=ref.loss, consolidate=consolidate, lam=ref.lam,
-                       spec=("ewc_any_fisher", fisher_examples, fisher_batch, chunk_size))
+    return cl.stack_strategies({m: cl.ewc(fisher=m, fisher_examples=fisher_examples, fisher_batch=fisher_batch,
+                                          chunk_size=chunk_size) for m in estimators})
 
 
 def _stream_config(cfg):
@@ -276,19 +267,18 @@ def run(cfg: Config, key) -> dict:
     n_fisher = min(cfg.fisher_examples, st.num_train)
     ests = cfg.estimators
     t0 = time.perf_counter()
-    r = ss.sweep([st] * len(ests), [vals[0]] * len(ests), ewc_any_fisher(fisher_examples=n_fisher), scfg, k_run,
-                 cfg.seeds, cfg.lams, first_task_params=True,
-                 data_extra=[{"fisher_method": np.int32(ESTIMATORS.index(e))} for e in ests])
+    r = ss.sweep([st], [vals[0]], ewc_any_fisher(ests, fisher_examples=n_fisher), scfg, k_run,
+                 cfg.seeds, cfg.lams, first_task_params=True)                      # [1, M, L, S]
     sweep_seconds = time.perf_counter() - t0
     # the penalty is zero during the first task: every estimator and lambda share these parameters
-    params0 = jax.tree_util.tree_map(lambda p: p[0, 0], r.pop("params0"))  # [S, ...]
+    params0 = jax.tree_util.tree_map(lambda p: p[0, 0, 0], r.pop("params0"))  # [S, ...]
     sweeps = {}
     for d, est in enumerate(ests):
-        sweeps[est] = {k: r[k][d] for k in ("R", "init_acc", "val_acc")}
+        sweeps[est] = {k: r[k][0, d] for k in ("R", "init_acc", "val_acc")}
         sweeps[est]["lams"] = r["lams"]
         sweeps[est]["chosen"] = ss.select(sweeps[est]["val_acc"], r["lams"])
 
-    prog = cl.program(st, cl.naive(), scfg)
+    apply = cl.model_apply(st, scfg)
     x = jnp.asarray(st.x_train[0, :n_fisher])
     y = jnp.asarray(st.y_train[0, :n_fisher])
     mask = jnp.asarray(st.masks[0, 0])
@@ -296,10 +286,10 @@ def run(cfg: Config, key) -> dict:
     t0 = time.perf_counter()
     # seeds one after another (lax.map): the theory holds an [N*K, N*K] Gram matrix per seed
     cmp = jax.jit(lambda ps, ks: jax.lax.map(lambda pk: compare_estimators(
-        prog.apply, pk[0], x, y, mask, pk[1], b, cfg.compare_draws, cfg.compare_reps), (ps, ks)))(
+        apply, pk[0], x, y, mask, pk[1], b, cfg.compare_draws, cfg.compare_reps), (ps, ks)))(
         params0, jax.random.split(k_cmp, cfg.seeds))
     cmp = jax.tree_util.tree_map(np.asarray, jax.device_get(cmp))
-    train_acc = np.asarray(jax.vmap(lambda p: jnp.mean(jnp.argmax(cl.masked(prog.apply(p, x), mask), -1) == y))(params0))
+    train_acc = np.asarray(jax.vmap(lambda p: jnp.mean(jnp.argmax(cl.masked(apply(p, x), mask), -1) == y))(params0))
     return {"sweeps": sweeps, "compare": {**cmp, "train_acc_task1": train_acc},
             "meta": {"num_tasks": st.num_tasks, "num_train": st.num_train, "num_test": st.num_test,
                      "num_val": vals[0].num_test, "fisher_examples": n_fisher, "batch": b,

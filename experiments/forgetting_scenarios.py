@@ -25,7 +25,8 @@ Here, with :mod:`lossatlas.continual`:
   (reservoir memory), A-GEM (per-task memory) and LwF;
 * L2, EWC, online EWC and SI differ only in how they set the weights and anchor of the same
   quadratic penalty, so they are one program with the method as another vmap axis
-  (:func:`quadratic_family`), searched over one shared log grid (``quadratic_lams``);
+  (:func:`quadratic_family`, a ``cl.stack_strategies`` stack), searched over one shared log
+  grid (``quadratic_lams``);
 * lambda is chosen per protocol, scenario and strategy as the grid point (lambda > 0) with the
   best mean-over-seeds final average accuracy on a validation set held out from the training
   examples (``val_fraction``); the test accuracy at that lambda is reported (mean +- sd over
@@ -156,34 +157,14 @@ QUICK = {"protocols": ("split",), "strategies": ("naive", "joint", "l2", "ewc", 
 QUADRATIC = ("l2", "ewc", "online_ewc", "si")
 
 
-def quadratic_family(cfg: Config) -> cl.Strategy:
-    """L2, EWC, online EWC and SI as one strategy whose member is chosen by the data.
+def quadratic_family(cfg: Config, names=QUADRATIC) -> cl.Strategy:
+    """L2, EWC, online EWC and SI as one stack (``cl.stack_strategies``): the method is a vmap axis.
 
     The four share the library's loss ``L + (lam/2) sum w (theta - theta*)^2`` and differ in
-    how they set ``w`` and ``theta*``: ``consolidate`` (and, for SI, ``observe``) runs the
-    library strategy ``QUADRATIC[ctx.data["quad_method"]]``'s hook (a ``lax.switch``), so the
-    method is a vmap axis of one compiled program (under vmap every branch runs and one is
-    selected). The state is SI's (importance, anchor, path integral, task start); the other
-    members keep the path integral at zero.
+    how they set ``w`` and ``theta*``; stacked, one compiled program trains all of them
+    (member ``i`` is the library strategy ``names[i]`` run alone).
     """
-    base = {n: _strategy(n, cfg)[0] for n in QUADRATIC}
-    quad = cl.strategies.Quadratic
-    si = base["si"]
-
-    def as_si(state, q):
-        return state._replace(importance=q.importance, anchor=q.anchor)
-
-    def consolidate(state, params, ctx):
-        branches = [lambda n=n: as_si(state, base[n].consolidate(quad(state.importance, state.anchor), params, ctx))
-                    for n in QUADRATIC[:-1]] + [lambda: si.consolidate(state, params, ctx)]
-        return jax.lax.switch(ctx.data["quad_method"], branches)
-
-    def observe(state, grads, old, new, batch, ctx):
-        return jax.lax.switch(jax.numpy.asarray(ctx.data["quad_method"] == QUADRATIC.index("si"), jax.numpy.int32),
-                              [lambda: state, lambda: si.observe(state, grads, old, new, batch, ctx)])
-
-    return cl.Strategy("quadratic_family", init=si.init, loss=si.loss, observe=observe, consolidate=consolidate,
-                       spec=("quadratic_family", cfg.fisher_examples, cfg.fisher_chunk, cfg.online_gamma, cfg.si_xi))
+    return cl.stack_strategies({n: _strategy(n, cfg)[0] for n in names})
 
 
 def _strategy(name: str, cfg: Config) -> tuple[cl.Strategy, tuple]:
@@ -236,19 +217,17 @@ def run(cfg: Config, key) -> dict:
         scfg = _stream_config(cfg, protocol)
         res = {}
         quad = [n for n in QUADRATIC if n in cfg.strategies]
-        if quad:  # one program: quadratic method x scenario (data rows) x lambda x seed
+        if quad:  # one program: scenario (streams) x quadratic method (stack) x lambda x seed
             lams = ((0.0,) if "naive" in cfg.strategies else ()) + tuple(cfg.quadratic_lams)
             t0 = time.perf_counter()
-            r = ss.sweep(streams * len(quad), vals * len(quad), quadratic_family(cfg), scfg, k_run, cfg.seeds, lams,
-                         data_extra=[{"quad_method": np.int32(QUADRATIC.index(n))} for n in quad for _ in SCENARIOS])
+            r = ss.sweep(streams, vals, quadratic_family(cfg, quad), scfg, k_run, cfg.seeds, lams)  # [D, M, L, S]
             seconds = time.perf_counter() - t0
-            d = len(SCENARIOS)
             keep = r["lams"] > 0
             for m, n in enumerate(quad):
-                res[n] = {k: r[k][m * d:(m + 1) * d][:, keep] for k in ("R", "init_acc", "val_acc")}
+                res[n] = {k: r[k][:, m][:, keep] for k in ("R", "init_acc", "val_acc")}
                 res[n].update(lams=r["lams"][keep], seconds=seconds)
             if "naive" in cfg.strategies:  # lambda = 0: the penalty is zero, every method is fine-tuning
-                res["naive"] = {k: r[k][:d, :1] for k in ("R", "init_acc", "val_acc")}
+                res["naive"] = {k: r[k][:, 0, :1] for k in ("R", "init_acc", "val_acc")}
                 res["naive"].update(lams=r["lams"][:1], seconds=0.0)
         for name in cfg.strategies:
             if name in res:

@@ -7,6 +7,7 @@ import pytest
 from lossatlas import continual as cl
 from lossatlas import data, grads, models
 from lossatlas.continual import buffer as membuf
+from lossatlas.continual.program import host_data
 
 KEY = jax.random.PRNGKey(0)
 
@@ -165,7 +166,7 @@ def test_stream_errors(digits_ds, mnist1d):
         cl.permuted(digits_ds, 0, KEY)
     with pytest.raises(ValueError, match="classes_per_task=3 does not divide the 10 classes"):
         cl.split(digits_ds, KEY, classes_per_task=3)
-    with pytest.raises(ValueError, match="need key="):
+    with pytest.raises(ValueError, match="key is required"):
         cl.permuted(digits_ds, 3, None)
     with pytest.raises(ValueError, match="num_train must be an integer"):
         cl.permuted(digits_ds, 2, KEY).subset(num_train=0)
@@ -410,10 +411,11 @@ def test_vmap_equals_loop_and_same_key_same_numbers(ewc_runs, tiny_stream):
     for k in ("R", "loss", "curves"):
         np.testing.assert_array_equal(again[k], out[k])
     keys = jax.random.split(jax.random.PRNGKey(5), 3)
+    data = jax.tree_util.tree_map(jax.numpy.asarray, host_data(tiny_stream))
     single = jax.jit(prog.run)
     for li, lam in list(enumerate(LAMS))[1:]:  # the EWC member (lam > 0)
         for si_, k in enumerate(keys):
-            one = jax.device_get(single(k, lam))
+            one = jax.device_get(single(k, lam, data))
             np.testing.assert_allclose(one["loss"], out["loss"][li, si_], rtol=2e-4, atol=1e-5)
             np.testing.assert_allclose(one["R"], out["R"][li, si_], atol=1.5 / 120)
     other = _run(tiny_stream, strat, lams=LAMS, key=jax.random.PRNGKey(6))
@@ -438,10 +440,10 @@ def test_every_strategy_traces(tiny_stream):
     """Every built-in strategy traces through the program with the expected output shapes (no compile)."""
     for name in sorted(cl.STRATEGIES):
         prog = cl.program(tiny_stream, cl.get_strategy(name), CFG)
-        out = jax.eval_shape(prog.run, jax.random.PRNGKey(0), 1.0)
+        out = jax.eval_shape(prog.run, jax.random.PRNGKey(0), 1.0, host_data(tiny_stream))
         assert out["R"].shape == (3, 3) and out["curves"].shape == (3, 4, 3), name
         assert jax.tree_util.tree_structure(out["params"]) == jax.tree_util.tree_structure(
-            jax.eval_shape(prog.init_params, jax.random.PRNGKey(0))), name
+            jax.eval_shape(lambda k: cl.init_params(tiny_stream, CFG, k), jax.random.PRNGKey(0))), name
 
 
 @pytest.mark.slow
@@ -456,16 +458,16 @@ def test_every_strategy_protects_old_tasks(tiny_stream, ewc_runs):
 
 def test_program_errors(tiny_stream):
     with pytest.raises(ValueError, match="eval_every=5 must divide the 48 steps per task"):
-        cl.run_stream(tiny_stream, cl.naive(), CFG.replace(eval_every=5))
+        cl.run_stream(tiny_stream, cl.naive(), CFG.replace(eval_every=5), key=KEY)
     with pytest.raises(ValueError, match="seeds must be a positive integer"):
-        cl.run_stream(tiny_stream, cl.naive(), CFG, seeds=0)
+        cl.run_stream(tiny_stream, cl.naive(), CFG, key=KEY, seeds=0)
     with pytest.raises(ValueError, match=r"lams\[1\] must be a finite number >= 0"):
-        cl.run_stream(tiny_stream, cl.naive(), CFG, lams=[1.0, -2.0])
+        cl.run_stream(tiny_stream, cl.naive(), CFG, key=KEY, lams=[1.0, -2.0])
     with pytest.raises(ValueError, match="batch_size=500 is larger than a task's training set"):
-        cl.run_stream(tiny_stream, cl.naive(), CFG.replace(batch_size=500))
-    with pytest.raises(ValueError, match="norm='batch' is not supported"):
+        cl.run_stream(tiny_stream, cl.naive(), CFG.replace(batch_size=500), key=KEY)
+    with pytest.raises(ValueError, match=r"model_cfg\['norm'\] must be 'layer' or 'none'"):
         cl.StreamConfig(model_cfg={"norm": "batch"})
-    with pytest.raises(ValueError, match="StreamConfig.learning_rate must be"):
+    with pytest.raises(ValueError, match="TrainConfig.learning_rate must be"):
         cl.StreamConfig(learning_rate=-1.0)
 
 

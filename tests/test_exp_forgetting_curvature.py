@@ -16,6 +16,7 @@ from jax.flatten_util import ravel_pytree
 from lossatlas import continual as cl
 from lossatlas import losses, models
 from lossatlas.checks import assert_passed
+from lossatlas_experiments import _curvature_geometry as cg
 from lossatlas_experiments import forgetting_curvature as fc
 
 NAME = "forgetting_curvature"
@@ -90,9 +91,9 @@ def test_fisher_factor_and_quadratic_forms_equal_dense():
     @jax.jit
     def compute(params, theta_b):
         fdiag = cl.fisher_diag(apply, params, x, method="exact")
-        q = fc.quadratic_forms(apply, params, theta_b, fdiag, x, y, chunk_size=2)
+        q = cg.quadratic_forms(apply, params, theta_b, fdiag, x, y, chunk_size=2)
         f = ravel_pytree(params)[0]
-        return fc._rows(fc.fisher_factor(apply, params, x)), q, jax.hessian(loss)(f), jax.grad(loss)(f)
+        return cg.rows(cg.fisher_factor(apply, params, x)), q, jax.hessian(loss)(f), jax.grad(loss)(f)
 
     a, q, hess, grad = compute(params, theta_b)
     a, hess, grad = (np.asarray(v, np.float64) for v in (a, hess, grad))
@@ -118,11 +119,11 @@ def test_frechet_overlap_equals_dense_formula():
 
     @jax.jit
     def compute(params, theta_b):
-        ra = fc._rows(fc.fisher_factor(apply, params, x))
-        rb = fc._rows(fc.fisher_factor(apply, theta_b, x[::-1] * 1.5))
-        over = jnp.stack([fc.frechet_overlap(ra, rb), fc.frechet_overlap(ra, ra), fc.frechet_overlap(ra, 3.0 * ra),
-                          fc.diagonal_overlap(ra, rb)])
-        return over, fc._rows(fc.fisher_factor(apply, params, x), "dense_0")
+        ra = cg.rows(cg.fisher_factor(apply, params, x))
+        rb = cg.rows(cg.fisher_factor(apply, theta_b, x[::-1] * 1.5))
+        over = jnp.stack([cg.frechet_overlap(ra, rb), cg.frechet_overlap(ra, ra), cg.frechet_overlap(ra, 3.0 * ra),
+                          cg.diagonal_overlap(ra, rb)])
+        return over, cg.rows(cg.fisher_factor(apply, params, x), "dense_0")
 
     over, r0 = compute(params, theta_b)
     ab, aa, a3, diag = (float(v) for v in over)
@@ -138,39 +139,12 @@ def test_frechet_overlap_equals_dense_formula():
 
 
 def test_partial_permutations_are_nested_and_move_the_chosen_inputs():
-    perms = fc.partial_permutations(10, (0.0, 0.3, 0.5, 1.0), np.random.default_rng(0))
+    perms = cg.partial_permutations(10, (0.0, 0.3, 0.5, 1.0), np.random.default_rng(0))
     for row, p in zip(perms, (0.0, 0.3, 0.5, 1.0)):
         assert sorted(row) == list(range(10))
         assert np.sum(row != np.arange(10)) == round(p * 10)
     moved = [set(np.flatnonzero(r != np.arange(10))) for r in perms]
     assert moved[1] <= moved[2] <= moved[3]
-
-
-def test_ewc_or_l2_is_ewc_for_positive_and_l2_for_negative_lambda():
-    apply, params, d, x, y, flat, unravel = _tiny()
-    data = {"x_train": x[None], "y_train": y[None], "masks": jnp.ones((1, 1, 3), bool)}
-    batch = {"x": x, "y": y, "task": jnp.zeros(5, jnp.int32), "weight": jnp.ones(5)}
-
-    def ctx(lam):
-        loss = lambda p, b: losses.cross_entropy(apply(p, b["x"]), b["y"])  # noqa: E731
-        return cl.Context(task=jnp.int32(0), step=jnp.int32(0), key=jax.random.PRNGKey(0), lam=jnp.float32(lam),
-                          data=data, apply=apply, loss=loss, num_tasks=1, batch_size=5)
-
-    theta = jax.tree_util.tree_map(jnp.add, params, d)
-    mixed = fc.ewc_or_l2()
-
-    def value(strategy, lam):  # consolidate at params (task 0 done), then the objective and its gradient at theta
-        c = ctx(lam)
-        state = strategy.consolidate(strategy.init(params, c), params, c)
-        return jax.value_and_grad(strategy.loss, argnums=1)(state, theta, batch, c)
-
-    @jax.jit
-    def compute():
-        return [(value(ref, abs(lam)), value(mixed, lam))
-                for lam, ref in ((7.0, cl.ewc(fisher="exact")), (-7.0, cl.l2()))]
-
-    for v_ref, v_mix in compute():
-        jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), v_ref, v_mix)
 
 
 def test_config_errors():

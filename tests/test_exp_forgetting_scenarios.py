@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lossatlas import continual as cl
+from lossatlas import losses
 from lossatlas.checks import assert_passed
 from lossatlas_experiments import _stream_sweeps as ss
 from lossatlas_experiments import forgetting_scenarios as fs
@@ -81,74 +82,35 @@ def test_padded_head_is_the_same_model(digits):
     st = cl.split(digits, jax.random.PRNGKey(0), scenario="domain").subset(num_train=40, num_test=30)
     padded = ss.pad_outputs(st, 10)
     cfg = cl.StreamConfig(model_cfg={"widths": (16,)}, batch_size=8)
-    small, big = cl.program(st, cl.naive(), cfg), cl.program(padded, cl.naive(), cfg)
-    pb = big.init_params(jax.random.PRNGKey(1))
+    apply_b, apply_s = cl.model_apply(padded, cfg), cl.model_apply(st, cfg)
+    pb = cl.init_params(padded, cfg, jax.random.PRNGKey(1))
     last = sorted(pb)[-1]
     ps = {**pb, last: {"kernel": pb[last]["kernel"][:, :2], "bias": pb[last]["bias"][:2]}}
-    assert jax.tree_util.tree_structure(ps) == jax.tree_util.tree_structure(small.init_params(jax.random.PRNGKey(1)))
-    batch = {"x": jnp.asarray(st.x_train[2, :8]), "y": jnp.asarray(st.y_train[2, :8]),
-             "task": jnp.full((8,), 2, jnp.int32), "weight": jnp.ones(8)}
-    db, ds_ = big.device_data(), small.device_data()
+    assert jax.tree_util.tree_structure(ps) == jax.tree_util.tree_structure(
+        cl.init_params(st, cfg, jax.random.PRNGKey(1)))
+    x, y = jnp.asarray(st.x_train[2, :8]), jnp.asarray(st.y_train[2, :8])
 
-    @jax.jit
-    def both(pb, ps):
-        return ([(big.batch_loss(pb, batch, i, db), small.batch_loss(ps, batch, i, ds_),
-                  big.evaluate(pb, i, db), small.evaluate(ps, i, ds_)) for i in (0, 4)],
-                jax.grad(big.batch_loss)(pb, batch, 3, db)[last]["kernel"])
+    def loss(apply, p, mask):
+        return losses.cross_entropy(cl.masked(apply(p, x), mask), y)
 
-    pairs, g = both(pb, ps)
-    for lb, ls, eb, es in pairs:
-        np.testing.assert_allclose(lb, ls, rtol=1e-6)
-        np.testing.assert_array_equal(eb, es)
+    for i in (0, 4):
+        mb, ms = jnp.asarray(padded.masks[i, 2]), jnp.asarray(st.masks[i, 2])
+        np.testing.assert_allclose(loss(apply_b, pb, mb), loss(apply_s, ps, ms), rtol=1e-6)
+        np.testing.assert_array_equal(jnp.argmax(cl.masked(apply_b(pb, x), mb), -1),
+                                      jnp.argmax(cl.masked(apply_s(ps, x), ms), -1))
+    g = jax.grad(lambda p: loss(apply_b, p, jnp.asarray(padded.masks[3, 2])))(pb)[last]["kernel"]
     assert np.all(np.asarray(g[:, 2:]) == 0) and np.any(np.asarray(g[:, :2]) != 0)
 
 
-def test_quadratic_family_equals_library_strategies(digits):
-    """quadratic_family with method index i consolidates / observes as the library's L2, EWC, online EWC, SI."""
-    st = cl.split(digits, jax.random.PRNGKey(0), scenario="task", num_tasks=2).subset(num_train=24, num_test=8)
+def test_quadratic_family_is_the_library_strategies():
+    """The family is a stack of the library's L2, EWC, online EWC and SI with the config's settings (that a
+    stack's member i trains as strategy i alone is tests/test_continual_engine.py's)."""
     cfg = fs.Config(fisher_examples=16, online_gamma=0.5)
-    prog = cl.program(st, cl.naive(), cl.StreamConfig(model_cfg={"widths": (8,)}, batch_size=8))
-    params = prog.init_params(jax.random.PRNGKey(1))
     fam = fs.quadratic_family(cfg)
-    lib = [fs._strategy(n, cfg)[0] for n in fs.QUADRATIC]
-    data = prog.device_data()
-    batch = {"x": jnp.asarray(st.x_train[1, :8]), "y": jnp.asarray(st.y_train[1, :8]),
-             "task": jnp.ones(8, jnp.int32), "weight": jnp.ones(8)}
-
-    def ctx(i):
-        return prog.context(jnp.int32(1), jnp.int32(0), jax.random.PRNGKey(2), jnp.float32(3.0),
-                            {**data, "quad_method": i})
-
-    tm = jax.tree_util.tree_map
-    # a state as after an earlier task: non-trivial importance, anchor, path integral and task start
-    state = cl.strategies.SIState(tm(lambda p: jnp.abs(p) + 0.1, params), tm(lambda p: 0.5 * p, params),
-                                  tm(lambda p: 0.01 * jnp.cos(p), params), tm(lambda p: p - 0.02, params))
-    moved = tm(lambda p: p + 0.01, params)
-    grads = tm(lambda p: jnp.sin(p), params)
-
-    def family(i):
-        return fam.consolidate(state, moved, ctx(i)), fam.observe(state, grads, params, moved, batch, ctx(i))
-
-    def library():
-        quad = cl.strategies.Quadratic(state.importance, state.anchor)
-        return ([s.consolidate(quad, moved, ctx(jnp.int32(0))) for s in lib[:-1]]
-                + [lib[-1].consolidate(state, moved, ctx(jnp.int32(0))),
-                   lib[-1].observe(state, grads, params, moved, batch, ctx(jnp.int32(0)))])
-
-    got_c, got_o = jax.jit(jax.vmap(family))(jnp.arange(len(lib)))
-    want = jax.jit(library)()
-    close = lambda a, b, msg: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-10, err_msg=msg)  # noqa: E731
-    leaves = jax.tree_util.tree_leaves
-    for i, name in enumerate(fs.QUADRATIC[:-1]):  # L2, EWC, online EWC: importance and anchor as the library's
-        for f in ("importance", "anchor"):
-            for a, b in zip(leaves(getattr(got_c, f)), leaves(getattr(want[i], f))):
-                close(a[i], b, f"{name} {f}")
-        for a, b in zip(leaves(got_o), leaves(state)):  # no path integral outside SI
-            close(a[i], b, f"{name} observe")
-    si = len(lib) - 1
-    for got, w in ((got_c, want[si]), (got_o, want[si + 1])):
-        for a, b in zip(leaves(got), leaves(w)):
-            close(a[si], b, "si")
+    assert cl.member_labels(fam) == fs.QUADRATIC
+    assert [s for _, s in fam.members] == [fs._strategy(n, cfg)[0] for n in fs.QUADRATIC]
+    assert dict(fam.members)["online_ewc"] == cl.ewc(fisher="sampled", online=True, gamma=0.5, fisher_examples=16,
+                                                     chunk_size=cfg.fisher_chunk)
 
 
 def test_validation_split_is_disjoint(digits):

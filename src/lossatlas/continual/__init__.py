@@ -9,7 +9,7 @@ of regularisation strengths are ``vmap`` axes of it. Typical use::
     ds = data.load("digits")
     stream = cl.permuted(ds, num_tasks=5, key=jax.random.PRNGKey(0), scenario="domain")
     cfg = cl.StreamConfig(model="mlp", model_cfg={"widths": (100,)}, optimizer="sgd",
-                          learning_rate=0.1, batch_size=32, epochs=2, eval_every=10)
+                          learning_rate=0.1, batch_size=32, epochs=2, eval_every=10)  # a TrainConfig
     out = cl.run_stream(stream, cl.ewc(fisher="exact"), cfg, key=jax.random.PRNGKey(1),
                         seeds=5, lams=[0.0, 10.0, 100.0, 1000.0])
     out["R"]            # [L=4, S=5, T, T]: accuracy on task j after training task i
@@ -42,16 +42,28 @@ Lambda convention: every quadratic penalty is ``(lam/2) sum_k w_k (theta_k - the
 ``ewc_lambda = lam/2``, and its importance is our ``fisher="batch"`` estimator). LwF adds
 ``lam * T^2 KL(teacher || student)``.
 
-Program (``program``): :class:`StreamConfig` (model, model_cfg, optimizer, learning_rate,
-momentum, batch_size, epochs per task, eval_every, reset_optimizer) and
-:func:`run_stream` ``(stream, strategy, config, key=, seeds=, lams=) -> dict of numpy``
-(``R [L, S, T, T]``, ``init_acc [L, S, T]``, ``loss [L, S, steps]``, ``curves``,
+Program (``config``, ``program``, ``run``): :class:`StreamConfig` is a
+:class:`lossatlas.train.TrainConfig` (model, optimizer, learning rate, schedule, clipping,
+batch size, epochs per task, ...; checked once by ``TrainConfig.validate``) plus
+``eval_every``, ``reset_optimizer`` and ``keep_params``. The stream program is built from
+``lossatlas.train.program``'s pieces (init, optimiser, apply) with ``make_train``'s key
+layout, so a one-task stream with :func:`naive` trains exactly as ``make_train`` on that task.
+:func:`run_stream` ``(stream, strategy, config, key=, seeds=, lams=, validation=) -> dict of
+numpy`` (``R [L, S, T, T]``, ``init_acc [L, S, T]``, ``loss [L, S, steps]``, ``curves``,
 ``curve_steps``, ``lams``, ``diverged_at [L, S]``: a member whose loss, gradient or parameters
-became NaN/Inf is frozen there and its later losses and accuracies are NaN). Its memory is
-estimated before it runs (``lossatlas.memory``): chunked over lambdas, then seeds, if it would
-not fit. :func:`program` returns the cached :class:`StreamProgram`, whose
-``run(key, lam)`` is the pure single run (jit / vmap it yourself) and ``sweep(keys, lams)``
-the compiled ``jit(vmap(vmap(run)))``.
+became NaN/Inf is frozen there and its later losses and accuracies are NaN); the key is
+required. A list of same-shaped streams adds a leading stream axis, ``validation`` streams
+add ``val_R``. Its memory is estimated before it runs (``lossatlas.memory``). :func:`model_apply`
+and :func:`init_params` give the model function and initial parameters of a (stream, config).
+
+Methods as data (``stack``): :func:`stack_strategies` puts several strategies (e.g. L2, EWC
+with each Fisher estimator, SI) on one vmap axis of one compiled program, optax
+``inject_hyperparams`` / ``multi_transform`` style: member ``i`` trains exactly as strategy
+``i`` alone; ``run_stream`` gives it a member axis (a shared lambda grid: ``[M, L, S]``; one
+grid per member: a flat ``[P]`` axis)::
+
+    quad = cl.stack_strategies({"l2": cl.l2(), "ewc": cl.ewc(), "si": cl.si()})
+    out = cl.run_stream(stream, quad, cfg, key=key, seeds=5, lams=[1.0, 10.0, 100.0])
 
 Building blocks: :func:`fisher_diag` (four diagonal-Fisher estimators), the episodic memory
 (:mod:`lossatlas.continual.buffer`: reservoir sampling, per-task memory), :func:`agem_project`,
@@ -67,7 +79,10 @@ from lossatlas.continual import buffer
 from lossatlas.continual.fisher import FISHER_METHODS, fisher_diag
 from lossatlas.continual.metrics import (average_accuracy, backward_transfer, forgetting, forgetting_per_task,
                                          forward_transfer, intransigence, learning_accuracy, mean_ci, summarize)
-from lossatlas.continual.program import StreamConfig, StreamProgram, program, run_stream
+from lossatlas.continual.config import StreamConfig
+from lossatlas.continual.program import StreamProgram, init_params, model_apply, program
+from lossatlas.continual.run import run_stream
+from lossatlas.continual.stack import member_labels, stack_strategies
 from lossatlas.continual.streams import SCENARIOS, Stream, describe, num_steps, permuted, rotated, split
 from lossatlas.continual.strategies import (STRATEGIES, Context, Strategy, agem, agem_project, distillation, ewc,
                                             get_strategy, joint, l2, lwf, masked, naive, quadratic_penalty,
@@ -76,7 +91,7 @@ from lossatlas.continual.strategies import (STRATEGIES, Context, Strategy, agem,
 __all__ = [
     "FISHER_METHODS", "SCENARIOS", "STRATEGIES", "Context", "Stream", "StreamConfig", "StreamProgram", "Strategy",
     "agem", "agem_project", "average_accuracy", "backward_transfer", "buffer", "describe", "distillation", "ewc",
-    "fisher_diag", "forgetting", "forgetting_per_task", "forward_transfer", "get_strategy", "intransigence",
+    "fisher_diag", "forgetting", "init_params", "member_labels", "model_apply", "stack_strategies", "forgetting_per_task", "forward_transfer", "get_strategy", "intransigence",
     "joint", "l2", "learning_accuracy", "lwf", "masked", "mean_ci", "naive", "num_steps", "permuted", "program",
     "quadratic_penalty", "replay", "rotated", "run_stream", "si", "split", "summarize",
 ]

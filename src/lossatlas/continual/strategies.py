@@ -69,6 +69,8 @@ class Context(NamedTuple):
         ``{"x", "y", "task", "weight"}`` at the current task, each example's logits masked
         with ``data["masks"][task, example_task]``.
       num_tasks, batch_size: static ints.
+      member: int32 scalar, which member of a :func:`~lossatlas.continual.stack_strategies`
+        stack runs (a vmap axis like ``lam``; 0 for a plain strategy).
     """
     task: Any
     step: Any
@@ -79,6 +81,7 @@ class Context(NamedTuple):
     loss: Callable
     num_tasks: int
     batch_size: int
+    member: Any = 0
 
 
 def masked(logits, mask):
@@ -124,6 +127,8 @@ class Strategy(NamedTuple):
       uses_lam: whether the hooks read ``ctx.lam``. ``run_stream`` refuses a grid of several
         lambdas for a strategy that does not (its members would be identical runs).
         Default True, so a custom strategy is never refused.
+      members: ``((label, Strategy), ...)`` for a stack of strategies
+        (:func:`~lossatlas.continual.stack_strategies`), empty otherwise.
     """
     name: str
     init: Callable = _no_init
@@ -134,6 +139,7 @@ class Strategy(NamedTuple):
     lam: float = 0.0
     spec: Any = None
     uses_lam: bool = True
+    members: tuple = ()
 
     def _identity(self):
         return self.spec if self.spec is not None else tuple(self[:6])

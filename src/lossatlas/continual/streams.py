@@ -28,9 +28,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
-import jax
 import numpy as np
 
+from lossatlas import keys
 from lossatlas.data import Dataset
 
 SCENARIOS = ("task", "domain", "class")
@@ -149,12 +149,9 @@ def _check_scenario(fn: str, scenario) -> str:
     return scenario
 
 
-def _seed(key) -> np.random.Generator:
+def _seed(fn: str, key) -> np.random.Generator:
     """A numpy generator derived from a JAX key (stream construction runs on the host)."""
-    if key is None:
-        raise ValueError("stream builders need key=jax.random.PRNGKey(...): task order and permutations come from it")
-    data = np.asarray(jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key)
-    return np.random.default_rng(data.astype(np.uint32).ravel().tolist())
+    return keys.numpy_rng(keys.require_key(fn, key))
 
 
 def _block_masks(scenario: str, t: int, c: int) -> tuple[np.ndarray, int, np.ndarray]:
@@ -216,7 +213,7 @@ def permuted(dataset: Dataset, num_tasks: int, key, *, scenario: str = "domain",
     dataset = _check_dataset(fn, dataset)
     t = _check_int(fn, "num_tasks", num_tasks, 1)
     scenario = _check_scenario(fn, scenario)
-    rng = _seed(key)
+    rng = _seed(fn, key)
     d = int(np.prod(dataset.input_shape))
     perms = np.stack([np.arange(d) if (keep_first and i == 0) else rng.permutation(d) for i in range(t)])
 
@@ -262,7 +259,7 @@ def split(dataset: Dataset, key, *, classes_per_task: int = 2, num_tasks: int | 
         num_tasks = max_tasks
     t = _check_int(fn, "num_tasks", num_tasks, 1, max_tasks)
     scenario = _check_scenario(fn, scenario)
-    order = _seed(key).permutation(c) if shuffle_classes else np.arange(c)
+    order = _seed(fn, key).permutation(c) if shuffle_classes else np.arange(c)
     groups = order[: t * cpt].reshape(t, cpt)
 
     def take(x, y):
@@ -359,7 +356,7 @@ def rotated(dataset: Dataset, num_tasks: int, key=None, *, angles: Sequence[floa
     else:
         if not (isinstance(max_angle, (int, float)) and 0 < max_angle <= 360):
             raise ValueError(f"rotated: max_angle must be in (0, 360], got {max_angle!r}")
-        angles = _seed(key).uniform(0.0, float(max_angle), t)
+        angles = _seed(fn, key).uniform(0.0, float(max_angle), t)
         if keep_first:
             angles[0] = 0.0
 

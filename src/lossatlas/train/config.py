@@ -124,7 +124,8 @@ class TrainConfig:
         """A copy with some fields changed (validated)."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
-            raise ValueError(f"TrainConfig has no field(s) {sorted(unknown)}; fields: {field_names()}")
+            raise ValueError(f"{type(self).__name__} has no field(s) {sorted(unknown)}; fields: "
+                             f"{[f.name for f in dataclasses.fields(self)]}")
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
