@@ -5,7 +5,7 @@ import numpy as np
 import optax
 import pytest
 
-from lossatlas import curvature, losses, train
+from lossatlas import losses, train
 from lossatlas.train import Checkpoints, TrainConfig, make_train, sweep
 from lossatlas.train import probes as probes_lib
 

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import numbers
-import types
 import typing
 from typing import Any, Mapping
 
