@@ -176,7 +176,7 @@ def phases(res: dict, cfg: Config) -> dict:
         thr = 2.0 / eta
         for s in range(S):
             lm, ls = lam[i, s], loss[i, s]
-            out["peak"][i, s] = np.nanmax(lm) / thr
+            out["peak"][i, s] = _nan(np.max, lm) / thr
             near = np.flatnonzero(lm >= REACH * thr)
             out["stable_end"][i, s] = stable_end = (ps[near[0]] - cfg.probe_every) if near.size else T
             up = np.diff(ls) > 0                       # up[t]: L(theta_{t+1}) > L(theta_t)
@@ -215,6 +215,13 @@ def table(res: dict, cfg: Config) -> list[dict]:
     return rows
 
 
+def _nan(fn, a) -> float:
+    """``fn`` (a numpy reduction) over the finite entries of ``a``; NaN when there are none."""
+    a = np.asarray(a, float)
+    a = a[np.isfinite(a)]
+    return float(fn(a)) if a.size else float("nan")
+
+
 def _where(mask, etas):
     """Names of the failing (eta, seed) members."""
     bad = [f"eta={etas[i]:g}/seed {s}" for i, s in zip(*np.nonzero(~mask))]
@@ -231,7 +238,8 @@ def checks(res: dict, cfg: Config) -> list[dict]:
     nonmono = nan_false(ph["eos_up"], lambda a: a >= EOS_UP_MIN) & (ph["stable_up"] <= STABLE_UP_MAX) & alive
     falls = nan_false(ph["loss_final"] / ph["loss_cross"], lambda a: a <= FINAL_VS_CROSS) & alive
     tracked = nan_false(ph["probe_err"], lambda a: a <= PROBE_TOL)
-    rng = lambda k: f"[{np.nanmin(ph[k]):.3g}, {np.nanmax(ph[k]):.3g}]"  # noqa: E731
+    ph["ratio"] = ph["loss_final"] / ph["loss_cross"]
+    rng = lambda k: f"[{_nan(np.min, ph[k]):.3g}, {_nan(np.max, ph[k]):.3g}]"  # noqa: E731
     n = sharpen.size
     return [
         {"name": "progressive sharpening up to 2/eta", "value": float(sharpen.mean()), "passed": bool(sharpen.all()),
@@ -239,29 +247,28 @@ def checks(res: dict, cfg: Config) -> list[dict]:
          "detail": f"{int(sharpen.sum())}/{n} (eta, seed) members start at lambda_max <= {START_MAX} x 2/eta "
                    f"(range {rng('start')}) and reach >= {REACH} x 2/eta (peak range {rng('peak')} x 2/eta); "
                    f"{_where(sharpen, etas)}"},
-        {"name": "lambda_max hovers at 2/eta in the EoS phase", "value": float(np.nanmedian(ph["later_median"])),
+        {"name": "lambda_max hovers at 2/eta in the EoS phase", "value": _nan(np.median, ph["later_median"]),
          "passed": bool(band.all()),
          "paper": "Cohen et al.: after reaching 2/eta the sharpness hovers just above 2/eta",
          "detail": f"median lambda_max / (2/eta) over the later half of the EoS phase, per member, in "
                    f"{rng('later_median')} (need within [{BAND[0]}, {BAND[1]}] for all {n}); EoS phase lasts "
                    f"{rng('eos_frac')} of the run (need >= {MIN_EOS_FRAC}); crossing steps {rng('cross_step')}; "
                    f"{_where(band, etas)}"},
-        {"name": "loss non-monotone at EoS, monotone before", "value": float(np.nanmin(ph["eos_up"])),
+        {"name": "loss non-monotone at EoS, monotone before", "value": _nan(np.min, ph["eos_up"]),
          "passed": bool(nonmono.all()),
          "paper": "Cohen et al. Fig. 1: at EoS the train loss decreases non-monotonically",
          "detail": f"fraction of steps that raise the loss: EoS phase {rng('eos_up')} (need >= {EOS_UP_MIN}), "
                    f"stable phase {rng('stable_up')} (need <= {STABLE_UP_MAX}); {_where(nonmono, etas)}"},
-        {"name": "loss keeps falling through the EoS phase", "value": float(np.nanmax(ph["loss_final"] / ph["loss_cross"])),
+        {"name": "loss keeps falling through the EoS phase", "value": _nan(np.max, ph["ratio"]),
          "passed": bool(falls.all()),
          "paper": "Cohen et al. Fig. 1: the loss keeps decreasing over long time scales at EoS",
          "detail": f"final loss (median of the last 5% of steps) / loss at the crossing in "
-                   f"[{np.nanmin(ph['loss_final'] / ph['loss_cross']):.3g}, "
-                   f"{np.nanmax(ph['loss_final'] / ph['loss_cross']):.3g}] (need <= {FINAL_VS_CROSS}); "
+                   f"{rng('ratio')} (need <= {FINAL_VS_CROSS}); "
                    f"{_where(falls, etas)}"},
-        {"name": "the lambda_max probe tracks the top Hessian eigenvalue", "value": float(np.nanmax(ph["probe_err"])),
+        {"name": "the lambda_max probe tracks the top Hessian eigenvalue", "value": _nan(np.max, ph["probe_err"]),
          "passed": bool(tracked.all()),
          "detail": f"|last probe - {LANCZOS_ITERS}-step Lanczos| / Lanczos at the final parameters: max "
-                   f"{np.nanmax(ph['probe_err']):.2e} over {n} members (need <= {PROBE_TOL})"},
+                   f"{_nan(np.max, ph['probe_err']):.2e} over {n} members (need <= {PROBE_TOL})"},
     ]
 
 
