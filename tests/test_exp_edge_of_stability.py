@@ -93,7 +93,8 @@ def test_checks_pass_on_an_ideal_eos_trajectory_and_fail_without_one():
     assert not flat["loss non-monotone at EoS, monotone before"]["passed"]
 
     # sharpness that overshoots and keeps rising (no self-stabilisation), loss stuck after crossing
-    runaway, _ = _synthetic(lambda ps, thr: 0.5 * thr + thr * ps / 150, lambda t, thr: np.maximum(np.exp(-t / 200), np.exp(-75 / 200)))
+    runaway, _ = _synthetic(lambda ps, thr: 0.5 * thr + thr * ps / 150,
+                            lambda t, thr: np.maximum(np.exp(-t / 200), np.exp(-75 / 200)))
     assert not runaway["lambda_max hovers at 2/eta in the EoS phase"]["passed"]
     assert not runaway["loss keeps falling through the EoS phase"]["passed"]
 
