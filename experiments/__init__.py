@@ -26,6 +26,7 @@ EXPERIMENTS = {
     "hessian_spectrum": "SLQ Hessian density at init/after training, with/without batch norm: outliers ~ one per class (Ghorbani et al. 2019)",
     "minima_similarity": "Final test loss over hundreds of seeds per width: the spread shrinks as width grows (Choromanska et al. 2015)",
     "sharpness_batch_size": "Small vs large batch: lambda_max, epsilon-sharpness, SB-LB interpolation, generalisation gap (Keskar et al. 2017)",
+    "edge_of_stability": "Full-batch GD on an MLP, eta as a vmap axis: lambda_max sharpens up to 2/eta and hovers there while the loss falls non-monotonically (Cohen et al. 2021, Fig. 1)",
     "forgetting_curvature": "Fisher overlap vs permuted fraction per layer (Kirkpatrick 2017 Fig. 2C); 1/2 d'Fd (full and diagonal Fisher) vs measured forgetting; task-A loss on the straight line",
 }
 
