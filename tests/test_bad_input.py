@@ -450,14 +450,14 @@ def stream():
 def test_run_stream_refuses_a_lambda_grid_the_strategy_ignores(stream, make):
     strat = make()
     with pytest.raises(ValueError) as e:
-        cl.run_stream(stream, strat, cl.StreamConfig(batch_size=16), lams=[0.0, 100.0])
+        cl.run_stream(stream, strat, cl.StreamConfig(batch_size=16), key=jax.random.PRNGKey(0), lams=[0.0, 100.0])
     msg = str(e.value)
     assert f"strategy {strat.name!r}" in msg and "lams (2 values) has no effect" in msg and "\n" not in msg
     assert "it is used by l2, ewc, online_ewc, si, lwf" in msg
 
 
 def test_lambda_grids_stay_allowed_where_lambda_is_used():
-    from lossatlas.continual.program import _check_lams
+    from lossatlas.continual.run import _check_lams
     for strat in (cl.l2(), cl.ewc(), cl.si(), cl.lwf(), cl.Strategy("custom")):
         assert _check_lams([0.0, 100.0], strat).tolist() == [0.0, 100.0]
     assert _check_lams([5.0], cl.naive()).tolist() == [5.0]  # one value: nothing duplicated

@@ -467,7 +467,7 @@ def test_program_errors(tiny_stream):
         cl.run_stream(tiny_stream, cl.naive(), CFG.replace(batch_size=500), key=KEY)
     with pytest.raises(ValueError, match=r"model_cfg\['norm'\] must be 'layer' or 'none'"):
         cl.StreamConfig(model_cfg={"norm": "batch"})
-    with pytest.raises(ValueError, match="TrainConfig.learning_rate must be"):
+    with pytest.raises(ValueError, match="StreamConfig.learning_rate must be"):
         cl.StreamConfig(learning_rate=-1.0)
 
 

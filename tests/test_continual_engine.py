@@ -91,7 +91,7 @@ def test_key_is_required_and_config_is_checked_once(stream2):
     cfg = cl.StreamConfig(model_cfg={"widths": (8,)}, batch_size=16)
     with pytest.raises(ValueError, match="run_stream: key is required"):
         cl.run_stream(stream2, cl.naive(), cfg, key=None)
-    with pytest.raises(ValueError, match=r"^TrainConfig.learning_rate must be >= 0.0, got -1.0$"):
+    with pytest.raises(ValueError, match=r"^StreamConfig.learning_rate must be a number >= 0, got -1.0$"):
         cl.StreamConfig(learning_rate=-1.0)
     with pytest.raises(ValueError, match=r"^StreamConfig.eval_every must be an integer >= 0, got -1$"):
         cl.StreamConfig(eval_every=-1)

@@ -121,13 +121,13 @@ def test_chunked_epochs_path_is_estimated_and_refused(tiny_sweep, digits):
 def test_run_stream_chunked_equals_fused(digits):
     stream = cl.permuted(digits, 2, jax.random.PRNGKey(0)).subset(num_train=64, num_test=40)
     cfg = cl.StreamConfig(model_cfg={"widths": (16,)}, learning_rate=0.1, batch_size=32, epochs=1, eval_every=1)
-    fused = cl.run_stream(stream, cl.ewc(fisher="exact", chunk_size=8), cfg, seeds=2, lams=[0.0, 10.0])
+    fused = cl.run_stream(stream, cl.ewc(fisher="exact", chunk_size=8), cfg, key=jax.random.PRNGKey(0), seeds=2, lams=[0.0, 10.0])
     plan = memory.last_plan
-    assert plan.sizes == (2, 2) and not plan.chunked
+    assert plan.sizes == (1, 2, 2) and not plan.chunked  # [streams, lambdas, seeds]
     with memory.limit(plan.required - 1):
-        chunked = cl.run_stream(stream, cl.ewc(fisher="exact", chunk_size=8), cfg, seeds=2, lams=[0.0, 10.0])
-    assert memory.last_plan.chunks == (1, 2)
+        chunked = cl.run_stream(stream, cl.ewc(fisher="exact", chunk_size=8), cfg, key=jax.random.PRNGKey(0), seeds=2, lams=[0.0, 10.0])
+    assert memory.last_plan.chunks == (1, 1, 2)
     for k in ("R", "init_acc", "loss", "curves", "diverged_at"):
         np.testing.assert_allclose(chunked[k], fused[k], rtol=1e-5, atol=1e-6, err_msg=k)
     with memory.limit(1000), pytest.raises(memory.MemoryLimitError, match=r"^run_stream \(ewc\): .* lower seeds"):
-        cl.run_stream(stream, cl.ewc(fisher="exact", chunk_size=8), cfg, seeds=2, lams=[0.0, 10.0])
+        cl.run_stream(stream, cl.ewc(fisher="exact", chunk_size=8), cfg, key=jax.random.PRNGKey(0), seeds=2, lams=[0.0, 10.0])
