@@ -124,9 +124,11 @@ def test_run_stream_chunked_equals_fused(digits):
     fused = cl.run_stream(stream, cl.ewc(fisher="exact", chunk_size=8), cfg, key=jax.random.PRNGKey(0), seeds=2, lams=[0.0, 10.0])
     plan = memory.last_plan
     assert plan.sizes == (1, 2, 2) and not plan.chunked  # [streams, lambdas, seeds]
-    with memory.limit(plan.required - 1):
+    # XLA's estimate of a chunk program is not a fixed fraction of the whole (buffers shared by
+    # every member): 70% of the whole made it chunk on every compile setting tried
+    with memory.limit(int(plan.required * 0.7)):
         chunked = cl.run_stream(stream, cl.ewc(fisher="exact", chunk_size=8), cfg, key=jax.random.PRNGKey(0), seeds=2, lams=[0.0, 10.0])
-    assert memory.last_plan.chunks == (1, 1, 2)
+    assert memory.last_plan.chunked and memory.last_plan.chunks[1] == 1
     for k in ("R", "init_acc", "loss", "curves", "diverged_at"):
         np.testing.assert_allclose(chunked[k], fused[k], rtol=1e-5, atol=1e-6, err_msg=k)
     with memory.limit(1000), pytest.raises(memory.MemoryLimitError, match=r"^run_stream \(ewc\): .* lower seeds"):
