@@ -29,14 +29,14 @@ def _sgd(p, g, lr):
 
 
 def noise_through_training(cfg, key):
-    """SGD through ``lossatlas.train.make_train`` (shuffled epochs of ``noise_batch``), with the
+    """SGD through ``lossatlas.train.make_train`` (shuffled epochs of ``noise_batch_size``), with the
     parameters kept every ``ckpt_every`` steps by the engine's checkpoint hook; the noise scale
     is measured at each checkpoint over the whole training subset."""
     _, loss_fn, x, y = _mnist(cfg)
     ds = data_lib.load("mnist1d").subset(num_train=cfg.num_train)
-    spe = cfg.num_train // cfg.noise_batch
+    spe = cfg.num_train // cfg.noise_batch_size
     tcfg = TrainConfig(model="mlp", model_cfg={"widths": (cfg.width,)}, optimizer="sgd",
-                       learning_rate=cfg.noise_lr, batch_size=cfg.noise_batch,
+                       learning_rate=cfg.noise_learning_rate, batch_size=cfg.noise_batch_size,
                        epochs=-(-cfg.noise_steps // spe), eval_train=False)
     _, hist = make_train(tcfg, ds, checkpoints=Checkpoints(steps=tuple(range(0, cfg.noise_steps + 1, cfg.ckpt_every))))(key)
     ckpts = jax.device_get(hist["checkpoints"]["params"])
@@ -65,7 +65,7 @@ def steps_to_target(cfg, key):
     n = x.shape[0]
     full_loss = lambda p: loss_fn(p, (x, y))  # noqa: E731
     seed_keys = jax.random.split(key, cfg.seeds)
-    out = np.full((len(cfg.batch_sizes), len(cfg.lrs), cfg.seeds), np.nan)
+    out = np.full((len(cfg.batch_sizes), len(cfg.learning_rates), cfg.seeds), np.nan)
     log_t = float(np.log(cfg.target_loss))
     for bi, b in enumerate(cfg.batch_sizes):
         def one(k, lr, b=b):
@@ -96,7 +96,7 @@ def steps_to_target(cfg, key):
             return jnp.where(l <= cfg.target_loss, t_cross, jnp.nan)
 
         prog = jax.jit(jax.vmap(one, (0, None)))
-        for li, lr in enumerate(cfg.lrs):  # separate loops: each lr stops as soon as its seeds are done
+        for li, lr in enumerate(cfg.learning_rates):  # separate loops: each lr stops as soon as its seeds are done
             out[bi, li] = np.asarray(prog(seed_keys, jnp.float32(lr)))
     return out
 
@@ -118,7 +118,7 @@ def escape(cfg, key):
     grad0 = jax.vmap(jax.grad(l0))
 
     # the narrow minimum (full-batch GD from 0) and the barrier (first maximum to its right)
-    x0 = jax.jit(lambda: jax.lax.fori_loop(0, 5000, lambda _, x: x - cfg.escape_lr * grad0(x), jnp.zeros(1)))()
+    x0 = jax.jit(lambda: jax.lax.fori_loop(0, 5000, lambda _, x: x - cfg.escape_learning_rate * grad0(x), jnp.zeros(1)))()
     x0 = float(x0[0])
     grid = np.linspace(x0, cfg.deep_center, 20001)
     lg = np.asarray(l0(jnp.asarray(grid)))
@@ -135,7 +135,7 @@ def escape(cfg, key):
             if b < n:  # minibatch gradient: L0'(x) + mean of the tilts of B examples (with replacement)
                 idx = jax.random.randint(jax.random.fold_in(k, t), (x.shape[0], b), 0, n)
                 g = g + xi[idx].mean(axis=1)
-            return x - cfg.escape_lr * g, None
+            return x - cfg.escape_learning_rate * g, None
 
         x, _ = jax.lax.scan(step, starts, jnp.arange(cfg.escape_steps))
         return x

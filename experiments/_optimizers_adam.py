@@ -14,7 +14,7 @@ def run(cfg, key):
     sigmas = np.asarray(cfg.adam_sigmas, np.float32)
     s = jnp.asarray(np.repeat(scales, len(sigmas)))  # [P]: every (scale, sigma) pair
     sig = jnp.asarray(np.tile(sigmas, len(scales)))
-    tx = optax.adam(cfg.adam_lr)
+    tx = optax.adam(cfg.adam_learning_rate)
     theta = jnp.zeros_like(s)
 
     def step(carry, k):
@@ -27,8 +27,8 @@ def run(cfg, key):
     (_, st), (g, u) = jax.jit(lambda th, ks: jax.lax.scan(step, (th, tx.init(th)), ks))(theta, keys)
     g, u = np.asarray(g)[cfg.adam_burn_in:], np.asarray(u)[cfg.adam_burn_in:]
     g_rms = np.sqrt((g ** 2).mean(0))  # the gradient history Adam's sqrt(v) tracks
-    step_rel = np.abs(u).mean(0) / cfg.adam_lr  # |update| / lr
-    per_unit = np.abs(u).mean(0) / np.abs(g).mean(0) / cfg.adam_lr  # |update| / |g| / lr
+    step_rel = np.abs(u).mean(0) / cfg.adam_learning_rate  # |update| / lr
+    per_unit = np.abs(u).mean(0) / np.abs(g).mean(0) / cfg.adam_learning_rate  # |update| / |g| / lr
     sqrt_v = np.asarray(jnp.sqrt(st[0].nu))
     shape = (len(scales), len(sigmas))
     return {"scales": scales, "sigmas": sigmas, "g_rms": g_rms.reshape(shape), "step_rel": step_rel.reshape(shape),

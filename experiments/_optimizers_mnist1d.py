@@ -15,7 +15,7 @@ def run(cfg, key):
     the heavy-ball program as a grid point (lr x momentum grid, the off-diagonal points unused), which
     saves one compilation."""
     ds = data_lib.load("mnist1d")
-    lrs = dict(cfg.mnist_lrs)
+    lrs = dict(cfg.mnist_learning_rates)
     out = {"test_acc": {}, "train_loss": {}, "test_loss": {}, "lr": {}}
 
     def config(m):

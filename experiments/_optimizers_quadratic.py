@@ -85,7 +85,7 @@ def run(cfg):
             lrs = np.asarray([h[m][0] for h in hp], np.float32)
             moms = np.asarray([h[m][1] for h in hp], np.float32)
         else:
-            lrs = np.full(len(kappas), cfg.adaptive_lr, np.float32)
+            lrs = np.full(len(kappas), cfg.adaptive_learning_rate, np.float32)
             moms = np.zeros(len(kappas), np.float32)
         curves[m] = _quadratic(m, jnp.asarray(lrs), jnp.asarray(moms), jnp.asarray(eigs), x0, cfg.quad_steps)
         lrs_used[m], moms_used[m] = lrs, moms

@@ -18,8 +18,8 @@ def rosenbrock(p):
 
 def run(cfg):
     start = jnp.asarray(cfg.rosen_start, jnp.float32)
-    lrs = jnp.asarray(cfg.rosen_lrs, jnp.float32)
-    out = {"lr_grid": np.asarray(cfg.rosen_lrs), "best_lr": {}, "traj": {}, "dist": {}, "steps_to_1e-3": {},
+    lrs = jnp.asarray(cfg.rosen_learning_rates, jnp.float32)
+    out = {"lr_grid": np.asarray(cfg.rosen_learning_rates), "best_lr": {}, "traj": {}, "dist": {}, "steps_to_1e-3": {},
            "final_dist": {}, "grid_steps": {}, "grid_final": {}}
     for m in METHODS:
         def one(lr, m=m):
@@ -42,7 +42,7 @@ def run(cfg):
         steps = np.asarray([steps_to(np.log10(np.where(np.isfinite(d), d, np.inf)), 1e-3) for d in dist])
         final = np.where(np.isfinite(dist[:, -1]), dist[:, -1], np.inf)
         best = int(np.nanargmin(steps)) if np.isfinite(steps).any() else int(np.argmin(final))
-        out["best_lr"][m] = float(cfg.rosen_lrs[best])
+        out["best_lr"][m] = float(cfg.rosen_learning_rates[best])
         out["traj"][m] = traj[best]
         out["dist"][m] = dist[best]
         out["steps_to_1e-3"][m] = steps[best]

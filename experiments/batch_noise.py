@@ -1,14 +1,14 @@
 """Gradient noise and batch size: the noise scale, the critical batch size, escaping a shallow minimum.
 
   1. Noise scale through training. An MNIST-1D MLP (40-64-10, ReLU) trained with plain SGD
-     (batch ``noise_batch``, lr ``noise_lr``, shuffled epochs) by ``lossatlas.train.make_train``,
+     (batch ``noise_batch_size``, lr ``noise_learning_rate``, shuffled epochs) by ``lossatlas.train.make_train``,
      whose checkpoint hook keeps the parameters every ``ckpt_every`` steps; at every checkpoint ``grads.noise_scale`` over the training set gives
      the simple noise scale B_simple = tr(Sigma) / |G|^2 and the per-example SNR
      |G|^2 / tr(Sigma) (McCandlish, Kaplan, Amodei et al. 2018). As the loss falls the mean
      gradient shrinks faster than its per-example spread, so B_simple grows.
   2. Steps to a target training loss against batch size, 16 ... full batch (N). Plain SGD
      (minibatches drawn with replacement; B = N is exact full-batch gradient descent), the
-     learning rate picked per batch size from the grid ``lrs`` (fewest median steps over seeds),
+     learning rate picked per batch size from the grid ``learning_rates`` (fewest median steps over seeds),
      seeds vmapped; the full training loss is evaluated every ``eval_every`` steps inside a
      ``lax.while_loop`` that stops when every seed is below the target, and the crossing step
      is interpolated in log loss between the two evaluations around it. McCandlish et al.'s
@@ -56,13 +56,13 @@ class Config:
     num_train: int = 4000
     width: int = 64
     # (a) noise scale through training
-    noise_batch: int = 64
-    noise_lr: float = 1.0
+    noise_batch_size: int = 64
+    noise_learning_rate: float = 1.0
     noise_steps: int = 400
     ckpt_every: int = 25
     # (b) steps to a target loss
     batch_sizes: tuple = (16, 32, 64, 128, 256, 512, 1024, 4000)
-    lrs: tuple = (0.1, 0.3, 1.0, 3.0)
+    learning_rates: tuple = (0.1, 0.3, 1.0, 3.0)
     target_loss: float = 1.2
     max_steps: int = 3000
     eval_every: int = 10
@@ -71,7 +71,7 @@ class Config:
     escape_examples: int = 1024
     escape_runs: int = 4096
     escape_steps: int = 1000
-    escape_lr: float = 0.1
+    escape_learning_rate: float = 0.1
     start_std: float = 0.1        # std of the random starts around the narrow minimum
     tilt_std: float = 3.0
     shallow_depth: float = 0.3
@@ -96,8 +96,8 @@ class Config:
             raise ValueError(f"Config.seeds must be >= 2 for the seed-bootstrap intervals, got {self.seeds!r}")
 
 
-QUICK = {"num_train": 500, "batch_sizes": (16, 32, 128, 500), "lrs": (1.0,), "max_steps": 600,
-         "noise_steps": 300, "ckpt_every": 50, "noise_lr": 0.5, "seeds": 8, "eval_every": 5,
+QUICK = {"num_train": 500, "batch_sizes": (16, 32, 128, 500), "learning_rates": (1.0,), "max_steps": 600,
+         "noise_steps": 300, "ckpt_every": 50, "noise_learning_rate": 0.5, "seeds": 8, "eval_every": 5,
          "escape_batch_sizes": (1, 4, 16, 256), "escape_examples": 256, "escape_runs": 512, "escape_steps": 300}
 
 
@@ -119,7 +119,7 @@ def _best_steps(res, cfg, steps=None):
     for i in range(len(cfg.batch_sizes)):
         if np.isfinite(med[i]).any():
             j = int(np.nanargmin(med[i]))
-            best[i], lr[i] = med[i, j], cfg.lrs[j]
+            best[i], lr[i] = med[i, j], cfg.learning_rates[j]
     return best, lr
 
 
@@ -274,7 +274,7 @@ def plot(res: dict, cfg: Config) -> dict:
     b = np.asarray(cfg.batch_sizes, float)
     s = res["steps"].astype(float)
     s[s < 0] = np.nan
-    for j, lr in enumerate(cfg.lrs):
+    for j, lr in enumerate(cfg.learning_rates):
         with np.errstate(all="ignore"):
             med = np.array([np.median(r[np.isfinite(r)]) if np.isfinite(r).any() else np.nan for r in s[:, j]])
         ax.plot(b, med, ".:", color=f"C{j + 1}",
@@ -305,7 +305,7 @@ def plot(res: dict, cfg: Config) -> dict:
     lo, hi = _wilson(np.round(esc["escaped"] * cfg.escape_runs), cfg.escape_runs)
     ax.errorbar(eb, esc["escaped"], yerr=[esc["escaped"] - lo, hi - esc["escaped"]], fmt="o-", color="C2", capsize=2)
     ax.set(ylim=(-0.05, 1.05), xlabel="batch size B", ylabel="fraction ending in the deep basin",
-           title=f"(c) escape, {cfg.escape_runs} runs per B, lr {cfg.escape_lr:g}")
+           title=f"(c) escape, {cfg.escape_runs} runs per B, lr {cfg.escape_learning_rate:g}")
     plotting.log_xticks(ax, cfg.escape_batch_sizes)
     ins = ax.inset_axes([0.5, 0.45, 0.47, 0.42])
     ins.plot(esc["curve_x"], esc["curve_L"], color="k", lw=1)

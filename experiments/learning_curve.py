@@ -53,7 +53,7 @@ GROUPS = ("frequent", "middle", "rare")
 class Config:
     # MNIST-1D
     mnist_widths: tuple = (100, 100)
-    mnist_lr: float = 3e-3
+    mnist_learning_rate: float = 3e-3
     mnist_batch_size: int = 100
     mnist_epochs: int = 20
     mnist_seeds: int = 16  # seeds for the MNIST-1D curve (one vmapped sweep; cheap)
@@ -67,7 +67,7 @@ class Config:
     d_model: int = 32
     num_heads: int = 2
     num_layers: int = 1
-    lm_lr: float = 3e-3
+    lm_learning_rate: float = 3e-3
     lm_batch_size: int = 32
     lm_steps: int = 1500
     ckpt_every: int = 10
@@ -92,7 +92,7 @@ QUICK = {"mnist_epochs": 8, "lm_steps": 600, "num_train": 1024, "seeds": 2, "mni
 def _run_mnist(cfg, key):
     ds = data_lib.load("mnist1d")
     tc = TrainConfig(model="mlp", model_cfg={"widths": tuple(cfg.mnist_widths)}, optimizer="adam",
-                     learning_rate=cfg.mnist_lr, batch_size=cfg.mnist_batch_size, epochs=cfg.mnist_epochs,
+                     learning_rate=cfg.mnist_learning_rate, batch_size=cfg.mnist_batch_size, epochs=cfg.mnist_epochs,
                      eval_train=False)
     _, h = sweep(tc, ds, seeds=cfg.mnist_seeds, key=key)
     h = jax.device_get(h)
@@ -120,7 +120,7 @@ def _markov_program(cfg, ds, key):
     tc = TrainConfig(model="transformer_lm",
                      model_cfg={"d_model": cfg.d_model, "num_heads": cfg.num_heads, "num_layers": cfg.num_layers,
                                 "max_len": cfg.seq_len},
-                     optimizer="adam", learning_rate=cfg.lm_lr, batch_size=cfg.lm_batch_size,
+                     optimizer="adam", learning_rate=cfg.lm_learning_rate, batch_size=cfg.lm_batch_size,
                      epochs=max(1, -(-cfg.lm_steps * cfg.lm_batch_size // ds.num_train)), eval_train=False)
     x_te, y_te = jnp.asarray(ds.x_test), jnp.asarray(ds.y_test)
     full = (jnp.arange(ds.x_test.shape[1]) >= ds.meta["full_context_start"]).astype(jnp.float32)

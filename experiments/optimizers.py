@@ -52,18 +52,18 @@ class Config:
     kappas: tuple = (10.0, 100.0, 1000.0, 10000.0)
     dim: int = 20
     quad_steps: int = 80000
-    adaptive_lr: float = 1e-2  # RMSProp/Adam on the quadratic (||x_0|| = 1)
+    adaptive_learning_rate: float = 1e-2  # RMSProp/Adam on the quadratic (||x_0|| = 1)
     rosen_start: tuple = (-1.2, 1.0)
     rosen_steps: int = 20000
-    rosen_lrs: tuple = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+    rosen_learning_rates: tuple = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 1e-1)
     rosen_momentum: float = 0.9
-    mnist_lrs: tuple = (("sgd", 0.1), ("momentum", 0.01), ("nesterov", 0.01), ("rmsprop", 1e-3), ("adam", 1e-3))
+    mnist_learning_rates: tuple = (("sgd", 0.1), ("momentum", 0.01), ("nesterov", 0.01), ("rmsprop", 1e-3), ("adam", 1e-3))
     mnist_momentum: float = 0.9
     epochs: int = 40
     batch_size: int = 100
     adam_scales: tuple = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
     adam_sigmas: tuple = (0.1, 1.0, 4.0)
-    adam_lr: float = 1e-3
+    adam_learning_rate: float = 1e-3
     adam_steps: int = 2000
     adam_burn_in: int = 200
     seeds: int = 5
