@@ -1,5 +1,14 @@
 """lossatlas experiments: one module per study (installed as ``lossatlas_experiments``).
 
+Config field names: ``learning_rate``, ``epochs``, ``batch_size``, ``seed`` and ``seeds`` mean
+the same in every experiment (the optimiser's step size; passes over the training data, per
+task in a continual stream; examples per step; the root seed the run's key comes from; the
+number of seeds, a vmap axis), so ``--set learning_rate=...`` means one thing everywhere. A
+sub-study's own value is ``<prefix>_<shared name>``, the prefix naming the sub-study
+(``mnist_learning_rate``, ``lm_batch_size``, ``noise_learning_rate``, ``split_epochs``,
+``mnist_seeds``); a grid of values is the plural (``learning_rates``, ``rosen_learning_rates``).
+Names are spelt out: no ``lr`` / ``lrs``.
+
 Each module defines ``Config``, ``QUICK``, ``run``, ``table``, ``checks`` and ``plot``
 (see ``lossatlas.runner``). Register new studies in ``EXPERIMENTS``; ``REGISTRY`` is what
 the ``lossatlas`` command (``python -m lossatlas_experiments``) hands to the library.

@@ -1,14 +1,14 @@
 """Gradient noise and batch size: the noise scale, the critical batch size, escaping a shallow minimum.
 
   1. Noise scale through training. An MNIST-1D MLP (40-64-10, ReLU) trained with plain SGD
-     (batch ``noise_batch``, lr ``noise_lr``, shuffled epochs) by ``lossatlas.train.make_train``,
+     (batch ``noise_batch_size``, lr ``noise_learning_rate``, shuffled epochs) by ``lossatlas.train.make_train``,
      whose checkpoint hook keeps the parameters every ``ckpt_every`` steps; at every checkpoint ``grads.noise_scale`` over the training set gives
      the simple noise scale B_simple = tr(Sigma) / |G|^2 and the per-example SNR
      |G|^2 / tr(Sigma) (McCandlish, Kaplan, Amodei et al. 2018). As the loss falls the mean
      gradient shrinks faster than its per-example spread, so B_simple grows.
   2. Steps to a target training loss against batch size, 16 ... full batch (N). Plain SGD
      (minibatches drawn with replacement; B = N is exact full-batch gradient descent), the
-     learning rate picked per batch size from the grid ``lrs`` (fewest median steps over seeds),
+     learning rate picked per batch size from the grid ``learning_rates`` (fewest median steps over seeds),
      seeds vmapped; the full training loss is evaluated every ``eval_every`` steps inside a
      ``lax.while_loop`` that stops when every seed is below the target, and the crossing step
      is interpolated in log loss between the two evaluations around it. McCandlish et al.'s
@@ -43,13 +43,10 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from lossatlas import data as data_lib
-from lossatlas import losses, models, plotting
-from lossatlas.grads import noise_scale
-from lossatlas.train import Checkpoints, TrainConfig, make_train
+from lossatlas import plotting
+from lossatlas_experiments import _batch_noise_runs as runs
 
 TABLE_TITLE = "Gradient noise scale, critical batch size and escaping a shallow minimum (McCandlish et al. 2018)"
 
@@ -59,13 +56,13 @@ class Config:
     num_train: int = 4000
     width: int = 64
     # (a) noise scale through training
-    noise_batch: int = 64
-    noise_lr: float = 1.0
+    noise_batch_size: int = 64
+    noise_learning_rate: float = 1.0
     noise_steps: int = 400
     ckpt_every: int = 25
     # (b) steps to a target loss
     batch_sizes: tuple = (16, 32, 64, 128, 256, 512, 1024, 4000)
-    lrs: tuple = (0.1, 0.3, 1.0, 3.0)
+    learning_rates: tuple = (0.1, 0.3, 1.0, 3.0)
     target_loss: float = 1.2
     max_steps: int = 3000
     eval_every: int = 10
@@ -74,7 +71,7 @@ class Config:
     escape_examples: int = 1024
     escape_runs: int = 4096
     escape_steps: int = 1000
-    escape_lr: float = 0.1
+    escape_learning_rate: float = 0.1
     start_std: float = 0.1        # std of the random starts around the narrow minimum
     tilt_std: float = 3.0
     shallow_depth: float = 0.3
@@ -99,153 +96,16 @@ class Config:
             raise ValueError(f"Config.seeds must be >= 2 for the seed-bootstrap intervals, got {self.seeds!r}")
 
 
-QUICK = {"num_train": 500, "batch_sizes": (16, 32, 128, 500), "lrs": (1.0,), "max_steps": 600,
-         "noise_steps": 300, "ckpt_every": 50, "noise_lr": 0.5, "seeds": 8, "eval_every": 5,
+QUICK = {"num_train": 500, "batch_sizes": (16, 32, 128, 500), "learning_rates": (1.0,), "max_steps": 600,
+         "noise_steps": 300, "ckpt_every": 50, "noise_learning_rate": 0.5, "seeds": 8, "eval_every": 5,
          "escape_batch_sizes": (1, 4, 16, 256), "escape_examples": 256, "escape_runs": 512, "escape_steps": 300}
-
-
-def _mnist(cfg):
-    ds = data_lib.load("mnist1d")
-    x, y = jnp.asarray(ds.x_train[:cfg.num_train]), jnp.asarray(ds.y_train[:cfg.num_train])
-    model = models.get_model("mlp", widths=(cfg.width,), num_outputs=10)
-
-    def loss_fn(p, batch):
-        return losses.cross_entropy(model.apply({"params": p}, batch[0]), batch[1])
-
-    return model, loss_fn, x, y
-
-
-def _sgd(p, g, lr):
-    return jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g)
-
-
-def _noise_through_training(cfg, key):
-    """SGD through ``lossatlas.train.make_train`` (shuffled epochs of ``noise_batch``), with the
-    parameters kept every ``ckpt_every`` steps by the engine's checkpoint hook; the noise scale
-    is measured at each checkpoint over the whole training subset."""
-    _, loss_fn, x, y = _mnist(cfg)
-    ds = data_lib.load("mnist1d").subset(num_train=cfg.num_train)
-    spe = cfg.num_train // cfg.noise_batch
-    tcfg = TrainConfig(model="mlp", model_cfg={"widths": (cfg.width,)}, optimizer="sgd",
-                       learning_rate=cfg.noise_lr, batch_size=cfg.noise_batch,
-                       epochs=-(-cfg.noise_steps // spe), eval_train=False)
-    _, hist = make_train(tcfg, ds, checkpoints=Checkpoints(steps=tuple(range(0, cfg.noise_steps + 1, cfg.ckpt_every))))(key)
-    ckpts = jax.device_get(hist["checkpoints"]["params"])
-    num = cfg.noise_steps // cfg.ckpt_every + 1
-    out = {k: [] for k in ("b_simple", "snr", "grad_norm_sq", "trace_sigma", "loss")}
-    full_loss = jax.jit(lambda p: loss_fn(p, (x, y)))
-    for i in range(num):  # one compiled noise_scale program, called per checkpoint
-        p = jax.tree_util.tree_map(lambda c: c[i], ckpts)
-        ns = noise_scale(loss_fn, p, (x, y), chunk_size=250)
-        for k in ("b_simple", "snr", "grad_norm_sq", "trace_sigma"):
-            out[k].append(float(ns[k]))
-        out["loss"].append(float(full_loss(p)))
-    out = {k: np.asarray(v) for k, v in out.items()}
-    out["step"] = np.arange(num) * cfg.ckpt_every
-    return out
-
-
-def _steps_to_target(cfg, key):
-    """[batch size, lr, seed] SGD steps to reach the target full training loss (NaN: never).
-
-    The full loss is evaluated every ``eval_every`` steps; the crossing step is interpolated
-    linearly in log loss between the last evaluation above the target and the first below it,
-    so the count is not quantised at multiples of ``eval_every``.
-    """
-    model, loss_fn, x, y = _mnist(cfg)
-    n = x.shape[0]
-    full_loss = lambda p: loss_fn(p, (x, y))  # noqa: E731
-    seed_keys = jax.random.split(key, cfg.seeds)
-    out = np.full((len(cfg.batch_sizes), len(cfg.lrs), cfg.seeds), np.nan)
-    log_t = float(np.log(cfg.target_loss))
-    for bi, b in enumerate(cfg.batch_sizes):
-        def one(k, lr, b=b):
-            k_init, k_data = jax.random.split(k)
-            p0 = model.init(k_init, x[:1])["params"]
-            l0 = full_loss(p0)
-
-            def step(p, t):
-                if b == n:  # exact full-batch gradient descent
-                    batch = (x, y)
-                else:
-                    idx = jax.random.randint(jax.random.fold_in(k_data, t), (b,), 0, n)
-                    batch = (x[idx], y[idx])
-                return _sgd(p, jax.grad(loss_fn)(p, batch), lr), None
-
-            def cond(c):
-                _, t, l, _ = c
-                return (l > cfg.target_loss) & (t < cfg.max_steps) & (l < 3 * l0)  # NaN/blow-up stops too
-
-            def body(c):
-                p, t, l, _ = c
-                p, _ = jax.lax.scan(step, p, t + jnp.arange(cfg.eval_every))
-                return p, t + cfg.eval_every, full_loss(p), l
-
-            _, t, l, l_prev = jax.lax.while_loop(cond, body, (p0, jnp.asarray(0), l0, l0))
-            frac = (jnp.log(l_prev) - log_t) / jnp.maximum(jnp.log(l_prev) - jnp.log(l), 1e-12)
-            t_cross = t - cfg.eval_every + cfg.eval_every * jnp.clip(frac, 0.0, 1.0)
-            return jnp.where(l <= cfg.target_loss, t_cross, jnp.nan)
-
-        prog = jax.jit(jax.vmap(one, (0, None)))
-        for li, lr in enumerate(cfg.lrs):  # separate loops: each lr stops as soon as its seeds are done
-            out[bi, li] = np.asarray(prog(seed_keys, jnp.float32(lr)))
-    return out
-
-
-def _landscape(cfg):
-    def l0(x):
-        return (-cfg.shallow_depth * jnp.exp(-x ** 2 / (2 * cfg.shallow_width ** 2))
-                - cfg.deep_depth * jnp.exp(-(x - cfg.deep_center) ** 2 / (2 * cfg.deep_width ** 2))
-                + cfg.wall * (x - 1.0) ** 2)
-    return l0
-
-
-def _escape(cfg, key):
-    l0 = _landscape(cfg)
-    n = cfg.escape_examples
-    k_xi, k_run, k_start = jax.random.split(key, 3)
-    xi = jax.random.normal(k_xi, (n,))
-    xi = (xi - xi.mean()) / xi.std() * cfg.tilt_std  # mean exactly 0: the full-batch loss is L0
-    grad0 = jax.vmap(jax.grad(l0))
-
-    # the narrow minimum (full-batch GD from 0) and the barrier (first maximum to its right)
-    x0 = jax.jit(lambda: jax.lax.fori_loop(0, 5000, lambda _, x: x - cfg.escape_lr * grad0(x), jnp.zeros(1)))()
-    x0 = float(x0[0])
-    grid = np.linspace(x0, cfg.deep_center, 20001)
-    lg = np.asarray(l0(jnp.asarray(grid)))
-    j = int(np.argmax(np.diff(lg) < 0))  # first downhill step after the climb
-    barrier = float(grid[j])
-
-    # random starts in the shallow basin, off its fixed point (clipped to stay left of the barrier)
-    starts = jnp.clip(x0 + cfg.start_std * jax.random.normal(k_start, (cfg.escape_runs,)), None,
-                      x0 + 0.9 * (barrier - x0))
-
-    def sim(b, k):
-        def step(x, t):
-            g = grad0(x)
-            if b < n:  # minibatch gradient: L0'(x) + mean of the tilts of B examples (with replacement)
-                idx = jax.random.randint(jax.random.fold_in(k, t), (x.shape[0], b), 0, n)
-                g = g + xi[idx].mean(axis=1)
-            return x - cfg.escape_lr * g, None
-
-        x, _ = jax.lax.scan(step, starts, jnp.arange(cfg.escape_steps))
-        return x
-
-    sim = jax.jit(sim, static_argnums=0)
-    finals = np.stack([np.asarray(sim(b, jax.random.fold_in(k_run, i)))
-                       for i, b in enumerate(cfg.escape_batch_sizes)])
-    xs = np.linspace(-2.0, cfg.deep_center + 2.5 * cfg.deep_width, 800)
-    return {"final_x": finals, "escaped": (finals > barrier).mean(axis=1), "x0": np.asarray(x0),
-            "start_x": np.asarray(starts),
-            "barrier": np.asarray(barrier), "barrier_height": np.asarray(lg[j] - lg[0]),
-            "curve_x": xs, "curve_L": np.asarray(l0(jnp.asarray(xs)))}
 
 
 def run(cfg: Config, key) -> dict:
     k_a, k_b, k_c = jax.random.split(key, 3)
-    out = {"noise": _noise_through_training(cfg, k_a)}
-    out["steps"] = _steps_to_target(cfg, k_b)
-    out["escape"] = _escape(cfg, k_c)
+    out = {"noise": runs.noise_through_training(cfg, k_a)}
+    out["steps"] = runs.steps_to_target(cfg, k_b)
+    out["escape"] = runs.escape(cfg, k_c)
     return out
 
 
@@ -259,7 +119,7 @@ def _best_steps(res, cfg, steps=None):
     for i in range(len(cfg.batch_sizes)):
         if np.isfinite(med[i]).any():
             j = int(np.nanargmin(med[i]))
-            best[i], lr[i] = med[i, j], cfg.lrs[j]
+            best[i], lr[i] = med[i, j], cfg.learning_rates[j]
     return best, lr
 
 
@@ -414,7 +274,7 @@ def plot(res: dict, cfg: Config) -> dict:
     b = np.asarray(cfg.batch_sizes, float)
     s = res["steps"].astype(float)
     s[s < 0] = np.nan
-    for j, lr in enumerate(cfg.lrs):
+    for j, lr in enumerate(cfg.learning_rates):
         with np.errstate(all="ignore"):
             med = np.array([np.median(r[np.isfinite(r)]) if np.isfinite(r).any() else np.nan for r in s[:, j]])
         ax.plot(b, med, ".:", color=f"C{j + 1}",
@@ -445,7 +305,7 @@ def plot(res: dict, cfg: Config) -> dict:
     lo, hi = _wilson(np.round(esc["escaped"] * cfg.escape_runs), cfg.escape_runs)
     ax.errorbar(eb, esc["escaped"], yerr=[esc["escaped"] - lo, hi - esc["escaped"]], fmt="o-", color="C2", capsize=2)
     ax.set(ylim=(-0.05, 1.05), xlabel="batch size B", ylabel="fraction ending in the deep basin",
-           title=f"(c) escape, {cfg.escape_runs} runs per B, lr {cfg.escape_lr:g}")
+           title=f"(c) escape, {cfg.escape_runs} runs per B, lr {cfg.escape_learning_rate:g}")
     plotting.log_xticks(ax, cfg.escape_batch_sizes)
     ins = ax.inset_axes([0.5, 0.45, 0.47, 0.42])
     ins.plot(esc["curve_x"], esc["curve_L"], color="k", lw=1)

@@ -61,7 +61,7 @@ class Config:
     learning_rate: float = 3e-3
     batch_size: int = 100
     epochs: int = 20
-    correct_lr: float = 0.005         # step size of the one corrective SGD step
+    correct_learning_rate: float = 0.005  # step size of the one corrective SGD step
     batch_sizes: tuple = (4, 16, 64, 256)
     num_batches: int = 64            # minibatches per batch size for the error curve
     num_pairs: int = 1000            # example pairs for within/between alignment
@@ -75,8 +75,8 @@ class Config:
             raise ValueError(f"Config.widths must be positive hidden widths, got {self.widths!r}")
         if len(self.batch_sizes) < 2 or min(self.batch_sizes) < 1:
             raise ValueError(f"Config.batch_sizes needs at least two positive sizes, got {self.batch_sizes!r}")
-        if self.correct_lr <= 0:
-            raise ValueError(f"Config.correct_lr must be > 0, got {self.correct_lr!r}")
+        if self.correct_learning_rate <= 0:
+            raise ValueError(f"Config.correct_learning_rate must be > 0, got {self.correct_learning_rate!r}")
 
 
 QUICK = {"epochs": 10, "seeds": 4, "num_batches": 32, "num_pairs": 400, "batch_sizes": (4, 32, 256)}
@@ -116,7 +116,7 @@ def run(cfg: Config, key) -> dict:
 
     @jax.jit
     def corrected_acc(params, grads):  # [C step, C class]: accuracy after a step on class c's mistakes
-        step = lambda g: jax.tree_util.tree_map(lambda p, d: p - cfg.correct_lr * d, params, g)
+        step = lambda g: jax.tree_util.tree_map(lambda p, d: p - cfg.correct_learning_rate * d, params, g)
         return jax.vmap(lambda g: class_acc(step(g)))(grads)
 
     keys = {"share": [], "corr_own": [], "corr_row": [], "corr_in": [], "cosine": [], "counts": [],
@@ -199,7 +199,7 @@ def table(res: dict, cfg: Config) -> list[dict]:
         {"measure": "corr(selectivity, ||dL/dW_out[h,:]||)", "value": f"{s['corr_row']:.3f}", "reference": "readout row of unit h"},
         {"measure": "corr(selectivity, ||dL/dW_in[:,h]||)", "value": f"{s['corr_in']:.3f}", "reference": "incoming weights of unit h"},
         {"measure": "class-gradient cosine: mean |off-diagonal|", "value": f"{s['offdiag']:.3f}", "reference": "diagonal = 1"},
-        {"measure": f"one step (eta={cfg.correct_lr:g}): own-class accuracy change", "value": f"{s['own_gain'].mean():+.3f}",
+        {"measure": f"one step (eta={cfg.correct_learning_rate:g}): own-class accuracy change", "value": f"{s['own_gain'].mean():+.3f}",
          "reference": "min over classes " + f"{s['own_gain'].min():+.3f}"},
         {"measure": "same step: mean |change| of the other classes", "value": f"{s['other_change'].mean():.3f}",
          "reference": f"ratio own / others {s['own_gain'].mean() / max(s['other_change'].mean(), 1e-12):.1f}"},
@@ -272,7 +272,7 @@ def plot(res: dict, cfg: Config) -> dict:
     lim = max(np.abs(d).max(), 1e-3)
     im = ax.imshow(d, cmap="RdBu_r", vmin=-lim, vmax=lim)
     ax.set(xticks=cls, yticks=cls, xlabel="class whose accuracy changes", ylabel="step on class c's mistakes",
-           title=f"(iv) accuracy change, eta {cfg.correct_lr:g}")
+           title=f"(iv) accuracy change, eta {cfg.correct_learning_rate:g}")
     ax.grid(False)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
 

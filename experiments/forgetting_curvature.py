@@ -76,10 +76,10 @@ import numpy as np
 from scipy import stats
 
 from lossatlas import continual as cl
-from lossatlas import data as data_lib
-from lossatlas import keys, landscape, losses
+from lossatlas import landscape, losses
 from lossatlas.curvature import dataset_loss
 from lossatlas_experiments import _config_checks as cfgcheck
+from lossatlas_experiments import _curvature_data as curvature_data
 from lossatlas_experiments import _curvature_geometry as cg
 from lossatlas_experiments import _curvature_summaries as cs
 from lossatlas_experiments._curvature_plot import plot  # noqa: F401 -- the experiment's figure
@@ -143,32 +143,6 @@ QUICK = {"num_train": 480, "fractions": (0.0, 0.5, 1.0), "ewc_lams": (0.0, 10.0,
          "interp_points": 21, "seeds": 2}
 
 
-# ----------------------------------------------------------------------------- data
-
-def _streams(cfg: Config, key):
-    """The two-task stream of each fraction (task B = task A with a partial permutation)."""
-    ds = data_lib.load(cfg.dataset)
-    base = cl.permuted(ds, 2, key, scenario="domain")
-    if cfg.num_train:
-        if cfg.num_train > base.num_train:
-            raise ValueError(f"Config.num_train must be <= {base.num_train} for {cfg.dataset}, got {cfg.num_train}")
-        base = base.subset(num_train=cfg.num_train)
-    d = int(np.prod(base.input_shape))
-    rng = keys.numpy_rng(jax.random.fold_in(key, 1))
-    perms = cg.partial_permutations(d, cfg.fractions, rng)
-    streams = []
-    for j, p in enumerate(cfg.fractions):
-        def two(x):
-            a = x[0].reshape(len(x[0]), d)
-            return np.stack([a, a[:, perms[j]]]).reshape((2,) + x.shape[1:])
-        streams.append(dataclasses.replace(base, name=f"partial_permuted_{cfg.dataset}_p{p:g}",
-                                           x_train=two(base.x_train), x_test=two(base.x_test),
-                                           y_train=np.stack([base.y_train[0]] * 2), y_test=np.stack([base.y_test[0]] * 2),
-                                           meta={**base.meta, "permutations": np.stack([np.arange(d), perms[j]]),
-                                                 "fraction": float(p)}))
-    return streams, perms
-
-
 # ----------------------------------------------------------------------------- run
 
 def _small_alphas(cfg):
@@ -192,7 +166,7 @@ def run(cfg: Config, key) -> dict:
       loss on the straight line) for the ``scatter_fractions``, ``alphas [A]``.
     """
     k_stream, k_runs = jax.random.split(key)
-    streams, perms = _streams(cfg, k_stream)
+    streams, perms = curvature_data.streams(cfg, k_stream)
     scfg = cl.StreamConfig(model="mlp", model_cfg={"widths": tuple(cfg.widths)}, optimizer="sgd",
                            learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, epochs=cfg.epochs,
                            keep_params=True)

@@ -60,8 +60,8 @@ class Config:
     pairs: int = 2                  # independent pairs of minima (2 * pairs seeds, vmapped)
     curves: tuple = ("bezier", "polychain")
     curve_steps: int = 1000         # Adam steps on the bend
-    curve_lr: float = 1e-2
-    curve_batch: int = 256          # minibatch per curve step (the paper's SGD setting)
+    curve_learning_rate: float = 1e-2
+    curve_batch_size: int = 256     # minibatch per curve step (the paper's SGD setting)
     curve_samples: int = 4          # t ~ U(0, 1) samples per step
     num_points: int = 41            # evaluation grid on t in [0, 1]
     plane_points: int = 31          # per axis of the plane through (w_a, bend, w_b); 0 = no plane
@@ -76,8 +76,8 @@ class Config:
                              f"pairs={self.pairs!r}")
         if not self.curves or any(c not in CURVES for c in self.curves):
             raise ValueError(f"Config.curves must be a non-empty tuple from {CURVES}, got {self.curves!r}")
-        if self.curve_steps < 1 or self.curve_samples < 1 or self.curve_batch < 1 or self.curve_lr <= 0:
-            raise ValueError("Config.curve_steps, curve_samples, curve_batch must be >= 1 and curve_lr > 0")
+        if self.curve_steps < 1 or self.curve_samples < 1 or self.curve_batch_size < 1 or self.curve_learning_rate <= 0:
+            raise ValueError("Config.curve_steps, curve_samples, curve_batch_size must be >= 1 and curve_learning_rate > 0")
         if self.num_points < 3 or self.num_points % 2 == 0:
             raise ValueError(f"Config.num_points must be odd and >= 3 (t = 0.5 on the grid), got {self.num_points!r}")
         if self.plane_points != 0 and (self.plane_points < 7 or (self.plane_points - 1) % 6):
@@ -85,7 +85,7 @@ class Config:
                              f"points), got {self.plane_points!r}")
 
 
-QUICK = {"epochs": 4, "pairs": 2, "seeds": 4, "curves": ("bezier",), "curve_steps": 200, "curve_batch": 128,
+QUICK = {"epochs": 4, "pairs": 2, "seeds": 4, "curves": ("bezier",), "curve_steps": 200, "curve_batch_size": 128,
          "num_points": 11, "plane_points": 13}
 
 
@@ -113,8 +113,8 @@ def run(cfg: Config, key) -> dict:
 
         def one(a, b, k, train, test):
             r = landscape.connect(loss_fn, a, b, k, curve=curve, num_steps=cfg.curve_steps,
-                                  learning_rate=cfg.curve_lr, num_samples_per_step=cfg.curve_samples,
-                                  data=train, batch_size=cfg.curve_batch, num_points=cfg.num_points)
+                                  learning_rate=cfg.curve_learning_rate, num_samples_per_step=cfg.curve_samples,
+                                  data=train, batch_size=cfg.curve_batch_size, num_points=cfg.num_points)
             on_curve = lambda t: curve_point(curve, a, r.bend, b, t)   # noqa: E731
             on_line = lambda t: jax.tree_util.tree_map(lambda u, v: (1 - t) * u + t * v, a, b)  # noqa: E731
             curve_eval = {f"{split}_{q}": v for split, d in (("train", train), ("test", test))

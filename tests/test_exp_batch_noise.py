@@ -22,7 +22,7 @@ def test_batch_noise_quick(run_quick):
     assert_passed(checks)
     nz = res["noise"]
     assert np.all(np.isfinite(nz["b_simple"])) and np.all(nz["b_simple"] > 0)
-    assert res["steps"].shape == (len(cfg.batch_sizes), len(cfg.lrs), cfg.seeds)
+    assert res["steps"].shape == (len(cfg.batch_sizes), len(cfg.learning_rates), cfg.seeds)
     reached = res["steps"][np.isfinite(res["steps"])]
     assert np.all((reached > 0) & (reached <= cfg.max_steps))
     esc = res["escape"]

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 
 from lossatlas import continual as cl
 from lossatlas.checks import assert_passed
+from lossatlas_experiments import _fisher_compare as fc
 from lossatlas_experiments import fisher_estimators as fe
 
 NAME = "fisher_estimators"
@@ -94,7 +95,7 @@ def test_sampled_error_theory_matches_enumeration():
     mse = probs @ sq
     var = probs @ (sq - mse) ** 2
     sigma = np.einsum("a,ap,aq->pq", probs, errs, errs)
-    th = fe.sampled_error_theory(logits, params, x, jnp.float32(scale))
+    th = fc.sampled_error_theory(logits, params, x, jnp.float32(scale))
     np.testing.assert_allclose(np.asarray(th["fisher"]), fisher, rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(th["mse1"], mse, rtol=1e-4)
     np.testing.assert_allclose(th["var1"], var, rtol=1e-3)

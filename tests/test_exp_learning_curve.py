@@ -42,7 +42,7 @@ def test_learning_curve_checks_and_results(quick_run):
 
 
 def test_power_law_fit_recovers_known_parameters():
-    from lossatlas_experiments import learning_curve as lc
+    from lossatlas_experiments import _learning_curve_fits as lc
     t = np.arange(1, 2001, dtype=float)
     rng = np.random.default_rng(0)
     loss = lc.power_law(t, 2.0, 0.6, 0.3) + 0.01 * rng.standard_normal(t.size)

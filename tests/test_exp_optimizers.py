@@ -3,6 +3,7 @@ MNIST-1D, and Adam's scale-invariant update (Kingma & Ba 2015)."""
 import numpy as np
 import pytest
 
+from lossatlas_experiments import _optimizers_quadratic as quadratic_study
 from lossatlas_experiments import optimizers as exp
 
 
@@ -32,8 +33,8 @@ def test_quadratic_rates_against_theory(quick):
 
 def test_fit_rate_recovers_a_geometric_sequence():
     t = np.arange(200)
-    assert abs(exp.fit_rate(t * np.log10(0.9)) - 0.9) < 1e-6
-    assert exp.steps_to(t * np.log10(0.5), 1e-6) == 20  # 0.5^20 < 1e-6 <= 0.5^19
+    assert abs(quadratic_study.fit_rate(t * np.log10(0.9)) - 0.9) < 1e-6
+    assert quadratic_study.steps_to(t * np.log10(0.5), 1e-6) == 20  # 0.5^20 < 1e-6 <= 0.5^19
 
 
 def test_adam_effective_step(quick):
