@@ -8,14 +8,15 @@ import jax
 import numpy as np
 
 from lossatlas import continual as cl
-from lossatlas import data as data_lib
 from lossatlas import keys
 from lossatlas_experiments import _curvature_geometry as cg
+
+from . import kit
 
 
 def streams(cfg, key):
     """The two-task stream of each fraction (task B = task A with a partial permutation)."""
-    ds = data_lib.load(cfg.dataset)
+    ds = kit.load(cfg.dataset)
     base = cl.permuted(ds, 2, key, scenario="domain")
     if cfg.num_train:
         if cfg.num_train > base.num_train:

@@ -12,16 +12,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lossatlas import data as data_lib
 from lossatlas import train
 from lossatlas.train import TrainConfig
+
+from . import kit
 
 
 @functools.lru_cache(maxsize=None)
 def dataset(name: str = "mnist1d"):
     """``lossatlas.data.load(name)``, one object per process: programs are cached per dataset
     object, so experiments that train the same config on it share their compiled programs."""
-    return data_lib.load(name)
+    return kit.load(name)
 
 
 def objective_fns(config: TrainConfig, ds):

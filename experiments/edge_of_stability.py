@@ -72,6 +72,8 @@ from lossatlas import data as data_lib
 from lossatlas import train
 from lossatlas.train import TrainConfig, sweep
 
+from . import kit
+
 TABLE_TITLE = "Edge of stability: full-batch GD, sharpness vs 2/eta (Cohen et al. 2021, Fig. 1)"
 
 DATASETS = ("digits",)    # the eta grids are set against digits' initial sharpness (0.78-0.90 here)
@@ -122,9 +124,7 @@ QUICK = {"num_train": 500, "learning_rates": (1.2, 1.35, 1.5), "steps": 1500, "s
 
 def regression_dataset(cfg: Config) -> data_lib.Dataset:
     """``dataset`` as MSE regression onto one-hot targets, inputs centred on the training mean."""
-    ds = data_lib.load(cfg.dataset)
-    if cfg.num_train:
-        ds = ds.subset(num_train=cfg.num_train)
+    ds = kit.dataset(cfg)
     mu = ds.x_train.mean(0, keepdims=True)
     eye = np.eye(ds.num_classes, dtype=np.float32)
     return data_lib.Dataset(name=f"{ds.name}_onehot", x_train=(ds.x_train - mu).astype(np.float32),

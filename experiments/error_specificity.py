@@ -44,10 +44,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lossatlas import data as data_lib
 from lossatlas import losses, plotting
 from lossatlas.grads import class_gradients, minibatch_gradient_error, within_between_alignment
 from lossatlas.train import TrainConfig, model_fns, sweep
+
+from . import kit
 
 TABLE_TITLE = "Error specificity: a class's mistakes correct that class (gradient structure on a trained MLP)"
 DATASETS = ("mnist1d", "digits")
@@ -90,7 +91,7 @@ def _corr(a, b):
 
 def run(cfg: Config, key) -> dict:
     k_train, k_err, k_pair = jax.random.split(key, 3)
-    ds = data_lib.load(cfg.dataset)
+    ds = kit.dataset(cfg)
     C = ds.num_classes
     tcfg = TrainConfig(model="mlp", model_cfg={"widths": tuple(cfg.widths)}, optimizer=cfg.optimizer,
                        learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, epochs=cfg.epochs)

@@ -50,11 +50,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from lossatlas import continual as cl
-from lossatlas import data as data_lib
 from lossatlas import plotting
 from lossatlas_experiments import _config_checks as cfgcheck
 from lossatlas_experiments._fisher_compare import compare_estimators
 from lossatlas_experiments import _stream_sweeps as ss
+
+from . import kit
 
 TABLE_TITLE = "EWC by Fisher estimator: best lambda (validation) and accuracy; estimators vs the exact Fisher"
 
@@ -147,7 +148,7 @@ def run(cfg: Config, key) -> dict:
       ``{"sweeps": {estimator: {"R" [L, S, T, T], "val_acc" [L, S], "init_acc", "lams",
       "chosen"}}, "compare": {... [S] per seed}, "meta": {...}}``.
     """
-    ds = data_lib.load(cfg.dataset)
+    ds = kit.load(cfg.dataset)
     k_stream, k_run, k_cmp = jax.random.split(key, 3)
     streams, vals = ss.make_streams(cfg.protocol, ds, (cfg.scenario,), k_stream, num_tasks=cfg.num_tasks,
                                     val_fraction=cfg.val_fraction, num_train=cfg.num_train or None,

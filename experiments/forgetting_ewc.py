@@ -47,8 +47,9 @@ import jax
 import numpy as np
 
 from lossatlas import continual as cl
-from lossatlas import data as data_lib
 from lossatlas import plotting
+
+from . import kit
 
 from ._stream_sweeps import split_validation
 
@@ -114,7 +115,7 @@ def _streams(cfg, key):
     """``(stream, val_stream)``: the permuted tasks on the training set less a held-out ``val_fraction``
     (the same examples and permutations in both); the first has the test sets, the second the
     held-out validation sets in its test slot. Permutations and the split come from ``key``."""
-    ds = data_lib.load(cfg.dataset)
+    ds = kit.load(cfg.dataset)
     k_perm, k_split = jax.random.split(key)
     test_ds, val_ds = split_validation(ds, cfg.val_fraction, k_split)
     streams = [cl.permuted(d, cfg.num_tasks, k_perm) for d in (test_ds, val_ds)]

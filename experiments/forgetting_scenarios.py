@@ -61,7 +61,6 @@ import jax
 import numpy as np
 
 from lossatlas import continual as cl
-from lossatlas import data as data_lib
 from lossatlas import plotting
 from lossatlas_experiments import _config_checks as cfgcheck
 from lossatlas_experiments import _stream_sweeps as ss
@@ -69,6 +68,8 @@ from lossatlas_experiments._scenarios_stats import (CONFIDENCE, GAP_SE, PAPER, P
                                                       gap_fraction, paired_bound, paper_gap,
                                                       seed_gap_fraction, summary)
 from lossatlas_experiments._scenarios_stats import gap_ok as _gap_ok
+
+from . import kit
 
 TABLE_TITLE = ("Average accuracy after the last task by scenario and strategy, lambda chosen on validation "
                "(van de Ven & Tolias 2019)")
@@ -196,7 +197,7 @@ def run(cfg: Config, key) -> dict:
       online EWC and SI share one program (:func:`quadratic_family`) and naive fine-tuning is
       its lambda = 0 member (``naive_from_quadratic`` = 1).
     """
-    ds = data_lib.load(cfg.dataset)
+    ds = kit.load(cfg.dataset)
     out = {}
     for pi, protocol in enumerate(cfg.protocols):
         k_stream, k_run = jax.random.split(jax.random.fold_in(key, pi))

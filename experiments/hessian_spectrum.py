@@ -43,9 +43,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from lossatlas import curvature
-from lossatlas import data as data_lib
 from lossatlas import losses, plotting
 from lossatlas.train import TrainConfig, model_fns, sweep
+
+from . import kit
 
 TABLE_TITLE = "Hessian spectrum (SLQ + Lanczos top eigenvalues): outliers vs classes, with and without batch norm (Ghorbani et al. 2019)"
 
@@ -94,8 +95,7 @@ QUICK = {"seeds": 2, "num_train": 400, "widths": (32, 32), "epochs": 40, "num_st
 
 
 def _dataset(cfg):
-    ds = data_lib.load(cfg.dataset)
-    return ds.subset(cfg.num_train) if cfg.num_train else ds
+    return kit.dataset(cfg)
 
 
 def _train_config(cfg, norm):

@@ -26,9 +26,10 @@ import dataclasses
 import jax
 import numpy as np
 
-from lossatlas import data as data_lib
 from lossatlas import plotting
 from lossatlas.train import TrainConfig, sweep
+
+from . import kit
 
 TABLE_TITLE = "Spread of final test loss over seeds vs width (Choromanska et al. 2015)"
 
@@ -61,7 +62,7 @@ QUICK = {"widths": (4, 16, 64), "seeds": 32, "epochs": 6}
 
 
 def run(cfg: Config, key) -> dict:
-    ds = data_lib.load(cfg.dataset)
+    ds = kit.dataset(cfg)
     out = {k: [] for k in ("test_loss", "train_loss", "test_acc", "diverged")}   # train_loss: last epoch's minibatch mean
     for i, w in enumerate(cfg.widths):   # one compiled program per width; seeds are its vmap axis
         tcfg = TrainConfig(model="mlp", model_cfg={"widths": (w,)}, optimizer="momentum", learning_rate=cfg.learning_rate,

@@ -48,8 +48,9 @@ import numpy as np
 from lossatlas import curvature, landscape, losses, plotting
 from lossatlas.results import stat
 from lossatlas.continual import metrics as cl_metrics
-from lossatlas import data as data_lib
 from lossatlas.train import TrainConfig, model_fns, sweep
+
+from . import kit
 
 from ._landscape import train_checkpoints
 
@@ -103,8 +104,7 @@ QUICK = {"epochs": 60, "seeds": 2, "epsilons": (1e-3,), "interp_points": 13, "sl
 
 
 def _dataset(cfg):
-    ds = data_lib.load(cfg.dataset)
-    ds = ds.subset(cfg.num_train) if cfg.num_train else ds
+    ds = kit.dataset(cfg)
     if cfg.large_batch > ds.num_train:
         raise ValueError(f"Config.large_batch={cfg.large_batch} is larger than the training set ({ds.num_train})")
     return ds

@@ -461,3 +461,14 @@ def test_lambda_grids_stay_allowed_where_lambda_is_used():
     for strat in (cl.l2(), cl.ewc(), cl.si(), cl.lwf(), cl.Strategy("custom")):
         assert _check_lams([0.0, 100.0], strat).tolist() == [0.0, 100.0]
     assert _check_lams([5.0], cl.naive()).tolist() == [5.0]  # one value: nothing duplicated
+
+
+def test_set_of_a_shared_name_lists_the_sub_study_fields():
+    """`--set learning_rate=...` on a study whose sub-studies each have one names them all."""
+    from lossatlas import runner
+    from lossatlas_experiments import REGISTRY
+    with pytest.raises(ValueError, match=r"^--set learning_rate: learning_curve has no single 'learning_rate'; "
+                                         r"its sub-studies each have one: lm_learning_rate, mnist_learning_rate$"):
+        runner.make_config(REGISTRY.get("learning_curve"), overrides={"learning_rate": "0.1"})
+    cfg = runner.make_config(REGISTRY.get("learning_curve"), overrides={"lm_learning_rate": "0.01"})
+    assert cfg.lm_learning_rate == 0.01

@@ -61,7 +61,12 @@ def make_config(module, *, quick: bool = False, seeds: int | None = None, overri
     hints = typing.get_type_hints(type(cfg))
     for k, v in (overrides or {}).items():
         if k not in fields:
-            raise ValueError(f"--set {k}: {module.__name__.split('.')[-1]} has no field {k!r}; fields: {', '.join(sorted(fields))}")
+            name = module.__name__.split('.')[-1]
+            prefixed = sorted(f for f in fields if f.endswith(f"_{k}"))
+            if prefixed:  # shared names with a sub-study prefix: <prefix>_<name> (see lossatlas_experiments)
+                raise ValueError(f"--set {k}: {name} has no single {k!r}; its sub-studies each have one: "
+                                 f"{', '.join(prefixed)}")
+            raise ValueError(f"--set {k}: {name} has no field {k!r}; fields: {', '.join(sorted(fields))}")
         value = parse_value(v, hints.get(k)) if isinstance(v, str) else v
         changes[k] = check_type(f"--set {k}: {type(cfg).__name__}", k, value, hints.get(k))
     if "seeds" in changes and (not isinstance(changes["seeds"], int) or changes["seeds"] < 1):
@@ -122,7 +127,7 @@ def run_experiment(registry: Registry, name: str, cfg=None, *, quick: bool = Fal
         res = results_lib.load_results(run.path)
         rows = module.table(res, cfg)
         run.write_table(rows, "table", title=getattr(module, "TABLE_TITLE", name))
-        checks = module.checks(res, cfg)
+        checks = checks_lib.normalize(module.checks(res, cfg), where=f"{name}.checks()")
         run.write_json("checks.json", checks)
         run.write_json("metrics.json", {"seconds": elapsed, "resumed": resume is not None, "table": rows,
                                         "checks_passed": checks_lib.all_passed(checks)})
