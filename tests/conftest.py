@@ -1,5 +1,8 @@
 """Shared fixtures. Tests run with rank promotion disallowed (equinox's habit)."""
+import contextlib
+import fcntl
 import os
+import pathlib
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 # The same compile settings as `lossatlas run NAME --quick` (lossatlas.settings): every CPU
@@ -31,21 +34,78 @@ def digits():
     return data.load("digits")
 
 
+#: The config each experiment's quick test runs: ``--quick`` plus these overrides (kept small
+#: where the quick config itself times many sizes). The registry test and the experiment's own
+#: test file share that one run.
+TEST_OVERRIDES = {
+    "backprop_vs_finite_differences": {"widths": (4, 16, 32, 64), "repeats": 1, "exact_up_to": 2000},
+}
+
+
+def _shared_root(tmp_path_factory):
+    """A folder every xdist worker of this session sees (the workers' base temp's parent)."""
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if base.name.startswith("popen-gw") else base) / "quick-runs"
+    root.mkdir(exist_ok=True)
+    return root
+
+
+@contextlib.contextmanager
+def _locked(path):
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
-def run_quick(tmp_path_factory):
+def shared_quick(tmp_path_factory):
+    """``shared_quick(name, produce) -> run folder``: ``produce(out_dir) -> run folder`` runs once
+    per session across every xdist worker (a file lock per experiment); later callers, in any
+    worker, get the folder the first one wrote."""
+    root = _shared_root(tmp_path_factory)
+
+    def get(name, produce):
+        marker = root / f"{name}.path"
+        with _locked(root / f"{name}.lock"):
+            if marker.exists():
+                return pathlib.Path(marker.read_text())
+            path = pathlib.Path(produce(root / name))
+            marker.write_text(str(path))
+            return path
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def run_quick(tmp_path_factory, shared_quick):
     """``run_quick(name, **overrides) -> (run_dir, results, {check name: check}, cfg)``.
 
     Runs an experiment's ``--quick`` config (plus overrides) through the real runner into a
-    temporary results folder, exactly as ``lossatlas run NAME --quick`` does.
+    temporary results folder, exactly as ``lossatlas run NAME --quick`` does. Without overrides
+    (beyond :data:`TEST_OVERRIDES`) the run is shared by every test of the session, in every
+    worker: the first caller runs it, the others read its folder back (the runner itself
+    returns the results read back from the folder, so both see the same values).
     """
-    from lossatlas import runner
+    from lossatlas import checks as checks_lib
+    from lossatlas import results, runner
     from lossatlas_experiments import REGISTRY
 
-    def run(name, **overrides):
+    def execute(name, overrides, out_dir):
         module = REGISTRY.get(name)
         cfg = runner.make_config(module, quick=True, overrides=overrides or None)
-        path, res, checks = runner.run_experiment(REGISTRY, name, cfg, quick=True,
-                                                  out_dir=tmp_path_factory.mktemp("runs"))
-        return path, res, {c["name"]: c for c in checks}, cfg
+        return cfg, runner.run_experiment(REGISTRY, name, cfg, quick=True, out_dir=out_dir)
+
+    def run(name, **overrides):
+        if overrides:
+            cfg, (path, res, checks) = execute(name, overrides, tmp_path_factory.mktemp("runs"))
+            return path, res, {c["name"]: c for c in checks}, cfg
+        base = TEST_OVERRIDES.get(name, {})
+        path = shared_quick(name, lambda out: execute(name, base, out)[1][0])
+        cfg = runner.make_config(REGISTRY.get(name), quick=True, overrides=base or None)
+        checks = checks_lib.normalize(results.read_checks(path / "checks.json"))
+        return path, results.load_results(path), {c["name"]: c for c in checks}, cfg
 
     return run

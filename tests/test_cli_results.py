@@ -11,12 +11,21 @@ from lossatlas_experiments.__main__ import main
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    """The real `lossatlas run mnist1d_benchmark --quick`, once for this module."""
-    out = tmp_path_factory.mktemp("runs")
-    code = main(["run", "mnist1d_benchmark", "--quick", "--out", str(out)])
-    (path,) = list((out / "mnist1d_benchmark").iterdir())
-    return code, path
+def quick_run(tmp_path_factory, shared_quick):
+    """The real `lossatlas run mnist1d_benchmark --quick`, once for the session: its folder is
+    also the registry test's quick run of mnist1d_benchmark (see conftest.shared_quick)."""
+    def cli_run(out):
+        code = main(["run", "mnist1d_benchmark", "--quick", "--out", str(out)])
+        (path,) = list((out / "mnist1d_benchmark").iterdir())
+        (out / "exit_code").write_text(str(code))
+        return path
+
+    path = shared_quick("mnist1d_benchmark", cli_run)
+    code_file = path.parent.parent / "exit_code"
+    if not code_file.exists():  # the registry test ran it through the runner first: run the CLI here
+        path = cli_run(tmp_path_factory.mktemp("runs"))
+        code_file = path.parent.parent / "exit_code"
+    return int(code_file.read_text()), path
 
 
 def test_quick_benchmark_reproduces_paper_ordering(quick_run):

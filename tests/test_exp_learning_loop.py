@@ -34,8 +34,9 @@ def test_backprop_vs_finite_differences_correct_and_timings_well_formed(run_quic
     from lossatlas.checks import assert_passed, is_gating
     # 4, 16, 32: every coordinate timed (P = 138, 714, 1,930: the slope has 3 real points);
     # 64 -> P = 5,898 > exact_up_to: sampled and extrapolated (and left out of the slope)
-    widths = (4, 16, 32, 64)
-    path, res, checks, cfg = run_quick("backprop_vs_finite_differences", widths=widths, repeats=1, exact_up_to=2000)
+    # (conftest.TEST_OVERRIDES: widths (4, 16, 32, 64), repeats 1, exact_up_to 2000)
+    path, res, checks, cfg = run_quick("backprop_vs_finite_differences")
+    widths = cfg.widths
     assert_passed(checks)
     for name in cfg.check_models:  # correctness: asserted
         assert res["check_max_error"][name] < 1e-6, (name, res["check_max_error"][name])

@@ -67,7 +67,8 @@ def make_train(config: TrainConfig, dataset: Dataset, *, checkpoints: hooks_lib.
 
     Returns:
       ``train(key) -> (TrainState, history)`` where history has per-step
-      ``loss`` and ``grad_norm`` [epochs * steps_per_epoch] and per-epoch
+      ``loss`` and ``grad_norm`` [epochs * steps_per_epoch] (entry ``t``: the minibatch loss
+      and gradient norm at the parameters *before* update ``t``) and per-epoch
       ``test_loss``, ``test_acc``, ``train_loss``, ``train_acc`` [epochs]
       (accuracies only for classification/language; train metrics only when
       ``config.eval_train``), ``diverged_at`` (the step where the loss or
