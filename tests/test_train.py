@@ -395,3 +395,15 @@ def test_progress_compiles_the_epochs_function_once(small):
     _, hist = make_train(cfg, small, progress=True)(jax.random.PRNGKey(0))
     assert hist["test_loss"].shape == (6,) and hist["loss"].shape == (6 * 8,)
     assert program(cfg, small).num_traces == 1
+
+
+def test_mse_on_class_labels_uses_one_hot_targets(small):
+    """loss='mse' on a classification dataset: the squared error to the one-hot class vector,
+    averaged over classes (Cohen et al. 2021's setting); accuracy is still argmax."""
+    cfg = BASE.replace(loss="mse", epochs=1, optimizer="sgd", learning_rate=0.1)
+    state, hist = make_train(cfg, small)(jax.random.PRNGKey(0))
+    out = program(cfg, small).model.apply({"params": state.params}, jnp.asarray(small.x_test))
+    target = jax.nn.one_hot(jnp.asarray(small.y_test), small.num_classes)
+    np.testing.assert_allclose(hist["test_loss"][-1], jnp.mean((out - target) ** 2), rtol=1e-5)
+    np.testing.assert_allclose(hist["test_acc"][-1], jnp.mean(jnp.argmax(out, -1) == jnp.asarray(small.y_test)),
+                               rtol=1e-6)

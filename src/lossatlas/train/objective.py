@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -19,17 +20,22 @@ class Objective:
     Attributes:
       loss: loss name (see ``lossatlas.losses.LOSSES``).
       has_accuracy: whether accuracy is defined (not for regression).
+      one_hot: for ``mse`` on class labels, the number of classes: the target of an example
+        of class ``c`` is the one-hot vector ``e_c`` (the squared-loss classification setting
+        of Cohen et al. 2021 and Hui & Belkin 2021); 0 otherwise.
     """
 
     loss: str
     has_accuracy: bool
+    one_hot: int = 0
 
     def per_example(self, out, y, label_smoothing=0.0):
         """Loss per example [B] (token losses are averaged over the sequence)."""
         if self.loss == "cross_entropy":
             return losses.cross_entropy(out, y, label_smoothing=label_smoothing, reduction="none")
         if self.loss == "mse":
-            return losses.mse(out, y, reduction="none")
+            target = jax.nn.one_hot(y, self.one_hot, dtype=out.dtype) if self.one_hot else y
+            return losses.mse(out, target, reduction="none")
         if self.loss == "token_nll":
             return jnp.mean(losses.token_nll(out, y, reduction="none"), axis=-1)
         values = losses.binary_cross_entropy(out.reshape(y.shape), y, reduction="none")
@@ -50,14 +56,14 @@ def make_objective(loss: str | None, dataset: Dataset) -> Objective:
     if dataset.task == "language" and name != "token_nll":
         raise ValueError(f"TrainConfig.loss: language data needs 'token_nll', got {name!r}")
     if dataset.task == "classification" and name not in ("cross_entropy", "binary_cross_entropy", "mse"):
-        raise ValueError(f"TrainConfig.loss: classification data needs cross_entropy or binary_cross_entropy, got {name!r}")
+        raise ValueError(f"TrainConfig.loss: classification data needs cross_entropy, binary_cross_entropy or mse "
+                         f"(on one-hot targets), got {name!r}")
     if dataset.task == "regression" and name != "mse":
         raise ValueError(f"TrainConfig.loss: regression data needs 'mse', got {name!r}")
-    if name == "mse" and dataset.task == "classification":
-        raise ValueError("TrainConfig.loss: 'mse' on class labels is not supported; use cross_entropy")
     if name == "binary_cross_entropy" and dataset.num_classes != 2:
         raise ValueError(f"TrainConfig.loss: binary_cross_entropy needs 2 classes, dataset has {dataset.num_classes}")
-    return Objective(loss=name, has_accuracy=dataset.task != "regression")
+    one_hot = dataset.num_classes if (name == "mse" and dataset.task == "classification") else 0
+    return Objective(loss=name, has_accuracy=dataset.task != "regression", one_hot=one_hot)
 
 
 def check_inputs(name: str, dataset: Dataset) -> None:
