@@ -35,6 +35,15 @@ Checks:     relative error < 1e-6 for each model (float64); forward mode agrees 
             size; log-log slope of FD cost (in forward passes) vs P in [0.7, 1.3], fitted only
             on the sizes timed on every coordinate (>= 3 of them; quick mode times every
             coordinate at every size, batch 128, best of 2).
+Runtime:    quick (widths 4-64, P = 138 ... 5,898, batch 128, best of 2), 2026-11-30, 2 shared CPU
+            cores under load: 11 s (19 s wall with start-up; JAX's compilation cache warm). Full
+            (widths up to 1024, batch 512, best of 5): not measured.
+Result:     quick, 2026-11-30 (seed 0): float64 relative error of jax.grad vs central differences
+            7.8e-10 (MLP), 2.1e-10 (CNN), 2.0e-10 (RNN), 1.3e-8 (transformer); forward mode agrees
+            with reverse mode to 3.1e-7. Cost in forward passes at P = 138 / 714 / 1,930 / 5,898:
+            reverse mode 4.2 / 1.4 / 1.2 / 2.2 (<= 5), finite differences 97 / 247 / 733 / 5,080;
+            slope of FD forward passes in P 1.03 (forward mode 1.28, raw FD wall-clock 1.14). All
+            checks pass (the two timing checks are report-only; these timings move with load).
 """
 from __future__ import annotations
 

@@ -35,8 +35,21 @@ Checks:     B_simple grows as the loss falls (x > 1.5); steps fall with batch si
             (Wilson lower bound > 0.5); the smaller half of the escape batch sizes escapes more
             than the larger half, full batch included (Wilson intervals disjoint). Report-only:
             the original flattening check (one seed, slope > -0.25).
-Runtime:    quick 42 s wall / 16 s CPU on the shared 2-core CPU under load (8 seeds, eval every 5
-            steps; 47 s / 17 s with 1 seed and eval every 10 before); full not timed.
+Runtime:    quick (500 examples, B = 16/32/128/500, 8 seeds, eval every 5 steps; 512 escape runs),
+            2026-11-30, 2 shared CPU cores under load: 5 s (10 s wall with start-up; JAX's
+            compilation cache warm). Earlier: quick 42 s wall / 16 s CPU on the same cores (8 seeds,
+            eval every 5 steps; 47 s / 17 s with 1 seed and eval every 10 before). Full (4000
+            examples, 8 batch sizes x 4 learning rates, 4096 escape runs): not measured.
+Result:     quick, 2026-11-30 (seed 0): B_simple 73.6 at init -> 247.5 over the last two checkpoints
+            (x3.36 > 1.5; not monotone in between: 219 / 175 / 334 / 244 / 118 / 377) as the train
+            loss falls 2.49 -> 0.12; median steps to loss 1.2: 231 / 76 / 36 / 29 at B = 16 / 32 /
+            128 / 500 (full batch), slope -1.61 over 16..32 (bootstrap upper end -1.42 < -0.5) and
+            -0.15 over 128..500 (lower end -0.18 > -0.5); fitted B_crit 480 (322..735) vs B_simple
+            217 at the target loss (ratio 2.2, within 10x); escape 0.855 / 0.975 / 0.082 / 0.000 of
+            512 runs at B = 1 / 4 / 16 / 256 (Wilson intervals disjoint between the halves). All
+            checks pass. The README's quick numbers (B_simple -> 259, 157 at the target) predate the
+            2026-11-30 engine refactor (the noise-scale run now uses make_train with shuffled epochs
+            instead of sampling with replacement); steps and escape rates are unchanged.
 """
 from __future__ import annotations
 

@@ -34,6 +34,15 @@ Checks:     mean selectivity correlation (own readout weight) > 0.3; mean |off-d
             check: with cross-entropy and ReLU features it is >= 1/2 by algebra (the columns of
             dL/dW_out sum to zero and the other columns' inner products are >= 0), so it is
             reported against that bound and the bound is asserted in the tests as mathematics.
+Runtime:    quick (MNIST-1D, MLP 64-64, 10 epochs, 4 seeds), 2026-11-30, 2 shared CPU cores under
+            load: 8 s (13 s wall with start-up; JAX's compilation cache warm). Full (20 epochs, more
+            batches and pairs, 4 batch sizes): not measured.
+Result:     quick, 2026-11-30 (seed 0; train / test accuracy 0.69 / 0.56): selectivity-gradient
+            correlation 0.434 (> 0.3; readout row 0.436, incoming weights 0.057); mean
+            |off-diagonal| class cosine 0.095 (< 0.5); one corrective step raises the own class by
+            +0.102, 10/10 classes > 0 (sign test p = 0.00098), others' mean |change| 0.018 (ratio
+            5.5 > 3); minibatch error slope -0.496; within / between-class alignment 0.333 / -0.033;
+            readout share of column c 0.80 (min 0.66; bound 1/2). All checks pass.
 """
 from __future__ import annotations
 

@@ -33,6 +33,17 @@ Checks:     after training without batch norm the number of outliers is about th
             lambda_max) in at least half the probes, for the median outlier pooled over models,
             phases and seeds (the density's support holds the outliers; the minimum over single
             outliers is reported, not checked: a step of 1/num_probes on one eigenvalue).
+Runtime:    quick (digits, 400 examples, MLP 32-32, 40 epochs, 2 seeds, 60 Lanczos steps),
+            2026-11-30, 2 shared CPU cores under load: 8 s (13 s wall with start-up; JAX's
+            compilation cache warm). Full (all digits, MLP 64-64, 3 seeds, 80 steps): 155 s on 2 CPU
+            cores under load (README; measured before the 2026-11-30 engine refactor).
+Result:     quick, 2026-11-30 (seed 0): outliers (> 3 x lambda_20) per seed, no norm: 2 / 3 at init,
+            10 / 10 trained (C = 10; lambda_max 2.75, 45.1 x the bulk edge); batch norm: 0 / 0 at
+            init, 3 / 2 trained (lambda_max 0.097, 4.1 x the edge; <= half of 10); every one of the
+            30 outliers has an SLQ Ritz value within 3% in all 8 probes (median fraction 1.00). Test
+            accuracy 0.932 / 0.946. All checks pass. Full run (README; before the refactor):
+            outliers no norm 3, 2, 2 at init and 9, 9, 10 trained; batch norm 0, 0, 0 and 1, 2, 2;
+            trained lambda_max / edge 34.3 (no norm) vs 4.23 (batch norm).
 """
 from __future__ import annotations
 

@@ -40,6 +40,19 @@ Checks:     over seeds x ``direction_pairs`` random planes (both nets on the sam
             "the centre is the plane's lowest point"), replaced after the full run's result
             (at depth 30 the residual basin is narrower than r = 0.5 and its walls bend:
             residual 0.24-0.25 there).
+Runtime:    quick (depth 10 x 32 units, 6 epochs, 31x31 grid, 2 seeds x 2 planes), 2026-11-30, 2
+            shared CPU cores under load: 12 s (19 s wall with start-up; JAX's compilation cache
+            warm). Full (depth 30 x 64, 20 epochs, 51x51 grid): 82 s on 2 quiet CPU cores (README;
+            measured before the 2026-11-30 engine refactor, with one plane per seed).
+Result:     quick, 2026-11-30 (seed 0), non-convex fraction in the basin L <= L* + 2 over 4
+            surfaces: plain 0.693 (lower bound 0.665 > 0.3; per surface 0.676 / 0.654 / 0.700 /
+            0.741), residual 0.027 (upper bound 0.054 < 0.1), paired contrast 0.666 (lower bound
+            0.623 > 0.2); basins 806-841 (plain) and 107-216 (residual) grid points (>= 25); local
+            minima on the plane 3-4 vs 1; report-only: within r = 0.5 plain 0.644, residual 0.088
+            (passes), centre is the lowest point (passes). Test accuracy plain 0.30, residual 0.26.
+            All checks pass. Full run (README; before the refactor and the current checks): in the
+            basin plain 0.592, residual 0.000; within r = 0.5 0.609 / 0.249 (fails the report-only
+            radius check); local minima 23 vs 1; test accuracy 0.377 / 0.483.
 """
 from __future__ import annotations
 

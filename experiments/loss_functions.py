@@ -23,6 +23,14 @@ Checks:     the quoted costs (4.61, 0.71, 100x, 0.16 and 4.61 nats) within 0.005
             |dCE/dz| >= 0.99 and |dMSE/dz| <= 0.01 at wrong confidence 0.999 (sigmoid
             and softmax); jax.grad of the library losses equals p - y; from a confident
             mistake CE gets p_true above 1/2 in fewer steps than MSE.
+Runtime:    quick (200 curve points, 40 steps), 2026-11-30, 2 shared CPU cores under load: 5 s (11 s
+            wall with start-up; JAX's compilation cache warm). Full (400 points, 60 steps): not
+            measured.
+Result:     quick, 2026-11-30: "99% spam" 4.605 nats, "51% spam" 0.713; squared error x100.0; token
+            NLL 0.1625 (p = 0.85) / 4.605 (p = 0.01); at wrong confidence 0.999 |dL/dz| is 0.999 for
+            cross-entropy (sigmoid and softmax) against 0.0020 / 0.0022 for MSE; jax.grad equals
+            p - y to 4.8e-7 (float32); from p_true = 0.001 cross-entropy passes 1/2 after 8 steps,
+            MSE not within 40. All checks pass.
 """
 from __future__ import annotations
 

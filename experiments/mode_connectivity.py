@@ -29,6 +29,17 @@ Checks:     for every pair (2 in quick mode) the straight line has a clear train
             overconfident, so test loss rises along a curve even where test error does not
             (polychain +1.14 nats in the full run). That the curve keeps its endpoints holds by
             construction; the tests assert it.
+Runtime:    quick (4 MLPs x 4 epochs, 2 pairs, Bezier only, 200 curve steps), 2026-11-30, 2 shared
+            CPU cores under load: 8 s (14 s wall with start-up; JAX's compilation cache warm). Full
+            (30 epochs, Bezier and polychain, 1000 curve steps): 65 s on 2 quiet CPU cores (README;
+            measured before the 2026-11-30 engine refactor).
+Result:     quick, 2026-11-30 (seed 0), per pair: straight-line train-loss barrier 1.123 / 1.136
+            nats (> 0.5), test-error barrier 0.320 / 0.335 (> 0.1); Bezier / line train-loss barrier
+            0.017 / 0.005 (< 0.1), Bezier test-error barrier 0.002 / 0.005 (allowance 0.047);
+            report-only test-loss ratio 0.019 / 0.033 (passes). All checks pass. Full run (README;
+            before the refactor), train-loss / test-error / test-loss barrier: line 2.43 / 0.421 /
+            0.72, Bezier 0.028 / 0.009 / 0.06, polychain 0.028 / 0.005 / 1.14 (the report-only
+            test-loss check fails for the polychain).
 """
 from __future__ import annotations
 

@@ -29,6 +29,18 @@ Checks:     GD's and heavy ball's measured rates match theory; steps to 1e-6 gro
             far fewer steps at kappa >= 100; every optimiser gets near (1, 1) on Rosenbrock;
             every optimiser learns MNIST-1D above chance; Adam's update is scale invariant
             and its per-unit-gradient step falls like 1/gradient scale.
+Runtime:    quick (MNIST-1D 3 epochs x 2 seeds, Rosenbrock 10,000 steps, Adam 1000 steps),
+            2026-11-30, 2 shared CPU cores under load: 7 s (20 s wall with start-up and four
+            figures; JAX's compilation cache warm). Full (40 epochs x 5 seeds, 20,000 / 2000 steps):
+            not measured.
+Result:     quick, 2026-11-30 (seed 0): steps to 1e-6 at kappa = 10 / 100 / 1e3 / 1e4: GD 64 / 634 /
+            6333 / 63313 (rate equal to (kappa-1)/(kappa+1) to 5 digits; slope 0.999 in kappa),
+            heavy ball 25 / 87 / 296 / 997 (slope 0.533, theory 0.5; log-rate within 4.5% of
+            theory), GD / heavy ball 7.3x / 21.4x / 63.5x at kappa >= 100; Adam a flat 208 steps,
+            RMSProp stalls at relative error 2.2e-2 from kappa = 1e3. Rosenbrock final distance 3e-4
+            (GD) to 8e-8 (Adam). MNIST-1D test accuracy after 3 epochs 0.31-0.35 (> 0.2). Adam's
+            |update|/lr 0.994-1.000 over gradient scales 1e-3..10, step per unit gradient slope
+            -1.000; noisy gradients (sigma 4 vs 0.1) >= 3.39x smaller steps. All checks pass.
 """
 from __future__ import annotations
 

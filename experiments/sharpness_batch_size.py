@@ -36,6 +36,20 @@ Checks:     LB has the larger lambda_max and the larger epsilon-sharpness (means
             of LB - SB test loss both above 0). The full run does not reproduce it (0.2 points),
             and at equal epochs the two runs end at very different training losses, so it is
             not Keskar et al.'s matched-loss comparison; it is stated as not reproduced.
+Runtime:    quick (digits, MLP 64-64, 60 epochs, 2 seeds, one epsilon), 2026-11-30, 2 shared CPU
+            cores under load: 8 s (14 s wall with start-up; JAX's compilation cache warm). Full (150
+            epochs, 4 seeds, two epsilons): 80 s on 2 CPU cores under load (README; measured before
+            the 2026-11-30 engine refactor).
+Result:     quick, 2026-11-30 (seed 0), SB (B = 16) vs LB (B = 256) at equal epochs: lambda_max
+            0.629 vs 8.28 (ratio 13.2), epsilon-sharpness (1e-3) 0.288 vs 1.55 (min ratio 5.39),
+            train loss 0.0009 vs 0.0666; at matched training loss (SB at epoch 10 of 60, both seeds)
+            lambda_max 6.53 vs 8.28 (ratio 1.27 > 1), while the epsilon-sharpness ratio LB / SB
+            reverses to 0.866 (reported); sharpness() vs top_eigenvalues within 9.4e-7.
+            Generalisation gap (report-only): FAIL, not reproduced: test accuracy SB - LB +0.0028
+            (95% CI -0.0325 .. +0.0381), test loss LB - SB +0.0140 (CI -0.0135 .. +0.0416); test
+            accuracy 0.971 vs 0.968. All gating checks pass. Full run (README; before the refactor):
+            lambda_max 0.0103 vs 4.03, epsilon-sharpness 0.0071 vs 0.995, train loss 1e-5 vs 0.013,
+            test accuracy 0.9715 vs 0.9694 (0.2 points).
 """
 from __future__ import annotations
 
