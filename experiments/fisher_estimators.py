@@ -70,6 +70,7 @@ from lossatlas import plotting
 from lossatlas_experiments import _config_checks as cfgcheck
 from lossatlas_experiments._fisher_compare import compare_estimators
 from lossatlas_experiments import _stream_sweeps as ss
+from lossatlas.results import stat
 
 from . import kit
 
@@ -248,13 +249,13 @@ def table(res: dict, cfg: Config) -> list[dict]:
         a, z = acc[i], acc[0]
         tr = c["trace_ratio"][est].mean()
         rows.append({
-            "estimator": est, "best lambda (val)": f"{r['lams'][i]:g}",
-            "acc at best (%)": f"{100 * a.mean():.2f} +- {100 * a.std(ddof=1) if len(a) > 1 else 0:.2f}",
-            "acc lambda=0 (%)": f"{100 * z.mean():.2f}",
-            "lambda x tr(F)/tr(F_exact)": f"{r['lams'][i] * tr:.3g}",
-            "rel. diff to exact": f"{c['rel_err'][est].mean():.3f}",
-            "corr with exact": f"{c['corr'][est].mean():.3f}",
-            "tr(F)/tr(F_exact)": f"{tr:.3g}",
+            "estimator": est, "best lambda (val)": float(r['lams'][i]),
+            "acc at best (%)": stat(a, scale=100, digits=2, ddof=1),
+            "acc lambda=0 (%)": round(float(100 * z.mean()), 2),
+            "lambda x tr(F)/tr(F_exact)": float(f"{r['lams'][i] * tr:.3g}"),
+            "rel. diff to exact": round(float(c['rel_err'][est].mean()), 3),
+            "corr with exact": round(float(c['corr'][est].mean()), 3),
+            "tr(F)/tr(F_exact)": float(f"{tr:.3g}"),
         })
     slope, e = _draw_slope(res, cfg)
     rows.append({"estimator": "sampled, mean of m draws", "best lambda (val)": "-", "acc at best (%)": "-",

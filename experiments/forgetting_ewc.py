@@ -70,6 +70,7 @@ import numpy as np
 
 from lossatlas import continual as cl
 from lossatlas import plotting
+from lossatlas.results import stat
 
 from . import kit
 
@@ -221,15 +222,14 @@ def table(res: dict, cfg: Config) -> list[dict]:
         for i, lam in enumerate(res[method]["lams"]):
             m = cl.summarize(r[i])
             name = "fine-tuning" if method == "ewc" and lam == 0 else label
-            row = {"method": name + (" *" if (method, i) in chosen else ""), "lambda": f"{lam:g}"}
+            row = {"method": name + (" *" if (method, i) in chosen else ""), "lambda": float(lam)}
             for j, t in enumerate(names):
-                row[f"learned {t}"] = f"{r[i, :, j, j].mean():.3f}"
+                row[f"learned {t}"] = round(float(r[i, :, j, j].mean()), 3)
             for j, t in enumerate(names):
-                row[f"final {t}"] = f"{r[i, :, -1, j].mean():.3f}"
-            mean, half = cl.mean_ci(m["acc"], axis=0)
-            row["avg acc"] = f"{mean:.3f} +- {half:.3f}"
-            mean, half = cl.mean_ci(m["bwt"], axis=0)
-            row["BWT"] = f"{mean:+.3f} +- {half:.3f}"
+                row[f"final {t}"] = round(float(r[i, :, -1, j].mean()), 3)
+            for col, key in (("avg acc", "acc"), ("BWT", "bwt")):  # 95% t interval over the surviving runs
+                v = np.asarray(m[key], float)
+                row[col] = stat(v[np.isfinite(v)], digits=3, spread="ci95")
             rows.append(row)
     return rows
 

@@ -86,6 +86,7 @@ from lossatlas_experiments._scenarios_stats import (CONFIDENCE, GAP_SE, PAPER, P
                                                       gap_fraction, paired_bound, paper_gap,
                                                       seed_gap_fraction, summary)
 from lossatlas_experiments._scenarios_stats import gap_ok as _gap_ok
+from lossatlas.results import stat
 
 from . import kit
 
@@ -268,11 +269,11 @@ def table(res: dict, cfg: Config) -> list[dict]:
                 lam = s[name]["lam"][d]
                 rows.append({
                     "protocol": f"{protocol} {cfg.dataset}", "scenario": f"{scen}-IL", "strategy": LABELS[name],
-                    "lambda": f"{lam:g}" if name in LAMBDA_STRATEGIES else "-",
-                    "acc (%)": f"{100 * a.mean():.2f} +- {100 * a.std(ddof=1) if len(a) > 1 else 0:.2f}",
-                    "BWT (%)": f"{100 * b.mean():+.2f}",
-                    "gap recovered": f"{gap_fraction(s, name)[d]:.2f}",
-                    "paper MNIST (%)": f"{paper[d]:.2f}" if paper else "-",
+                    "lambda": float(lam) if name in LAMBDA_STRATEGIES else "-",
+                    "acc (%)": stat(a, scale=100, digits=2, ddof=1),
+                    "BWT (%)": round(float(100 * b.mean()), 2),
+                    "gap recovered": round(float(gap_fraction(s, name)[d]), 2),
+                    "paper MNIST (%)": float(paper[d]) if paper else "-",
                 })
     return rows
 

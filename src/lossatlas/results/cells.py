@@ -15,7 +15,8 @@ import numpy as np
 SPREADS = ("sd", "sem", "ci95")
 
 
-def stat(values, *, scale: float = 1.0, digits: int = 2, spread: str = "sd", significant: bool = False) -> dict:
+def stat(values, *, scale: float = 1.0, digits: int = 2, spread: str = "sd", significant: bool = False,
+         ddof: int = 0) -> dict:
     """A numeric table cell: the mean of ``values`` and their spread.
 
     Args:
@@ -27,6 +28,7 @@ def stat(values, *, scale: float = 1.0, digits: int = 2, spread: str = "sd", sig
         ``"sem"`` (standard error of the mean, ddof=1) or ``"ci95"`` (half-width of the
         95% Student-t confidence interval of the mean).
       significant: format with ``digits`` significant digits (``%g``) instead of decimals.
+      ddof: delta degrees of freedom of ``"sd"`` (0: numpy's default; 1: the sample sd).
 
     Returns:
       ``{"mean": float, spread: float, "n": int, "digits": int}`` (plus
@@ -41,7 +43,7 @@ def stat(values, *, scale: float = 1.0, digits: int = 2, spread: str = "sd", sig
         raise ValueError("stat: values must hold at least one number, got an empty array")
     mean = float(x.mean())
     if spread == "sd":
-        s = float(x.std())
+        s = float(x.std(ddof=ddof)) if n > ddof else 0.0
     elif n < 2:
         s = 0.0
     else:
