@@ -31,7 +31,8 @@ def _latest_first() -> list:
     xdist worker walks the test files front to back, so the two rarely wait on one run."""
     files = {"mnist1d_benchmark": "test_cli_results"}
     for f in sorted(pathlib.Path(__file__).parent.glob("test_exp_*.py")):
-        for name in re.findall(r'run_quick\("(\w+)"', f.read_text()):
+        for name in re.findall(r'run_quick\("(\w+)"|^NAME = "(\w+)"', f.read_text(), re.M):
+            name = name[0] or name[1]
             files.setdefault(name, f.stem)
     return sorted(EXPERIMENTS, key=lambda n: (files.get(n, "~"), n), reverse=True)
 
