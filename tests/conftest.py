@@ -34,6 +34,38 @@ def digits():
     return data.load("digits")
 
 
+def _experiment_files() -> dict:
+    """``{experiment: test file}``: the test file whose tests run that experiment's quick config."""
+    import re
+    out = {"mnist1d_benchmark": "tests/test_cli_results.py"}
+    for f in sorted(pathlib.Path(__file__).parent.glob("test_exp_*.py")):
+        for m in re.findall(r'run_quick\("(\w+)"|^NAME = "(\w+)"', f.read_text(), re.M):
+            out.setdefault(m[0] or m[1], f"tests/{f.name}")
+    return out
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` (every test file on one worker), except that the registry test of an
+    experiment goes to the worker of the test file that runs that experiment, so each shared
+    quick run is made and read on one worker and no worker waits on the other's lock.
+    (``--dist loadgroup`` would say this with markers, but xdist 3.8 cannot set groups under
+    pytest 9.2.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    files = _experiment_files()
+
+    class ByExperimentFile(LoadFileScheduling):
+        def _split_scope(self, nodeid):
+            path, _, rest = nodeid.partition("::")
+            if path.endswith("test_registry_quick_runs.py") and rest.endswith("]"):
+                return files.get(rest[rest.index("[") + 1:-1], path)
+            return path
+
+    return ByExperimentFile(config, log)
+
+
 #: The config each experiment's quick test runs: ``--quick`` plus these overrides (kept small
 #: where the quick config itself times many sizes). The registry test and the experiment's own
 #: test file share that one run.

@@ -2,15 +2,11 @@
 from its folder, its metrics are numbers and its checks are records.
 
 One parametrized test over the registry; the runs are shared with each experiment's own test
-file (conftest.run_quick runs each quick config once per session, across xdist workers). The
-file's name sorts after every test_exp_* file, so xdist (--dist loadfile, in collection order)
-hands it out once they have all started, and it mostly reads runs they already made.
-(``--dist loadgroup``, which would keep each experiment's tests on one worker, does not work
-with pytest 9.2: xdist 3.8 marks groups by rewriting a node id pytest no longer reads.)
+file (conftest.run_quick runs each quick config once per session, across xdist workers), and
+conftest's scheduler sends the registry test of an experiment to the worker that runs that
+experiment's test file, so no worker waits on the other's run.
 """
 import json
-import pathlib
-import re
 
 import numpy as np
 import pytest
@@ -26,18 +22,7 @@ def _numeric(cell) -> bool:
     return cell is None or isinstance(cell, (int, float, bool)) or (isinstance(cell, str) and "+-" not in cell)
 
 
-def _latest_first() -> list:
-    """The experiments, those whose own test file comes last in collection order first: the other
-    xdist worker walks the test files front to back, so the two rarely wait on one run."""
-    files = {"mnist1d_benchmark": "test_cli_results"}
-    for f in sorted(pathlib.Path(__file__).parent.glob("test_exp_*.py")):
-        for name in re.findall(r'run_quick\("(\w+)"|^NAME = "(\w+)"', f.read_text(), re.M):
-            name = name[0] or name[1]
-            files.setdefault(name, f.stem)
-    return sorted(EXPERIMENTS, key=lambda n: (files.get(n, "~"), n), reverse=True)
-
-
-@pytest.mark.parametrize("name", _latest_first())
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
 def test_quick_run_holds_its_claims_and_its_folder_is_complete(run_quick, name):
     path, res, checks, cfg = run_quick(name)
     checks_lib.assert_passed(checks)
