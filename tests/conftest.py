@@ -44,6 +44,7 @@ def _experiment_files() -> dict:
     return out
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: no error when xdist is not loaded
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadfile`` (every test file on one worker), except that the registry test of an
     experiment goes to the worker of the test file that runs that experiment, so each shared
