@@ -9,7 +9,7 @@ import numpy as np
 
 from lossatlas import continual as cl
 from lossatlas import keys
-from lossatlas_experiments import _curvature_geometry as cg
+from . import _curvature_geometry as cg
 
 from . import kit
 

@@ -5,7 +5,7 @@ import numpy as np
 from scipy import stats
 
 from lossatlas import plotting
-from lossatlas_experiments import _curvature_summaries as cs
+from . import _curvature_summaries as cs
 
 
 def plot(res: dict, cfg) -> dict:

@@ -7,7 +7,7 @@ import numpy as np
 from lossatlas import data as data_lib
 from lossatlas import plotting
 from lossatlas.train import TrainConfig, sweep
-from lossatlas_experiments._optimizers_quadratic import LABELS, METHODS
+from ._optimizers_quadratic import LABELS, METHODS
 
 
 def run(cfg, key):

@@ -8,7 +8,7 @@ import optax
 
 from lossatlas import plotting
 from lossatlas.optim import make_optimizer
-from lossatlas_experiments._optimizers_quadratic import LABELS, METHODS, steps_to
+from ._optimizers_quadratic import LABELS, METHODS, steps_to
 
 
 def rosenbrock(p):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from lossatlas import plotting
-from lossatlas_experiments._scenarios_stats import PAPER, PAPER_SOURCE, SCENARIOS
+from ._scenarios_stats import PAPER, PAPER_SOURCE, SCENARIOS
 from lossatlas_experiments.forgetting_scenarios import LABELS, LAMBDA_STRATEGIES, checks, summary
 
 

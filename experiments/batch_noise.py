@@ -59,7 +59,7 @@ import jax
 import numpy as np
 
 from lossatlas import plotting
-from lossatlas_experiments import _batch_noise_runs as runs
+from . import _batch_noise_runs as runs
 
 TABLE_TITLE = "Gradient noise scale, critical batch size and escaping a shallow minimum (McCandlish et al. 2018)"
 

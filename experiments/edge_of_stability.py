@@ -67,11 +67,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lossatlas import curvature, plotting
+from lossatlas import curvature, plotting, validate
 from lossatlas import data as data_lib
 from lossatlas import train
 from lossatlas.train import TrainConfig, sweep
 
+from . import _config_checks as cfgcheck
 from . import kit
 
 TABLE_TITLE = "Edge of stability: full-batch GD, sharpness vs 2/eta (Cohen et al. 2021, Fig. 1)"
@@ -103,12 +104,9 @@ class Config:
     seed: int = 0
 
     def __post_init__(self):
-        if self.dataset not in DATASETS:
-            raise ValueError(f"Config.dataset must be one of {DATASETS}, got {self.dataset!r}")
-        if self.num_train < 0:
-            raise ValueError(f"Config.num_train must be >= 0 (0: all), got {self.num_train!r}")
-        if len(self.widths) < 1 or min(self.widths) < 1:
-            raise ValueError(f"Config.widths must be positive hidden widths, got {self.widths!r}")
+        validate.one_of("Config", "dataset", self.dataset, DATASETS)
+        cfgcheck.require_ints(self, {"num_train": 0})   # 0: all
+        cfgcheck.require_widths(self)
         if len(self.learning_rates) < 1 or min(self.learning_rates) <= 0 \
                 or list(self.learning_rates) != sorted(set(self.learning_rates)):
             raise ValueError(f"Config.learning_rates must be increasing positive values, got {self.learning_rates!r}")

@@ -67,9 +67,9 @@ import numpy as np
 
 from lossatlas import continual as cl
 from lossatlas import plotting
-from lossatlas_experiments import _config_checks as cfgcheck
-from lossatlas_experiments._fisher_compare import compare_estimators
-from lossatlas_experiments import _stream_sweeps as ss
+from . import _config_checks as cfgcheck
+from ._fisher_compare import compare_estimators
+from . import _stream_sweeps as ss
 from lossatlas.results import stat
 
 from . import kit

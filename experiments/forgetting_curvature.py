@@ -83,11 +83,11 @@ from scipy import stats
 from lossatlas import continual as cl
 from lossatlas import landscape, losses
 from lossatlas.curvature import dataset_loss
-from lossatlas_experiments import _config_checks as cfgcheck
-from lossatlas_experiments import _curvature_data as curvature_data
-from lossatlas_experiments import _curvature_geometry as cg
-from lossatlas_experiments import _curvature_summaries as cs
-from lossatlas_experiments._curvature_plot import plot  # noqa: F401 -- the experiment's figure
+from . import _config_checks as cfgcheck
+from . import _curvature_data as curvature_data
+from . import _curvature_geometry as cg
+from . import _curvature_summaries as cs
+from ._curvature_plot import plot  # noqa: F401 -- the experiment's figure
 
 TABLE_TITLE = ("Forgetting and curvature: Fisher overlap vs permuted fraction (Kirkpatrick et al. 2017 Fig. 2C), "
                "quadratic (EWC) prediction vs measured loss increase on task A")

@@ -79,12 +79,12 @@ import jax
 import numpy as np
 
 from lossatlas import continual as cl
-from lossatlas_experiments import _config_checks as cfgcheck
-from lossatlas_experiments import _stream_sweeps as ss
-from lossatlas_experiments._scenarios_stats import (CONFIDENCE, GAP_SE, PAPER, SCENARIOS,
+from . import _config_checks as cfgcheck
+from . import _stream_sweeps as ss
+from ._scenarios_stats import (CONFIDENCE, GAP_SE, PAPER, SCENARIOS,
                                                       gap_fraction, paired_bound, paper_gap,
                                                       seed_gap_fraction, summary)
-from lossatlas_experiments._scenarios_stats import gap_ok as _gap_ok
+from ._scenarios_stats import gap_ok as _gap_ok
 from lossatlas.results import stat
 
 from . import kit

@@ -56,7 +56,7 @@ import numpy as np
 from lossatlas import data as data_lib
 from lossatlas import plotting
 from lossatlas.train import Checkpoints, TrainConfig, model_fns, sweep
-from lossatlas_experiments._learning_curve_fits import (compare_power_exponential, fit_power_law, half_time,
+from ._learning_curve_fits import (compare_power_exponential, fit_power_law, half_time,
                                                          improvement, mass_terciles, power_law)
 
 TABLE_TITLE = "Learning curves: power-law fits, shrinking improvement, frequent patterns first, entropy floor"

@@ -50,11 +50,11 @@ import jax
 import numpy as np
 
 from lossatlas.results import stat
-from lossatlas_experiments import _optimizers_adam as adam_study
-from lossatlas_experiments import _optimizers_mnist1d as mnist_study
-from lossatlas_experiments import _optimizers_quadratic as quadratic_study
-from lossatlas_experiments import _optimizers_rosenbrock as rosenbrock_study
-from lossatlas_experiments._optimizers_quadratic import FREEZE, LABELS, METHODS
+from . import _optimizers_adam as adam_study
+from . import _optimizers_mnist1d as mnist_study
+from . import _optimizers_quadratic as quadratic_study
+from . import _optimizers_rosenbrock as rosenbrock_study
+from ._optimizers_quadratic import FREEZE, LABELS, METHODS
 
 TABLE_TITLE = "Optimisers: quadratic rates vs theory, Rosenbrock, MNIST-1D, Adam's effective step"
 

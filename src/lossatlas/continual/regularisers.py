@@ -36,39 +36,6 @@ def _quadratic_init(params, ctx):
 
 # ----------------------------------------------------------------------------- strategies
 
-def naive() -> Strategy:
-    """Plain fine-tuning: train on each task in turn, no protection against forgetting."""
-    return Strategy("naive", spec=("naive",), uses_lam=False)
-
-
-def joint(all_tasks: bool = False) -> Strategy:
-    """Joint training, the upper bound: every step draws its batch from earlier tasks too.
-
-    Args:
-      all_tasks: False: at task ``t`` each example of the batch is drawn uniformly from the
-        training data of tasks ``0..t`` (cumulative joint training); True: from every task of
-        the stream from the start (multitask training; the accuracy matrix then shows the
-        multitask model throughout).
-
-    The batch the program offers is replaced (same size), drawn with replacement; each drawn
-    example is scored with the mask of its own task (``masks[t, s]``).
-    """
-    if not isinstance(all_tasks, bool):
-        raise ValueError(f"joint: all_tasks must be True or False, got {all_tasks!r}")
-
-    def loss(state, params, batch, ctx):
-        b = batch["y"].shape[0]
-        k_task, k_ex = jax.random.split(jax.random.fold_in(ctx.key, 11))
-        hi = ctx.num_tasks if all_tasks else ctx.task + 1
-        s = jax.random.randint(k_task, (b,), 0, hi)
-        n = jax.random.randint(k_ex, (b,), 0, ctx.data["y_train"].shape[1])
-        drawn = {"x": ctx.data["x_train"][s, n], "y": ctx.data["y_train"][s, n], "task": s,
-                 "weight": jnp.ones((b,), jnp.float32)}
-        return ctx.loss(params, drawn)
-
-    return Strategy("joint", loss=loss, spec=("joint", all_tasks), uses_lam=False)
-
-
 def l2(lam: float = 1.0) -> Strategy:
     """L2 to the previous solution: ``(lam/2) ||theta - theta*_{t-1}||^2`` (Kirkpatrick et al. 2017's baseline).
 
