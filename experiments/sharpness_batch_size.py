@@ -26,25 +26,30 @@ and taken where they first reach the LB runs' final training loss) (the scale ca
 Dinh et al. 2017 applies as well: sharpness is not invariant to reparametrisation).
 
 Command:    lossatlas run sharpness_batch_size [--quick]
-Checks:     LB has the larger lambda_max and the larger epsilon-sharpness (means over seeds,
+Checks:     at equal epochs (not Keskar's matched-loss comparison: SB ends at a far lower training
+            loss) LB has the larger lambda_max and the larger epsilon-sharpness (means over seeds,
             each epsilon); at matched training loss (each SB seed taken at the end of the first
             epoch whose training loss is at or below the highest final LB training loss, as
             Keskar et al. compare minima at similar training loss) LB still has the larger
             mean lambda_max; lambda_max of curvature.sharpness (20 Lanczos steps) matches
-            top_eigenvalues run to ``num_iters`` steps (1%). Report-only (``gating: False``):
-            LB generalises worse (paired over seeds: the 95% CIs of SB - LB test accuracy and
-            of LB - SB test loss both above 0). The full run does not reproduce it (0.2 points),
-            and at equal epochs the two runs end at very different training losses, so it is
-            not Keskar et al.'s matched-loss comparison; it is stated as not reproduced.
+            top_eigenvalues run to ``num_iters`` steps (1%). Report-only (``gating: False``), both
+            NOT reproduced: (i) at matched training loss LB has the larger epsilon-sharpness
+            (Keskar et al.'s own Metric 2.1 in their own comparison; ratio of seed means > 1 and the 95% CI
+            of the paired per-seed ratio above 1, each epsilon): the ratio reverses (below 1), so
+            at matched loss only lambda_max says LB is sharper; (ii) LB generalises worse (paired
+            over seeds: the 95% CIs of SB - LB test accuracy and of LB - SB test loss both above
+            0): the full run shows 0.2 points, within seed noise.
 Runtime:    quick (digits, MLP 64-64, 60 epochs, 2 seeds, one epsilon), 2026-11-30, 2 shared CPU
-            cores under load: 8 s (14 s wall with start-up; JAX's compilation cache warm). Full (150
+            cores under load: 8 s (13 s wall with start-up; JAX's compilation cache warm). Full (150
             epochs, 4 seeds, two epsilons): 80 s on 2 CPU cores under load (README; measured before
             the 2026-11-30 engine refactor).
 Result:     quick, 2026-11-30 (seed 0), SB (B = 16) vs LB (B = 256) at equal epochs: lambda_max
             0.629 vs 8.28 (ratio 13.2), epsilon-sharpness (1e-3) 0.288 vs 1.55 (min ratio 5.39),
             train loss 0.0009 vs 0.0666; at matched training loss (SB at epoch 10 of 60, both seeds)
-            lambda_max 6.53 vs 8.28 (ratio 1.27 > 1), while the epsilon-sharpness ratio LB / SB
-            reverses to 0.866 (reported); sharpness() vs top_eigenvalues within 9.4e-7.
+            lambda_max 6.53 vs 8.28 (ratio 1.27 > 1), while the epsilon-sharpness (1e-3) is 1.79 vs
+            1.55: report-only check FAIL, not reproduced, ratio LB / SB 0.866 (paired per-seed ratios
+            0.806, 0.938; geometric mean 0.869, 95% CI 0.33 .. 2.27); sharpness() vs top_eigenvalues
+            within 9.4e-7.
             Generalisation gap (report-only): FAIL, not reproduced: test accuracy SB - LB +0.0028
             (95% CI -0.0325 .. +0.0381), test loss LB - SB +0.0140 (CI -0.0135 .. +0.0416); test
             accuracy 0.971 vs 0.968. All gating checks pass. Full run (README; before the refactor):
@@ -209,6 +214,11 @@ def _matched_sb(cfg, ds, key, hists):
     return params, epoch, target
 
 
+def _rounded(values, digits):
+    """Plain Python floats rounded to ``digits`` decimals (float32 values print with noise digits)."""
+    return [round(float(v), digits) for v in np.ravel(values)]
+
+
 def _final(res, r, k):
     return res[r][f"hist_{k}"][:, -1]
 
@@ -225,6 +235,19 @@ def _generalisation_gap(res):
     d_acc, d_tl = ((float(m), float(h)) for m, h in (cl_metrics.mean_ci(v, axis=0) for v in (acc, tl)))
     ok = len(acc) > 1 and d_acc[0] - d_acc[1] > 0 and d_tl[0] - d_tl[1] > 0
     return d_acc, d_tl, bool(ok)
+
+
+def _matched_eps_ratio(res):
+    """LB / SB-at-matched-loss epsilon-sharpness, per epsilon: the ratio of the seed means, the
+    paired per-seed ratio's geometric mean and 95% CI (Student t on the log ratio over seeds; SB and
+    LB share each seed's initialisation), and whether every epsilon has both the ratio of means and
+    the CI's lower end above 1 (needs >= 2 seeds)."""
+    lb, sbm = res["LB"]["eps_sharpness"], res["SB_matched"]["eps_sharpness"]     # [S, E]
+    means = lb.mean(0) / sbm.mean(0)
+    m, h = cl_metrics.mean_ci(np.log(lb / sbm), axis=0)
+    geo, lo, hi = np.exp(m), np.exp(m - h), np.exp(m + h)
+    ok = lb.shape[0] > 1 and bool(np.all(means > 1) and np.all(lo > 1))
+    return means, (geo, lo, hi), ok
 
 
 def table(res: dict, cfg: Config) -> list[dict]:
@@ -261,28 +284,59 @@ def checks(res: dict, cfg: Config) -> list[dict]:
     (d_acc, h_acc), (d_tl, h_tl), gap_ok = _generalisation_gap(res)
     sbm = res["SB_matched"]
     lam_m = lb["lambda_max"].mean() / sbm["lambda_max"].mean()
-    eps_m = lb["eps_sharpness"].mean(0) / sbm["eps_sharpness"].mean(0)
+    eps_m, (eps_geo, eps_lo, eps_hi), eps_m_ok = _matched_eps_ratio(res)
     lam_all = np.concatenate([sb["lambda_max"], lb["lambda_max"]])
     ref_all = np.concatenate([sb["lambda_ref"], lb["lambda_ref"]])
     rel = float(np.max(np.abs(lam_all - ref_all) / ref_all))
+    loss_note = (f"train loss LB {lb['train_loss'].mean():.2e} vs SB {sb['train_loss'].mean():.2e}: at equal epochs the "
+                 f"two minima are compared at very different training losses")
+    matched_where = (f"SB taken at the end of the first epoch whose training loss is <= the highest final LB training "
+                     f"loss {float(res['target_loss']):.3g} (epochs {np.asarray(res['SB_matched_epoch']).tolist()} of "
+                     f"{cfg.epochs}); train loss (analysis) SB {_rounded(sbm['train_loss'], 4)} vs LB "
+                     f"{_rounded(lb['train_loss'], 4)}")
     return [
-        {"name": "large batch converges to a sharper minimum (lambda_max)", "value": float(lam), "passed": bool(lam > 1),
+        # Thresholds: ratio > 1, the direction of the paper's claim (Keskar et al. 2017, Section 2.1: sharp minima
+        # have large positive Hessian eigenvalues; Table 3: epsilon-sharpness of LB > SB).
+        {"name": "at equal epochs the large batch converges to a sharper minimum (lambda_max)", "value": float(lam),
+         "passed": bool(lam > 1), "tolerance": "> 1",
+         "claim": "LB has the larger lambda_max than SB at equal epochs (not Keskar's matched-loss comparison: the "
+                  "two runs end at very different training losses)",
          "detail": f"lambda_max LB {lb['lambda_max'].mean():.3g} vs SB {sb['lambda_max'].mean():.3g} (ratio {lam:.3g} > 1; "
-                   f"per seed LB {np.round(lb['lambda_max'], 3).tolist()}, SB {np.round(sb['lambda_max'], 3).tolist()}); train loss "
-                   f"LB {lb['train_loss'].mean():.2e} vs SB {sb['train_loss'].mean():.2e} (the cross-entropy Hessian shrinks "
-                   f"with the loss, so part of the ratio is SB's lower loss)"},
-        {"name": "large batch has the larger epsilon-sharpness", "value": float(eps.min()), "passed": bool(eps.min() > 1),
+                   f"per seed LB {_rounded(lb['lambda_max'], 3)}, SB {_rounded(sb['lambda_max'], 3)}); "
+                   f"{loss_note} (the cross-entropy Hessian shrinks with the loss, so part of the ratio is SB's lower "
+                   f"loss; the matched-loss checks below are Keskar's comparison)"},
+        {"name": "at equal epochs the large batch has the larger epsilon-sharpness", "value": float(eps.min()),
+         "passed": bool(eps.min() > 1), "tolerance": "> 1",
+         "claim": "LB has the larger epsilon-sharpness (Keskar et al. Metric 2.1) than SB at equal epochs (not "
+                  "Keskar's matched-loss comparison: the two runs end at very different training losses)",
          "detail": ", ".join(f"eps={e:g}: LB {lb['eps_sharpness'][:, j].mean():.3g} vs SB {sb['eps_sharpness'][:, j].mean():.3g}"
-                             for j, e in enumerate(cfg.epsilons)) + f" (min ratio {eps.min():.3g} > 1)"},
+                             for j, e in enumerate(cfg.epsilons)) + f" (min ratio {eps.min():.3g} > 1); {loss_note}"},
         {"name": "at matched training loss the large batch is still sharper (lambda_max)", "value": float(lam_m),
          "passed": bool(lam_m > 1), "paper": "LB minima sharper at similar training loss (Keskar et al. 2017)",
-         "detail": f"SB taken at the end of the first epoch whose training loss is <= the highest final LB training loss "
-                   f"{float(res['target_loss']):.3g} (epochs {np.asarray(res['SB_matched_epoch']).tolist()} of {cfg.epochs}); "
-                   f"train loss (analysis) SB {np.round(sbm['train_loss'], 4).tolist()} vs LB "
-                   f"{np.round(lb['train_loss'], 4).tolist()}; lambda_max LB {lb['lambda_max'].mean():.3g} vs SB "
+         "tolerance": "> 1",
+         "detail": f"{matched_where}; lambda_max LB {lb['lambda_max'].mean():.3g} vs SB "
                    f"{sbm['lambda_max'].mean():.3g} (ratio {lam_m:.3g} > 1; per seed SB "
-                   f"{np.round(sbm['lambda_max'], 3).tolist()}); eps-sharpness ratio LB / SB "
-                   + ", ".join(f"eps={e:g}: {r:.3g}" for e, r in zip(cfg.epsilons, eps_m)) + " (reported)"},
+                   f"{_rounded(sbm['lambda_max'], 3)}); epsilon-sharpness at matched loss: see its own check"},
+        # Keskar et al.'s own sharpness measure (their Metric 2.1) in their own comparison (minima at similar
+        # training loss). Threshold from the paper: LB / SB > 1, here required of the ratio of seed means and of
+        # the lower end of the 95% CI (Student t over seeds) of the paired per-seed ratio (SB and LB share each
+        # seed's initialisation). Report-only because our runs do not reproduce it (quick: ratio 0.87 at
+        # eps=1e-3; see the README); it is stated as failed where it fails.
+        {"name": "at matched training loss the large batch is still sharper (epsilon-sharpness, Keskar et al. Metric 2.1)",
+         "value": float(eps_m.min()), "passed": bool(eps_m_ok), "gating": False,
+         "paper": "LB epsilon-sharpness larger than SB at similar training loss (Keskar et al. 2017, Metric 2.1, Table 3)",
+         "tolerance": "> 1 (ratio of seed means, and the 95% CI of the paired per-seed ratio above 1, every epsilon)",
+         "claim": "at matched training loss LB has the larger epsilon-sharpness; report-only: NOT reproduced by our "
+                  "runs (the ratio reverses, below 1), so the sharper-LB finding here rests on lambda_max and on the "
+                  "equal-epoch comparison",
+         "detail": f"{matched_where}; " + "; ".join(
+             f"eps={e:g}: LB {lb['eps_sharpness'][:, j].mean():.3g} vs SB {sbm['eps_sharpness'][:, j].mean():.3g} "
+             f"(ratio of means {eps_m[j]:.3g}; paired per-seed ratio, geometric mean {eps_geo[j]:.3g}, 95% CI "
+             f"{eps_lo[j]:.3g} .. {eps_hi[j]:.3g}, per seed "
+             f"{_rounded(lb['eps_sharpness'][:, j] / sbm['eps_sharpness'][:, j], 3)})"
+             for j, e in enumerate(cfg.epsilons))
+             + ("; holds" if eps_m_ok else "; NOT reproduced: at matched training loss the epsilon-sharpness of the "
+                                            "LB minimum is not larger than the SB one")},
         {"name": "large batch generalises worse (Keskar's generalisation gap)", "value": float(d_acc),
          "passed": bool(gap_ok), "gating": False, "paper": "LB test accuracy lower at similar training accuracy (Keskar et al. 2017)",
          "detail": f"paired over {cfg.seeds} seeds (SB and LB share each seed's initialisation): test accuracy SB - LB "
@@ -331,14 +385,27 @@ def plot(res: dict, cfg: Config) -> dict:
     ax.legend(fontsize=7)
     ax = axes[0, 2]
     x = np.arange(1 + len(cfg.epsilons))
-    for i, r in enumerate(RUNS):
+    bars = [("SB", colors["SB"], f"SB (B={cfg.small_batch}), equal epochs", None),
+            ("LB", colors["LB"], f"LB (B={cfg.large_batch})", None),
+            ("SB_matched", colors["SB"], "SB at matched train loss", "//")]
+    bars = [b for b in bars if b[0] in res]
+    w = 0.8 / len(bars)
+    for i, (r, c, label, hatch) in enumerate(bars):
         vals = [res[r]["lambda_max"]] + [res[r]["eps_sharpness"][:, j] for j in range(len(cfg.epsilons))]
         m = [v.mean() for v in vals]
         s = [v.std() for v in vals]
-        ax.bar(x + (i - 0.5) * 0.38, m, 0.38, yerr=s, color=colors[r], label=f"{r} (B={(cfg.small_batch, cfg.large_batch)[i]})")
+        ax.bar(x + (i - (len(bars) - 1) / 2) * w, m, w, yerr=s, color=c, label=label, hatch=hatch,
+               alpha=0.5 if hatch else 1.0, edgecolor=c)
     ax.set_xticks(x, ["lambda_max"] + [f"eps-sharp.\n{e:g}" for e in cfg.epsilons])
-    ax.set(yscale="log", ylabel="mean +- sd over seeds", title="(c) sharpness")
-    ax.legend(fontsize=7)
+    title = "(c) sharpness"
+    if "SB_matched" in res:
+        ratio = _matched_eps_ratio(res)[0]
+        title += " (at matched loss:\nLB/SB eps-sharp. " + ", ".join(f"{v:.2f}" for v in ratio) + "; paper > 1)"
+    ax.set(yscale="log", ylabel="mean +- sd over seeds")
+    ax.set_title(title, fontsize=10)
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi * (hi / lo) ** 0.6)       # room for the legend above the bars
+    ax.legend(fontsize=7, loc="upper left")
     ax = axes[0, 3]
     for r in RUNS:
         ep = np.arange(1, res[r]["hist_test_loss"].shape[1] + 1)
@@ -346,9 +413,9 @@ def plot(res: dict, cfg: Config) -> dict:
         _seed_lines(ax, ep, res[r]["hist_test_loss"], colors[r], f"{r} test", ls="--")
     gap_ok = _generalisation_gap(res)[2]
     accs = ", ".join(f"{r} {_final(res, r, 'test_acc').mean():.3f}" for r in RUNS)
-    ax.set(yscale="log", xlabel="epoch", ylabel="cross-entropy",
-           title=f"(d) test acc {accs}\n" + ("LB generalises worse (paired 95% CI)" if gap_ok
-                                                 else "generalisation gap NOT reproduced (report-only)"))
+    ax.set(yscale="log", xlabel="epoch", ylabel="cross-entropy")
+    ax.set_title(f"(d) test acc {accs}\n" + ("LB generalises worse (paired 95% CI; report-only)" if gap_ok
+                                             else "generalisation gap NOT reproduced (report-only)"), fontsize=10)
     ax.legend(fontsize=7)
     fig.suptitle(f"Small vs large batch, MLP {tuple(cfg.widths)} on {cfg.dataset}, {cfg.optimizer}, {cfg.epochs} epochs, "
                  f"{cfg.seeds} seeds (Keskar et al. 2017); thick: geometric mean over seeds, thin: seeds", fontsize=10)
