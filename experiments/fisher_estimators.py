@@ -37,13 +37,18 @@ Checks:     the m-draw sampled estimator is unbiased with the predicted variance
             mean gradient g and the per-example covariance S: b tr(F_batch) / tr(F_emp) within a
             factor 1.5 of (b |g|^2 + c tr S) / (|g|^2 + tr S) on every seed (~1, i.e. 1/b of
             the empirical Fisher, only at a stationary point); EWC at its best lambda beats lambda = 0 for every
-            estimator (paired over seeds, by more than 2 standard errors).
+            estimator (paired over seeds, by more than 2 standard errors). Report-only, the original
+            checks these replaced (kept as first written; neither threshold band had a source):
+            the mean relative error of the m-draw average has log-log slope in (-0.7, -0.3) and is
+            below 0.15 at the largest m (passes quick, FAILS the full run: 0.340 at m = 64); the seed
+            mean of b tr(F_batch) / tr(F_emp) lies in (0.5, 2) (passes quick seed 0 and the full run,
+            failed quick --set seed=1 with 2.15). Quick and full agree on every gating check.
 Runtime:    quick (split digits, 3 tasks, 128 training examples, 10 epochs, 6 lambdas, 3 seeds),
             2026-11-30, 2 shared CPU cores under load: 29 s (35 s wall with start-up; JAX's
             compilation cache warm); ~40-50 s on the same cores earlier (of which ~15 s the
-            estimator comparison). Full (5 tasks, all examples, 20 epochs, 9 lambdas, 5 seeds):
-            227 s on 2 CPU cores under load (README; measured before the 2026-11-30 engine refactor,
-            which moved the continual program onto the training engine).
+            estimator comparison); 70 s wall (23 s user) in a second 2026-11-30 run under heavier
+            load. Full (5 tasks, all examples, 20 epochs, 9 lambdas, 5 seeds): 187 s wall on 2
+            shared CPU cores under load, 2026-11-30 (227 s before the engine refactor).
 Result:     quick, 2026-11-30 (seed 0), domain-IL accuracy at the best lambda vs 82.79% at
             lambda = 0: exact 88.42 (lambda 1e3), sampled 87.01 (1e3), empirical 88.73 (1e4), batch
             85.92 (1e5), each > 2 SE above fine-tuning; relative difference to the exact diagonal:
@@ -51,10 +56,15 @@ Result:     quick, 2026-11-30 (seed 0), domain-IL accuracy at the best lambda vs
             0.00727. The m-draw average's measured / predicted mean squared error 0.988 +- 0.013,
             0.985 +- 0.027, 0.981 +- 0.070 at m = 1, 8, 64 (relative error 0.874 -> 0.112, slope
             -0.49); empirical 0.839 vs the 64-draw average 0.112 on every seed; b tr F_batch / tr
-            F_emp 1.30 / 1.21 / 1.18 vs predicted 1.15 / 1.08 / 1.06. All checks pass. Full run
-            (README; before the refactor): exact / sampled / empirical / batch 88.6 / 85.4 / 87.0 /
-            86.0 vs 74.3 at lambda = 0; relative difference 2.81 / 0.98 / 1.00; traces 2.27 /
-            0.027 / 0.00098.
+            F_emp 1.30 / 1.21 / 1.18 vs predicted 1.15 / 1.08 / 1.06. All gating checks pass; both
+            report-only original checks pass (slope -0.49, 0.112 at m = 64; batch seed mean 1.23).
+            Full run, 2026-11-30 (seed 0, 187 s): exact / sampled / empirical / batch 88.56 / 87.49 /
+            85.30 / 86.48 (lambda 1e3 / 1e3 / 1e3 / 1e5) vs 75.10 at lambda = 0; relative difference
+            2.81 / 0.975 / 0.999; traces 2.27 / 0.0267 / 0.00098; measured / predicted MSE 0.992 +-
+            0.021, 0.977 +- 0.023, 0.970 +- 0.032, 1.045 +- 0.054 at m = 1, 4, 16, 64 (PASS); b tr
+            F_batch / tr F_emp 1.08-1.21 vs predicted 0.98-1.05 (PASS). All gating checks pass; the
+            original unbiasedness check FAILS (relative error 1.886 -> 0.340, slope -0.42, 0.340 >
+            0.15), the original batch check passes (1.14).
 """
 from __future__ import annotations
 
@@ -299,6 +309,25 @@ def checks(res: dict, cfg: Config) -> list[dict]:
                           f"{c['corr']['empirical'].mean():.3f}, task-1 train accuracy "
                           f"{100 * c['train_acc_task1'].mean():.1f}%. A single sampled draw is noisier still "
                           f"({one.mean():.3f}): its error is variance, the empirical Fisher's is bias"})
+    # The check above replaced this one after the full run (README) failed it (slope -0.63, 0.19 at m = 64);
+    # kept as first written, report-only: slope of the mean relative error in (-0.7, -0.3) around the theory's
+    # -1/2 (the band's width and the 0.15 bar had no stated source) and below 0.15 at the largest m.
+    e_ok = bool(-0.7 < slope < -0.3 and e[-1] < 0.15)
+    out.append({"name": "original check: sampled Fisher is unbiased: the mean of m draws converges to the exact Fisher",
+                "value": slope, "passed": e_ok, "gating": False,
+                "claim": "original check (replaced by the measured / predicted MSE check above after the full run "
+                         "failed it): the relative error of the m-draw sampled average falls as m^-1/2 to below 0.15",
+                "paper": "theory: relative error ~ m^-1/2 for independent unbiased draws",
+                "tolerance": "log-log slope in (-0.7, -0.3) and relative error < 0.15 at the largest m",
+                "detail": "relative L2 difference to the exact diagonal, mean over seeds (and over disjoint groups of "
+                          "draws; the first version followed one nested path of draws per seed): "
+                          + ", ".join(f"m={m}: {v:.3f}" for m, v in zip(cfg.compare_draws, e))
+                          + f"; log-log slope {slope:.2f} (in (-0.7, -0.3)? {-0.7 < slope < -0.3}), at "
+                          f"m={cfg.compare_draws[-1]} {e[-1]:.3f} (< 0.15? {bool(e[-1] < 0.15)}). Report-only: the "
+                          "band (-0.7, -0.3) and the 0.15 bar came from no source (only the -1/2 does: theory); "
+                          "single draws are heavy-tailed on a model near 100% training accuracy, so the mean "
+                          "relative error bends away from m^-1/2 at small m"
+                          + ("" if e_ok else " -- FAILS here")})
     b = res["meta"]["batch"]
     ratio, pred = np.asarray(c["batch_ratio"]), np.asarray(c["batch_ratio_pred"])
     rel = ratio / pred
@@ -310,6 +339,20 @@ def checks(res: dict, cfg: Config) -> list[dict]:
                           f"1.5); the squared mean gradient is {seeds(c['mean_grad_share'])} of tr F_emp, so the "
                           f"ratio is ~1 only at a stationary point. Replaces the preset band (0.5, 2) on the seed "
                           f"mean, which failed on --set seed=1 (2.15)"})
+    # The check above replaced this one after a quick run with --set seed=1 failed it (2.15); kept as first
+    # written, report-only: the seed mean of b tr(F_batch) / tr(F_emp) in (0.5, 2) (a factor 2 around the
+    # stationary-point value 1; the factor had no stated source).
+    orig = float(ratio.mean())
+    out.append({"name": "original check: the batch estimator is about 1/b of the empirical Fisher", "value": orig,
+                "passed": bool(0.5 < orig < 2), "gating": False,
+                "claim": "original check (replaced by the per-seed prediction above after --set seed=1 failed it): "
+                         "b tr(F_batch) / tr(F_emp) is about 1, averaged over seeds",
+                "paper": "theory: 1 at a stationary point (mean gradient 0); above 1 by the squared mean gradient",
+                "tolerance": "seed mean in (0.5, 2)",
+                "detail": f"b * tr(F_batch) / tr(F_empirical) with b = {b}: seed mean {orig:.3g} (per seed "
+                          f"{seeds(ratio)}; in (0.5, 2)? {0.5 < orig < 2}). Report-only: a preset band with no "
+                          f"source for the factor 2, that ignores the squared mean gradient "
+                          f"({seeds(c['mean_grad_share'])} of tr F_emp here)"})
     for est in cfg.estimators:
         r = res["sweeps"][est]
         acc = _acc(r)
@@ -377,7 +420,7 @@ def plot(res: dict, cfg: Config) -> dict:
            title=f"estimators vs exact Fisher after task 1\n({meta['fisher_examples']} examples, batch b={meta['batch']})")
     ax.title.set_fontsize(8.5)
     ax.legend(fontsize=6.5)
-    failed = [ch["name"] for ch in checks(res, cfg) if not ch["passed"]]
+    failed = [ch["name"] for ch in checks(res, cfg) if not ch["passed"] and ch.get("gating", True)]  # report-only: stamp
     fig.suptitle("EWC (Kirkpatrick et al. 2017) with four Fisher estimators; empirical vs true Fisher: Kunstner et al. "
                  "2019" + ("\nNOT reproduced: " + "; ".join(failed) if failed else ""), fontsize=9)
     fig.tight_layout()
