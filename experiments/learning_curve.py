@@ -29,15 +29,19 @@ Checks:     the power law describes the curve better than an exponential (AIC lo
             last quarter is < 25% of the first quarter's (both datasets); frequent characters
             and frequent bigrams reach half-way before rare ones; the final test NLL (positions
             with the full context) is not below the entropy rate (beyond 3 standard errors) and
-            approaches it (gap < 25% of the initial gap log V - H).
+            approaches it (gap < 25% of the initial gap log V - H). The two 25% bars have no
+            paper or theory source (the claims themselves are < 100%); the records say so.
+            Report-only "original check" (the first gating check, kept): power-law R^2 > 0.9 and
+            b > 0 (0.9 unsourced; the exponential scores as high, so it tests no power law).
 Runtime:    quick (MNIST-1D 8 epochs x 8 seeds; markov_text 600 steps x 2 seeds), 2026-11-30, 2
             shared CPU cores under load: 11 s (18 s wall with start-up; JAX's compilation cache
             warm). Full (20 epochs x 16 seeds, 1500 steps x 4 seeds): not measured.
 Result:     quick, 2026-11-30 (seed 0): MNIST-1D: the exponential wins, AIC exp - AIC power = -48.0
             (power law b 0.196, c at its bound 0, R^2 0.940; exponential R^2 0.982): report-only
-            FAIL; last / first quarter improvement 0.123 (< 0.25); test accuracy 0.575. markov_text:
-            AIC difference +0.6 (power law R^2 0.962, exponential 0.962; not > 10): report-only
-            FAIL; improvement ratio 0.026 (per quarter 36.6 / 1.15 / 0.48 / 0.94 x1e-4 nats/step:
+            FAIL; original check R^2 0.940 > 0.9: report-only PASS; last / first quarter
+            improvement 0.123 (< 0.25; the fitted power law's own 0.060); test accuracy 0.575.
+            markov_text: AIC difference +0.6 (power law R^2 0.962, exponential 0.962; not > 10):
+            report-only FAIL; original check R^2 0.962: report-only PASS; improvement ratio 0.026 (per quarter 36.6 / 1.15 / 0.48 / 0.94 x1e-4 nats/step:
             the last quarter is not the smallest); half-time frequent vs rare characters 5 vs 38
             steps, bigrams 5 vs 48; final test NLL 1.3229 vs entropy rate 1.2459 (gap 0.077 = 4.2%
             of the initial 1.841). All gating checks pass. Before the 2026-11-30 engine refactor
@@ -231,6 +235,8 @@ def checks(res: dict, cfg: Config) -> list[dict]:
         ex, d = cmp["exp"], cmp["delta_aic"]
         rec = {"name": f"a power law describes the {label} learning curve better than an exponential", "value": d,
                     "passed": bool(np.isfinite(d) and d > 10 and f["b"] > 0),
+                    "tolerance": "AIC exp - AIC power > 10 (Burnham & Anderson 2002: essentially no support for the "
+                                 "loser) and b > 0",
                     "detail": f"AIC exp - AIC power = {d:.1f} (> 10) over {cmp['n_bins']} log-spaced bins of the "
                               f"{res[name]['loss'].shape[0]}-seed mean; power law a {f['a']:.3g}, b {f['b']:.3f} (> 0), "
                               f"c {f['c']:.4f}, R^2 {f['r2']:.4f}; exponential a {ex['a']:.3g}, tau {ex['tau']:.3g}, "
@@ -239,14 +245,32 @@ def checks(res: dict, cfg: Config) -> list[dict]:
         # in quick runs (seed=0 / 1) and -73 / -76 at the full 20 epochs (two keys): a plateau, then a drop
         # that keeps steepening in log t, which no a t^-b + c follows. markov_text (quick, 2 seeds): +37 at
         # seed=0, -41 at seed=1 (another Markov source), so its verdict would be a coin toss on the seed.
-        # The check that gated before, R^2 > 0.9, holds for the exponential as well (0.96-0.99): no test of
-        # the power law. Recorded, stamped and shown as failed where it fails (lossatlas.checks).
+        # Recorded, stamped and shown as failed where it fails (lossatlas.checks).
         rec["gating"] = False
         out.append(rec)
+        # The check that gated first (commit 99bf13d), kept as written, report-only: power-law R^2 > 0.9 and
+        # b > 0. The 0.9 had no source, and the exponential scores as high on the same bins, so it tests no
+        # power law.
+        r2_exp = 1 - ex["rss"] / np.sum((f["loss_bins"] - f["loss_bins"].mean()) ** 2)
+        out.append({"name": f"original check: power law fits the {label} learning curve", "value": f["r2"],
+                    "passed": bool(f["r2"] > 0.9 and f["b"] > 0), "gating": False, "tolerance": "R^2 > 0.9 and b > 0",
+                    "claim": "original check (replaced by the AIC comparison above): the power law a t^-b + c fits "
+                             "the log-binned learning curve with R^2 > 0.9",
+                    "detail": f"power-law R^2 {f['r2']:.4f} (> 0.9), b {f['b']:.3f} (> 0), a {f['a']:.3g}, c "
+                              f"{f['c']:.4f}. Report-only: the 0.9 came from no paper or theory, and an exponential "
+                              f"fits the same bins with R^2 {r2_exp:.4f}, so passing it says nothing for the power "
+                              f"law"})
+        # Threshold 0.25: no source (set when the check was first written, 99bf13d). The claim itself, that the
+        # improvement per step shrinks, is a ratio < 1 (1: a constant rate); 0.25 is a margin below that with
+        # no derivation. For comparison the detail gives the ratio the fitted power law itself would give.
+        tt = np.arange(1, len(res[name]["loss"][0]) + 1, dtype=float)
+        pl_ratio = improvement(power_law(tt, f["a"], f["b"], f["c"]), 4)["ratio_last_first"]
         out.append({"name": f"per-step improvement shrinks ({label})", "value": imp["ratio_last_first"],
-                    "passed": bool(imp["quarters"][0] > 0 and imp["ratio_last_first"] < 0.25),
+                    "passed": bool(imp["quarters"][0] > 0 and imp["ratio_last_first"] < 0.25), "tolerance": "< 0.25",
                     "detail": f"-dL/dt last quarter / first quarter = {imp['ratio_last_first']:.4f} (< 0.25); "
-                              f"first {imp['quarters'][0]:.2e}, last {imp['quarters'][-1]:.2e} nats/step"})
+                              f"first {imp['quarters'][0]:.2e}, last {imp['quarters'][-1]:.2e} nats/step. The 0.25 "
+                              f"has no paper or theory source (shrinking means < 1; 0.25 is an unsourced margin); "
+                              f"the fitted power law's own ratio over these steps is {pl_ratio:.3g}"})
     m = res["markov"]
     for kind, what in (("char", "characters"), ("bigram", "bigrams")):
         ht = m["groups"][kind]["half_time"]
@@ -259,11 +283,18 @@ def checks(res: dict, cfg: Config) -> list[dict]:
     mean_sq = m["test_nll_sq"][:, -1].mean()
     se = float(np.sqrt(max(mean_sq - final ** 2, 0.0) / m["n_test_tokens"]))
     init_gap = float(m["test_nll"][:, 0].mean() - m["entropy_rate"])
+    # Theory (Shannon): no predictor's expected NLL is below the source's entropy rate H; 3 standard errors of
+    # the finite test set is the statistical margin.
     out.append({"name": "no model beats the entropy rate", "value": gap, "passed": bool(gap >= -3 * se),
+                "paper": "theory: E[NLL] >= H for every predictor (Shannon)", "tolerance": ">= -3 SE",
                 "detail": f"final test NLL {final:.4f} - H {m['entropy_rate']:.4f} = {gap:.4f} (>= -3 SE = {-3 * se:.4f})"})
+    # Threshold 25%: no source (set when the check was first written, 99bf13d). "Approaches" only needs the
+    # gap to shrink below the initial gap (< 100%); 25% is an unsourced margin.
     out.append({"name": "the test NLL approaches the entropy rate", "value": gap / init_gap,
-                "passed": bool(gap < 0.25 * init_gap),
-                "detail": f"gap {gap:.4f} nats = {gap / init_gap:.1%} of the initial gap {init_gap:.3f} (< 25%)"})
+                "passed": bool(gap < 0.25 * init_gap), "tolerance": "< 25% of the initial gap",
+                "detail": f"gap {gap:.4f} nats = {gap / init_gap:.1%} of the initial gap {init_gap:.3f} (< 25%). "
+                          f"The 25% has no paper or theory source (approaching means < 100%; 25% is an unsourced "
+                          f"margin)"})
     out.append({"name": "no markov_text run diverged", "value": int((m["diverged_at"] >= 0).sum()),
                 "passed": bool(np.all(m["diverged_at"] < 0)), "detail": f"diverged_at {m['diverged_at'].tolist()}"})
     return out
