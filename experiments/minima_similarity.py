@@ -15,9 +15,13 @@ Fig. 2), and its spread (standard deviation and interquartile range) and mean pe
 
 Command:    lossatlas run minima_similarity [--quick]
 Checks:     the spread of the final test loss shrinks with width (std at the widest net over the
-            narrowest's: the upper end of its 95% bootstrap interval over seeds < 0.5); so does the
-            spread relative to the mean (std / mean: upper end of the ratio's interval < 1), since
-            the mean falls too; the mean final test loss falls from the narrowest to the widest net.
+            narrowest's: the upper end of its 95% bootstrap interval over seeds < 0.5; Choromanska
+            et al. show the spread shrinking but give no factor, so the paper's claim is < 1 and
+            the 0.5 has no source: the record says so); so does the spread relative to the mean
+            (std / mean: upper end of the ratio's interval < 1), since the mean falls too; the mean
+            final test loss falls from the narrowest to the widest net (mean ratio widest /
+            narrowest: upper end of its 95% bootstrap interval < 1). Report-only "original check":
+            the first version's std ratio < 0.5 and Spearman(width, std) <= -0.7.
 Runtime:    quick (digits, widths 4 / 16 / 64, 32 seeds, 6 epochs), 2026-11-30, 2 shared CPU cores
             under load: 3 s (8 s wall with start-up; JAX's compilation cache warm). Full (widths
             2-128, 256 seeds, 20 epochs): 404 s on 2 CPU cores under load (README; measured before
@@ -25,7 +29,8 @@ Runtime:    quick (digits, widths 4 / 16 / 64, 32 seeds, 6 epochs), 2026-11-30, 
 Result:     quick, 2026-11-30 (seed 0), final test loss over 32 seeds at width 4 / 16 / 64: mean
             1.241 / 0.244 / 0.189, std 0.369 / 0.022 / 0.0097; std ratio w64 / w4 0.026 (95%
             bootstrap [0.020, 0.036] < 0.5); std / mean 0.297 / 0.090 / 0.051, ratio 0.172 ([0.131,
-            0.238] < 1); no run diverged. All checks pass. Full run (README; before the refactor),
+            0.238] < 1); mean ratio w64 / w4 0.153 ([0.138, 0.171] < 1); original check (ratio
+            0.026, Spearman -1.00): report-only PASS; no run diverged. All checks pass. Full run (README; before the refactor),
             width 2 / 4 / 8 / 16 / 32 / 64 / 128: mean 1.594 / 0.771 / 0.251 / 0.149 / 0.137 /
             0.130 / 0.124, std 0.464 / 0.381 / 0.128 / 0.016 / 0.012 / 0.011 / 0.010.
 """
@@ -128,27 +133,57 @@ def _cv(x):
     return x.std(-1) / x.mean(-1)
 
 
+def _mean(x):
+    return x.mean(-1)
+
+
 def checks(res: dict, cfg: Config) -> list[dict]:
     st = _stats(res)
     x = res["test_loss"]
     ratio, lo, hi = bootstrap_ratio(x[0], x[-1], _sd)
     cv = st["std"] / st["mean"]
     rcv, rlo, rhi = bootstrap_ratio(x[0], x[-1], _cv)
+    rmean, mlo, mhi = bootstrap_ratio(x[0], x[-1], _mean)
     rho = _spearman(np.asarray(cfg.widths, float), st["std"])
     w0, w1 = cfg.widths[0], cfg.widths[-1]
     return [
+        # Choromanska et al. 2015 (sec. 6, the test-loss histograms per network size) show the spread over
+        # initialisations shrinking with size but give no factor: the paper's claim is a ratio < 1. The 0.5
+        # (the spread at least halves from the narrowest to the widest net) came from no paper or theory; it
+        # has been in the check since its first version (cc07ab5).
         {"name": "the spread of final test loss shrinks with width", "value": ratio, "passed": bool(hi < 0.5),
+         "paper": "spread of test losses over initialisations shrinks with network size (Choromanska et al. 2015, "
+                  "sec. 6; no factor given)",
+         "tolerance": "upper end of the 95% bootstrap interval < 0.5 (0.5 unsourced; the paper's claim is < 1)",
          "detail": f"std over {cfg.seeds} seeds: " + ", ".join(f"w{w}: {s:.4f}" for w, s in zip(cfg.widths, st["std"]))
                    + f"; std(w{w1}) / std(w{w0}) = {ratio:.3f}, 95% bootstrap interval [{lo:.3f}, {hi:.3f}] "
-                   f"(upper end < 0.5); Spearman(width, std) {rho:.2f} (reported); IQR "
-                   + ", ".join(f"{q:.4f}" for q in st["iqr"])},
+                   f"(upper end < 0.5: a factor with no paper or theory source, in the check since its first "
+                   f"version; the paper shows the spread shrinking without a factor, i.e. < 1); Spearman(width, "
+                   f"std) {rho:.2f} "
+                   f"(reported); IQR " + ", ".join(f"{q:.4f}" for q in st["iqr"])},
+        # The first version (cc07ab5) also required Spearman(width, std) <= -0.7; 6f9b349 dropped it (it had
+        # passed) for the bootstrap interval. Kept as first written, report-only (-0.7 unsourced as well).
+        {"name": "original check: the spread shrinks with width (ratio < 0.5 and Spearman <= -0.7)", "value": ratio,
+         "passed": bool(ratio < 0.5 and rho <= -0.7), "gating": False,
+         "tolerance": "std(widest) / std(narrowest) < 0.5 and Spearman(width, std) <= -0.7",
+         "claim": "original check (replaced by the bootstrap interval above): std ratio widest / narrowest < 0.5 "
+                  "and the std falls with width in rank order (Spearman <= -0.7)",
+         "detail": f"std ratio {ratio:.3f} (< 0.5? {ratio < 0.5}), Spearman(width, std) {rho:.2f} (<= -0.7? "
+                   f"{rho <= -0.7}); neither bar has a paper or theory source"},
         {"name": "the spread relative to the mean shrinks with width", "value": rcv, "passed": bool(rhi < 1.0),
+         "tolerance": "upper end of the 95% bootstrap interval < 1",
          "detail": "std / mean: " + ", ".join(f"w{w}: {c:.3f}" for w, c in zip(cfg.widths, cv))
                    + f"; ratio w{w1} / w{w0} = {rcv:.3f}, 95% bootstrap interval [{rlo:.3f}, {rhi:.3f}] (upper end < 1); "
                    "IQR / median: " + ", ".join(f"{q / m:.3f}" for q, m in zip(st["iqr"], np.nanmedian(x, 1)))},
-        {"name": "the mean final test loss falls with width", "value": float(st["mean"][-1] - st["mean"][0]),
-         "passed": bool(st["mean"][-1] < st["mean"][0]),
-         "detail": "mean test loss " + ", ".join(f"w{w}: {m:.4f}" for w, m in zip(cfg.widths, st["mean"]))},
+        # The typical loss also falls with size (Choromanska et al. 2015, sec. 6): ratio of the means < 1, with
+        # the same percentile bootstrap over seeds as the spread checks (upper end of the 95% interval < 1).
+        # Before 2026-11-30 this compared the two seed means without an interval.
+        {"name": "the mean final test loss falls with width", "value": rmean,
+         "passed": bool(mhi < 1.0), "tolerance": "upper end of the 95% bootstrap interval of mean ratio < 1",
+         "paper": "the typical test loss falls with network size (Choromanska et al. 2015, sec. 6)",
+         "detail": "mean test loss " + ", ".join(f"w{w}: {m:.4f}" for w, m in zip(cfg.widths, st["mean"]))
+                   + f"; mean(w{w1}) / mean(w{w0}) = {rmean:.3f}, 95% bootstrap interval over seeds [{mlo:.3f}, "
+                   f"{mhi:.3f}] (upper end < 1); difference {st['mean'][-1] - st['mean'][0]:+.4f}"},
     ]
 
 
@@ -170,7 +205,7 @@ def plot(res: dict, cfg: Config) -> dict:
     ax.plot(cfg.widths, st["std"], "o-", label="std over seeds")
     ax.plot(cfg.widths, st["iqr"], "s--", label="IQR over seeds")
     ax.plot(cfg.widths, st["mean"], "^:", color="k", label="mean")
-    ok = all(c["passed"] for c in checks(res, cfg))
+    ok = all(c["passed"] for c in checks(res, cfg) if c.get("gating", True))
     ax.set(xscale="log", yscale="log", xlabel="hidden width", ylabel="final test loss statistic",
            title="(b) spread " + ("shrinks" if ok else "does NOT shrink as expected") + " with width")
     plotting.log_xticks(ax, cfg.widths)

@@ -54,4 +54,7 @@ def test_minima_similarity_spread_shrinks_with_width(minima):
     x = res["test_loss"]
     assert x.shape == (len(cfg.widths), cfg.seeds) and np.all(np.isfinite(x))
     assert np.all(x.std(1) > 0)                     # seeds are really different initialisations
+    assert not checks["original check: the spread shrinks with width (ratio < 0.5 and Spearman <= -0.7)"]["gating"]
+    mean = checks["the mean final test loss falls with width"]        # a ratio with a bootstrap interval over seeds
+    assert mean["value"] == pytest.approx(x[-1].mean() / x[0].mean(), rel=1e-5) and "bootstrap" in mean["detail"]
     assert (path / "minima_similarity.png").exists()
