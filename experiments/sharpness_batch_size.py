@@ -41,8 +41,8 @@ Checks:     at equal epochs (not Keskar's matched-loss comparison: SB ends at a 
             0): the full run shows 0.2 points, within seed noise.
 Runtime:    quick (digits, MLP 64-64, 60 epochs, 2 seeds, one epsilon), 2026-11-30, 2 shared CPU
             cores under load: 8 s (13 s wall with start-up; JAX's compilation cache warm). Full (150
-            epochs, 4 seeds, two epsilons): 80 s on 2 CPU cores under load (README; measured before
-            the 2026-11-30 engine refactor).
+            epochs, 4 seeds, two epsilons), 2026-11-30: 101 s wall on 2 shared CPU cores under load
+            (80 s before the engine refactor).
 Result:     quick, 2026-11-30 (seed 0), SB (B = 16) vs LB (B = 256) at equal epochs: lambda_max
             0.629 vs 8.28 (ratio 13.2), epsilon-sharpness (1e-3) 0.288 vs 1.55 (min ratio 5.39),
             train loss 0.0009 vs 0.0666; at matched training loss (SB at epoch 10 of 60, both seeds)
@@ -52,9 +52,15 @@ Result:     quick, 2026-11-30 (seed 0), SB (B = 16) vs LB (B = 256) at equal epo
             within 9.4e-7.
             Generalisation gap (report-only): FAIL, not reproduced: test accuracy SB - LB +0.0028
             (95% CI -0.0325 .. +0.0381), test loss LB - SB +0.0140 (CI -0.0135 .. +0.0416); test
-            accuracy 0.971 vs 0.968. All gating checks pass. Full run (README; before the refactor):
-            lambda_max 0.0103 vs 4.03, epsilon-sharpness 0.0071 vs 0.995, train loss 1e-5 vs 0.013,
-            test accuracy 0.9715 vs 0.9694 (0.2 points).
+            accuracy 0.971 vs 0.968. All gating checks pass. Full run, 2026-11-30 (seed 0): at equal
+            epochs lambda_max 0.0103 vs 4.03 (ratio 392), epsilon-sharpness (1e-3 / 5e-4) 0.0071 /
+            0.00095 vs 0.995 / 0.267 (min ratio 141), train loss 9e-6 vs 0.013; at matched training
+            loss (SB at epochs 25-28 of 150) lambda_max 3.03 vs 4.03 (ratio 1.33, PASS) but
+            epsilon-sharpness 1.11 / 0.381 vs 0.995 / 0.267: report-only FAIL, not reproduced, ratio
+            0.895 / 0.701 (paired per-seed 95% CIs 0.60 .. 1.37 and 0.38 .. 1.31); test accuracy
+            0.9715 vs 0.9694, SB - LB +0.0021 (CI -0.0045 .. +0.0087), test loss LB - SB -0.062 (CI
+            -0.102 .. -0.021: the large batch has the lower test loss): report-only FAIL. All gating
+            checks pass.
 """
 from __future__ import annotations
 
