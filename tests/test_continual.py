@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lossatlas import continual as cl
-from lossatlas import data, grads, models
+from lossatlas import data, grads, models, train
 from lossatlas.continual import buffer as membuf
 from lossatlas.continual.program import host_data
 
@@ -429,13 +429,6 @@ def _bwt(stream, strat, lam):
     return cl.backward_transfer(out["R"][0]).mean()
 
 
-@pytest.mark.slow
-def test_replay_forgets_less_than_finetuning(tiny_stream, ewc_runs):
-    naive_bwt = cl.backward_transfer(ewc_runs[1]["R"][0]).mean()
-    bwt = _bwt(tiny_stream, cl.replay(96), 0.0)
-    assert bwt > naive_bwt + 0.05, (bwt, naive_bwt)
-
-
 def test_every_strategy_traces(tiny_stream):
     """Every built-in strategy traces through the program with the expected output shapes (no compile)."""
     for name in sorted(cl.STRATEGIES):
@@ -448,12 +441,169 @@ def test_every_strategy_traces(tiny_stream):
 
 @pytest.mark.slow
 def test_every_strategy_protects_old_tasks(tiny_stream, ewc_runs):
-    """Slow (7 compiles): joint, replay, A-GEM, SI, online EWC, L2 and LwF each forget less than fine-tuning."""
+    """Slow (7 compiles): joint, replay, A-GEM, SI, online EWC, L2 and LwF each forget less than fine-tuning
+    on the 3-task stream. The value tests below check joint, replay, A-GEM, LwF and online EWC by default;
+    this one remains the only check of SI and L2's values."""
     naive_bwt = cl.backward_transfer(ewc_runs[1]["R"][0]).mean()
     for strat, lam in ((cl.joint(), 0.0), (cl.replay(96), 0.0), (cl.agem(96, ref_batch=48), 0.0), (cl.si(), 3.0),
                        (cl.ewc(fisher="exact", online=True, gamma=0.9), 10.0), (cl.l2(), 3.0), (cl.lwf(), 3.0)):
         bwt = _bwt(tiny_stream, strat, lam)
         assert bwt > naive_bwt + 0.03, (strat.name, bwt, naive_bwt)
+
+
+# ------------------------------------------------------------------------------- values through run_stream
+# Each strategy runs through the public entry point on two 2-task streams of the same shapes (one compile
+# per strategy; the streams are a leading axis): permuted digits in domain-IL (naive fine-tuning forgets
+# ~0.4 of task 0) and split digits in class-IL (naive forgets task 0 completely: task 1's units win every
+# argmax). 8 seeds of one key: A-GEM, LwF and EWC train task 0 exactly as naive does (see the equality
+# tests), so their comparisons with naive are paired by seed. Each margin comes from the expected size of
+# the effect (the literature, and a 4-seed exploration with another key), noted at the assert, and was
+# fixed before this key and these 8 seeds ran; "measured" gives their values (2026-11-30, 2 CPU cores).
+
+VAL_SEEDS = 8
+VAL_KEY = jax.random.PRNGKey(11)
+VAL_CFG = cl.StreamConfig(model_cfg={"widths": (64,)}, learning_rate=0.3, batch_size=16, epochs=6, keep_params=True)
+VAL_STEPS = 6 * (256 // 16)  # steps per task
+VAL_STRATEGIES = {  # name -> (strategy, lams); one program each (a stack would run every member's hooks
+    "naive": (cl.naive(), [0.0]),  # for every point under vmap: ~10x the run time of separate programs here)
+    "joint": (cl.joint(), [0.0]),
+    "joint_all": (cl.joint(all_tasks=True), [0.0]),
+    "replay": (cl.replay(64), [0.0]),  # reservoir memory (the default)
+    "agem": (cl.agem(64, ref_batch=64), [0.0]),  # per-task memory (the default): empty during task 0
+    "lwf": (cl.lwf(), [0.0, 0.3]),
+    "online_ewc": (cl.ewc(fisher="exact", online=True, fisher_examples=64), [10.0]),  # 64: the Fisher's cost
+}
+
+
+@pytest.fixture(scope="module")
+def value_streams(digits_ds):
+    dom = cl.permuted(digits_ds, 2, KEY, scenario="domain").subset(num_train=256, num_test=150)
+    cls = cl.split(digits_ds, KEY, classes_per_task=5, scenario="class").subset(num_train=256, num_test=150)
+    return dom, cls
+
+
+@pytest.fixture(scope="module")
+def value_runs(value_streams):
+    """name -> run_stream output, axes [stream (domain, class), L, S=8, ...]."""
+    return {name: cl.run_stream(list(value_streams), strat, VAL_CFG, key=VAL_KEY, seeds=VAL_SEEDS, lams=lams)
+            for name, (strat, lams) in VAL_STRATEGIES.items()}
+
+
+def _task0_after_task1(out, d=0, li=0):
+    """[S]: accuracy on task 0 after training task 1 (R[1, 0]), stream d (0: domain-IL), lambda point li."""
+    return out["R"][d, li, :, 1, 0]
+
+
+def _forgetting(out, d=0, li=0):
+    return out["R"][d, li, :, 0, 0] - out["R"][d, li, :, 1, 0]
+
+
+def test_naive_forgets_in_this_setup(value_runs):
+    """The premise of the comparisons below: fine-tuning learns each task and then forgets task 0."""
+    r = value_runs["naive"]["R"]  # [2, 1, S, 2, 2]
+    assert np.all(np.isfinite(r))
+    # domain-IL: both tasks learnt (a 64-unit MLP reaches ~0.9 on 256 digits) and >= 0.2 of task 0 lost
+    assert r[0, 0, :, 0, 0].mean() > 0.75 and r[0, 0, :, 1, 1].mean() > 0.75  # measured: 0.91, 0.88
+    assert _forgetting(value_runs["naive"]).mean() > 0.2  # measured: 0.91 -> 0.52
+    # class-IL: task 0's classes are not predicted again after task 1 (van de Ven & Tolias 2019)
+    assert r[1, 0, :, 0, 0].mean() > 0.8 and r[1, 0, :, 1, 0].max() < 0.1  # measured: 0.96 -> 0.00
+
+
+def test_joint_keeps_the_first_task(value_runs):
+    """Cumulative joint training (task 1's batches drawn from tasks 0 and 1) keeps task 0 in both scenarios."""
+    for d, name in enumerate(("domain", "class")):
+        forget_naive = _forgetting(value_runs["naive"], d).mean()
+        forget_joint = _forgetting(value_runs["joint"], d).mean()
+        # joint keeps seeing task 0, so its forgetting should be ~0; a quarter of naive's (~0.1 in
+        # domain-IL, ~0.24 in class-IL) leaves room for capacity sharing and test-set noise
+        assert forget_joint < 0.25 * forget_naive, (name, forget_joint, forget_naive)
+        # measured: domain -0.00 vs 0.38, class 0.02 vs 0.96
+
+
+def test_joint_over_all_tasks_matches_training_on_the_union(value_runs, value_streams):
+    """joint(all_tasks=True) is SGD on the union of the tasks' training sets (drawn with replacement): its
+    final accuracy matches lossatlas.train.sweep on the union (same config and number of steps, 8 seeds)."""
+    dom = value_streams[0]
+    union = data.Dataset("union", np.concatenate(list(dom.x_train)), np.concatenate(list(dom.y_train)),
+                         np.concatenate(list(dom.x_test)), np.concatenate(list(dom.y_test)), dom.num_outputs)
+    cfg = VAL_CFG.train_config()
+    assert 2 * VAL_STEPS == cfg.epochs * (union.x_train.shape[0] // cfg.batch_size)  # as many steps
+    _, hist = train.sweep(cfg, union, key=VAL_KEY, seeds=VAL_SEEDS)
+    union_acc = hist["test_acc"][:, -1].mean()
+    # the union's test set is the two tasks' (equal sizes): its accuracy is the mean of R's last row
+    joint_acc = value_runs["joint_all"]["R"][0, 0, :, 1].mean()
+    # they differ in sampling (with / without replacement) and seeds: per-seed sd ~0.03-0.04 on 300 test
+    # examples, so the difference of two 8-seed means has sd ~0.02 and 0.08 is 4 sd; a run that learnt
+    # one task only would score ~0.6-0.7 on the union
+    assert abs(joint_acc - union_acc) < 0.08, (joint_acc, union_acc)  # measured: 0.853 vs 0.838
+    naive_acc = value_runs["naive"]["R"][0, 0, :, 1].mean()
+    assert joint_acc > naive_acc + 0.05, (joint_acc, naive_acc)  # measured: 0.853 vs 0.703
+
+
+def test_replay_and_agem_forget_less_than_naive(value_runs):
+    naive = _task0_after_task1(value_runs["naive"])
+    replay, agem = _task0_after_task1(value_runs["replay"]), _task0_after_task1(value_runs["agem"])
+    # domain-IL: rehearsing 64 stored examples restores most of the ~0.4 naive loses (expected gain ~0.3;
+    # margin 0.15, half of it). A-GEM only removes the part of each step that raises the memory's loss,
+    # so less (expected ~0.15; margin 0.05, a third: the paired gain's seed sd is ~0.05-0.07, so the
+    # margin is > 3 standard errors of an 8-seed mean below the expectation)
+    assert replay.mean() > naive.mean() + 0.15, (replay.mean(), naive.mean())  # measured: +0.26
+    assert agem.mean() > naive.mean() + 0.05, (agem.mean(), naive.mean())  # measured: +0.14
+    # class-IL: naive keeps nothing of task 0; replay keeps most of it (Chaudhry et al. 2019's tiny
+    # memories; expected > 0.6 here). A-GEM does not help in class-IL (measured 0.02): not asserted.
+    assert _task0_after_task1(value_runs["replay"], d=1).mean() > 0.4  # measured: 0.85
+
+
+def test_agem_with_an_empty_memory_is_naive(value_runs):
+    """A-GEM's per-task memory is empty during task 0: the reference gradient is exactly zero and the
+    projection leaves each step unchanged, so task 0 is fine-tuning bit for bit (same key)."""
+    agem, naive = value_runs["agem"], value_runs["naive"]
+    np.testing.assert_array_equal(agem["loss"][..., :VAL_STEPS], naive["loss"][..., :VAL_STEPS])
+    np.testing.assert_array_equal(agem["R"][..., 0, :], naive["R"][..., 0, :])
+    np.testing.assert_array_equal(agem["init_acc"], naive["init_acc"])
+    for a, b in zip(jax.tree_util.tree_leaves(agem["params"]), jax.tree_util.tree_leaves(naive["params"])):
+        np.testing.assert_array_equal(a[:, :, :, 0], b[:, :, :, 0])  # [D, L, S, task, ...]: after task 0
+        assert not np.array_equal(a[:, :, :, 1], b[:, :, :, 1])  # task 1, with a memory, differs
+
+
+def _kl_task0(stream, out, li):
+    """[S]: mean over task 0's test inputs of KL(p after task 0 || p after task 1), task 0's mask at task 1."""
+    apply = cl.model_apply(stream, VAL_CFG)
+    mask = jnp.asarray(stream.masks[1, 0])
+
+    def kl(old, new):
+        lo = jax.nn.log_softmax(cl.masked(apply(old, stream.x_test[0]), mask))
+        ln = jax.nn.log_softmax(cl.masked(apply(new, stream.x_test[0]), mask))
+        return jnp.mean(jnp.sum(jnp.where(mask, jnp.exp(lo) * (lo - ln), 0.0), axis=-1))
+
+    p = jax.tree_util.tree_map(lambda a: a[0, li], out["params"])  # domain-IL: [S, task, ...]
+    return np.asarray(jax.vmap(lambda q: kl(jax.tree_util.tree_map(lambda a: a[0], q),
+                                            jax.tree_util.tree_map(lambda a: a[1], q)))(p))
+
+
+def test_lwf_lambda0_is_naive_and_distillation_keeps_old_outputs(value_runs, value_streams):
+    lwf, naive = value_runs["lwf"], value_runs["naive"]
+    # lambda = 0 adds 0 * distillation: naive's run, same key, same numbers
+    for k in ("R", "init_acc"):
+        np.testing.assert_array_equal(lwf[k][:, 0], naive[k][:, 0], err_msg=k)
+    for a, b in zip(jax.tree_util.tree_leaves(lwf["params"]), jax.tree_util.tree_leaves(naive["params"])):
+        np.testing.assert_array_equal(a[:, 0], b[:, 0])
+    np.testing.assert_allclose(lwf["loss"][:, 0], naive["loss"][:, 0], rtol=1e-6)  # + 0 * KD may round (1 ulp)
+    # distillation's own quantity: how far training task 1 moves the outputs on task 0's inputs. LwF
+    # distils the task-0 model on task 1's inputs only; to protect task 0 the move must shrink on task
+    # 0's inputs too. Expected: well under naive's; margin: below 0.7x naive's (seed means) at lam = 0.3.
+    kl_naive, kl_lwf = _kl_task0(value_streams[0], naive, 0), _kl_task0(value_streams[0], lwf, 1)
+    assert kl_lwf.mean() < 0.7 * kl_naive.mean(), (kl_lwf, kl_naive)  # measured: 0.39 vs 1.00
+    # and it keeps more of task 0 (paired by seed); expected ~0.15 (exploration), margin 0.05
+    gain = _task0_after_task1(lwf, li=1) - _task0_after_task1(naive)
+    assert gain.mean() > 0.05, gain  # measured: +0.17 (every seed > 0.1)
+
+
+def test_online_ewc_forgets_less_than_naive(value_runs):
+    """Online EWC (a running Fisher anchored at the latest solution) keeps more of task 0 in domain-IL
+    (van de Ven & Tolias 2019: EWC helps in domain-IL, not in class-IL, which is not asserted)."""
+    gain = _task0_after_task1(value_runs["online_ewc"]) - _task0_after_task1(value_runs["naive"])
+    assert gain.mean() > 0.05, gain  # expected ~0.1-0.2 at lam = 10 (exploration); measured: +0.20
 
 
 def test_program_errors(tiny_stream):
