@@ -6,9 +6,11 @@ curvature, grads and the experiments run on matrix-free operators.
 * Krylov, on a symmetric operator given as ``matvec`` of flat vectors:
   :func:`lanczos` (Lanczos 1950, with full reorthogonalisation: classical Gram-Schmidt
   applied twice, "twice is enough", Parlett 1998 sec. 6.9, and restart on breakdown),
-  :func:`tridiagonal` / :func:`tridiagonal_eigh` (its ``T`` and Ritz pairs), and
+  :func:`tridiagonal` / :func:`tridiagonal_eigh` (its ``T`` and Ritz pairs),
   :func:`power_top_k` (power iteration, von Mises 1929, with deflation by projection on
-  a shifted operator so it finds the largest *algebraic* eigenvalues).
+  a shifted operator so it finds the largest *algebraic* eigenvalues), and
+  :func:`minres` (Paige & Saunders 1975: least-residual solves of symmetric, possibly
+  indefinite or singular, systems).
 
 Why the dense wrappers exist: on XLA:CPU, a *batched* LAPACK call (``jnp.linalg.qr``,
 ``eigh``, ``svd`` under ``vmap``) splits its batch over the intra-op thread pool
@@ -259,5 +261,79 @@ def tridiagonal_eigh(alphas, betas):
     return eigh(tridiagonal(alphas, betas))
 
 
-__all__ = ["eigh", "eigvalsh", "lanczos", "orthogonal", "power_top_k", "qr", "svdvals", "tridiagonal",
+def minres(matvec: Callable, b, num_iters: int):
+    """``num_iters`` steps of MINRES (Paige & Saunders 1975) for ``A x = b``, ``A`` symmetric.
+
+    The iterate ``x_k`` minimises ``||b - A x||`` over the Krylov space
+    ``span{b, A b, ..., A^{k-1} b}`` (started from ``x_0 = 0``), built by the
+    three-term Lanczos recurrence (no reorthogonalisation: memory is a few vectors
+    of size ``n``) and updated with Givens rotations. ``A`` may be indefinite and
+    singular (Choi, Paige & Saunders 2011, "MINRES-QLP", sec. 2):
+
+    * ``b`` in the range of ``A`` (consistent): every Krylov vector lies in the range,
+      so the limit is the minimum-norm solution ``pinv(A) b``;
+    * ``b`` not in the range (inconsistent): the residual decreases monotonically to
+      the least-squares residual, and the iteration stops at a least-squares solution
+      (not necessarily of minimum norm; MINRES-QLP would give that one).
+
+    Stopping (the state is then frozen, so a fixed ``num_iters`` is safe): the
+    previous iterate is kept once it is a least-squares solution to working precision,
+    ``||A r|| <= sqrt(eps) ||T|| ||r||`` (scipy's ``minres`` test on the same
+    estimates; in floating point a singular ``A`` has eigenvalues ~ ``eps ||A||``
+    that would otherwise blow the iterate up); after a Lanczos breakdown
+    (``beta_{k+1} <= 100 eps ||T||``) or a residual estimate below ``eps ||b||``.
+    Every division is guarded (``b = 0`` gives ``x = 0``). One ``lax.fori_loop``
+    (jit and vmap).
+
+    Args:
+      matvec: symmetric linear map on vectors ``[n]``.
+      b: right-hand side ``[n]`` (floating point; its dtype is the working dtype).
+      num_iters: number of MINRES steps (static int ``>= 1``); at most ``n`` are
+        needed in exact arithmetic.
+
+    Returns:
+      ``x [n]``, the MINRES iterate after ``num_iters`` steps.
+    """
+    num_iters = validate.integer("minres", "num_iters", num_iters, 1)
+    dtype = b.dtype
+    eps = jnp.finfo(dtype).eps
+    zero = jnp.zeros((), dtype)
+    beta1 = jnp.linalg.norm(b)
+
+    def safe(d):
+        return jnp.where(d > 0, d, 1)
+
+    def body(k, state):
+        x, r1, r2, w, w2, beta, oldb, dbar, epsln, phibar, cs, sn, tnorm2, done = state
+        v = r2 / safe(beta)
+        y = matvec(v)
+        y = y - jnp.where(k > 0, beta / safe(oldb), 0) * r1
+        alpha = jnp.dot(v, y, precision=_HI)
+        y = y - (alpha / safe(beta)) * r2
+        oldb_n, beta_n = beta, jnp.linalg.norm(y)
+        tnorm2_n = tnorm2 + alpha ** 2 + oldb_n ** 2 + beta_n ** 2
+        tnorm = jnp.sqrt(tnorm2_n)
+        delta = cs * dbar + sn * alpha                 # apply the previous rotation
+        gbar = sn * dbar - cs * alpha
+        epsln_n, dbar_n = sn * beta_n, -cs * beta_n
+        # ||A r_{k-1}|| = phibar * hypot(gbar, dbar_n): the previous iterate is a LS solution
+        least_squares = jnp.hypot(gbar, dbar_n) <= jnp.sqrt(eps) * tnorm
+        gamma = jnp.hypot(gbar, beta_n)                # the new rotation
+        g = safe(gamma)
+        cs_n, sn_n = gbar / g, beta_n / g
+        phi, phibar_n = cs_n * phibar, sn_n * phibar
+        w_n = (v - epsln * w2 - delta * w) / g
+        new = (x + phi * w_n, r2, y, w_n, w, beta_n, oldb_n, dbar_n, epsln_n, phibar_n, cs_n, sn_n, tnorm2_n,
+               (beta_n <= 100 * eps * tnorm) | (jnp.abs(phibar_n) <= eps * beta1))
+        keep = done | least_squares
+        state = state[:-1] + (done | least_squares,)
+        return jax.tree_util.tree_map(lambda old, nw: jnp.where(keep, old, nw), state, new)
+
+    vec = jnp.zeros_like(b)
+    init = (vec, b, b, vec, vec, beta1, zero, zero, zero, beta1, -jnp.ones((), dtype), zero, zero,
+            beta1 == 0)
+    return lax.fori_loop(0, num_iters, body, init)[0]
+
+
+__all__ = ["eigh", "eigvalsh", "lanczos", "minres", "orthogonal", "power_top_k", "qr", "svdvals", "tridiagonal",
            "tridiagonal_eigh"]
