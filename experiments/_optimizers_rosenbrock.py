@@ -8,12 +8,11 @@ import optax
 
 from lossatlas import plotting
 from lossatlas.optim import make_optimizer
+from lossatlas.saddles import rosenbrock
 from ._optimizers_quadratic import LABELS, METHODS, steps_to
 
-
-def rosenbrock(p):
-    x, y = p[0], p[1]
-    return (1.0 - x) ** 2 + 100.0 * (y - x ** 2) ** 2
+#: (1 - x)^2 + 100 (y - x^2)^2, minimum at (1, 1)
+ROSENBROCK = rosenbrock(a=1.0, b=100.0)
 
 
 def run(cfg):
@@ -27,7 +26,7 @@ def run(cfg):
 
             def step(carry, _):
                 p, st = carry
-                u, st2 = tx.update(jax.grad(rosenbrock)(p), st, p)
+                u, st2 = tx.update(jax.grad(ROSENBROCK.loss)(p), st, p)
                 p2 = optax.apply_updates(p, u)
                 ok = jnp.all(jnp.isfinite(p2)) & jnp.all(jnp.abs(p2) < 1e6)
                 bad = jnp.full_like(p, jnp.nan)
@@ -59,7 +58,7 @@ def figure(res: dict, cfg):
     ax = axes[0, 0]
     xs, ys = np.linspace(-2.0, 2.0, 300), np.linspace(-1.0, 3.0, 300)
     X, Y = np.meshgrid(xs, ys)
-    Z = (1 - X) ** 2 + 100 * (Y - X ** 2) ** 2
+    Z = np.asarray(ROSENBROCK.loss(np.stack([X, Y], -1)))
     ax.contour(X, Y, np.log10(Z + 1e-3), levels=20, cmap="Greys", linewidths=0.6)
     for i, m in enumerate(METHODS):
         tr = r["traj"][m]

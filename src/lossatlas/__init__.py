@@ -14,7 +14,7 @@ import os as _os
 # so it is set here, before jax is imported; a level the user chose wins.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from lossatlas import continual, curvature, data, grads, landscape, losses, memory, models, optim, train
+from lossatlas import continual, curvature, data, grads, landscape, losses, memory, models, optim, saddles, train
 from lossatlas import batching, keys, linalg, validate  # the ground floor every layer uses
 from lossatlas.data import Dataset, load
 from lossatlas.losses import binary_cross_entropy, cross_entropy, mse, token_nll
@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Dataset", "TrainConfig", "TrainState", "binary_cross_entropy", "continual", "cross_entropy", "curvature", "data", "get_model", "grads", "landscape",
-    "load", "losses", "make_optimizer", "make_schedule", "make_train", "memory", "models", "mse", "optim", "sweep",
+    "load", "losses", "make_optimizer", "make_schedule", "make_train", "memory", "models", "mse", "optim", "saddles", "sweep",
     "token_nll", "train",
 ]
 __all__ += ["batching", "keys", "linalg", "validate"]
