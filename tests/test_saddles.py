@@ -80,6 +80,121 @@ def test_six_hump_camel_has_its_textbook_critical_points():
     assert [s.kinds[i] for i in np.flatnonzero(np.all(s.critical_points == 0, axis=1))] == ["saddle"]
 
 
+# ------------------------------------------------------------------------------- critical points
+
+@functools.lru_cache(maxsize=None)
+def _searcher(surface_name, method="newton_mr", num_steps=30, **kw):
+    """One jitted, vmapped search per (surface, settings), shared by every test (traced at most
+    twice: one starts count for the batch, one for the one-start loop)."""
+    s = S.get_surface(surface_name)
+    fn = chex.assert_max_traces(n=2)(lambda p, k: S.find_critical_points(s.loss, p, k, method, num_steps, **kw))
+    return s, jax.jit(fn)
+
+
+def _camel_starts(dtype):
+    s = S.six_hump_camel()
+    cp = jnp.asarray(s.critical_points, dtype)
+    return s, cp, cp + 0.05 * jax.random.normal(jax.random.PRNGKey(2), cp.shape, dtype)
+
+
+def test_newton_mr_converges_to_the_nearby_critical_point_of_every_kind():
+    """float32 Newton-MR from 0.05 off each of the camel's 15 critical points (all starts in one
+    vmapped program) lands on that point, saddles and maxima included (Newton-MR seeks g = 0),
+    and flags it critical."""
+    s, cp, starts = _camel_starts(jnp.float32)
+    _, search = _searcher("six_hump_camel", grad_tol=1e-4)
+    res = search(starts, KEY)
+    assert res.params.dtype == jnp.float32 and res.loss.dtype == jnp.float32
+    np.testing.assert_allclose(res.params, cp, atol=1e-5)
+    assert bool(jnp.all(res.is_critical)) and not bool(jnp.any(res.is_gradient_flat))
+    assert np.all((res.converged_at >= 1) & (res.converged_at <= 10))
+    assert res.grad_norms.shape == (15, 31) and np.all(res.grad_norms[:, 0] > 1e-2)
+    np.testing.assert_array_equal(np.bincount(s.indices[np.asarray(res.converged_at) >= 0]), [6, 7, 2])
+
+
+def test_vmapped_search_equals_starts_run_one_by_one():
+    """The batch of 15 starts gives the numbers of 15 single-start runs of the same compiled search
+    (float32: points and losses to 1e-6, gradient norms to 1e-5, the rounding floor of ||g|| at the
+    points; ``flatness`` is left out: at a critical point it is a ratio of rounding noise)."""
+    _, _, starts = _camel_starts(jnp.float32)
+    _, search = _searcher("six_hump_camel", grad_tol=1e-4)
+    batch = search(starts, KEY)
+    for i in range(starts.shape[0]):
+        one = search(starts[i:i + 1], KEY)
+        for field in ("params", "loss", "is_critical", "converged_at"):
+            np.testing.assert_allclose(getattr(one, field)[0], getattr(batch, field)[i], atol=1e-6, rtol=1e-6)
+        np.testing.assert_allclose(one.grad_norms[0], batch.grad_norms[i], atol=1e-5, rtol=1e-5)
+
+
+def test_newton_mr_finds_the_degenerate_monkey_saddle_and_a_strict_saddle(x64):
+    """The monkey saddle's Hessian vanishes at 0; Newton-MR still converges (linearly: the Newton
+    step halves the distance) to below 1e-8 in 40 steps. On the 10-D strict saddle (a quadratic with
+    10 distinct eigenvalues, one negative) one step of 10 MINRES iterations lands on the saddle."""
+    _, search = _searcher("monkey_saddle", num_steps=40, grad_tol=1e-12)
+    res = search(jnp.array([[0.3, 0.2], [-0.2, 0.35], [0.1, -0.4]]), KEY)
+    assert bool(jnp.all(res.is_critical))
+    np.testing.assert_allclose(res.params, 0, atol=1e-8)
+    _, search = _searcher("strict_saddle", num_steps=1, minres_iters=10)
+    res = search(jnp.array([[0.5, -1, 2, 0.1, 3, -0.7, 0.2, 0.3, -0.4, 1.0]]), KEY)
+    np.testing.assert_allclose(res.params, 0, atol=1e-12)
+    assert int(res.converged_at[0]) == 1 and bool(res.is_critical[0])
+
+
+def _cubic(x):
+    """f(x) = x^3/3 + x: f' = x^2 + 1 > 0 never vanishes; ||f'||^2 is minimal at 0, where f'' = 0."""
+    return jnp.sum(x ** 3 / 3 + x)
+
+
+def test_gradnorm_stops_at_a_gradient_flat_point_and_does_not_call_it_critical(x64):
+    """On x^3/3 + x, minimising ||g||^2 from both sides ends at x = 0 where g = 1 and H g = 0: flagged
+    gradient-flat, not critical; Newton-MR from the same starts ends there too."""
+    starts = jnp.array([[1.0], [-0.7], [2.0]])
+    for method in ("gradnorm", "newton_mr"):
+        res = jax.jit(lambda p, k: S.find_critical_points(_cubic, p, k, method, 60))(starts, KEY)
+        np.testing.assert_allclose(res.params, 0, atol=1e-3)
+        np.testing.assert_allclose(res.grad_norm, 1, atol=1e-6)
+        assert not bool(jnp.any(res.is_critical)) and bool(jnp.all(res.is_gradient_flat))
+        assert np.all(res.flatness < 1e-3) and np.all(res.converged_at == -1)
+
+
+def test_gradnorm_finds_the_minimum_of_a_convex_quadratic(x64):
+    """On a rotated convex quadratic (eigenvalues 1..3) both the default line-search descent and
+    optax.sgd on ||g||^2 / 2 converge to the minimum and flag it critical, not gradient-flat."""
+    loss, _ = _rotated_quadratic([1.0, 2.0, 3.0], 3)
+    starts = jax.random.normal(jax.random.PRNGKey(4), (4, 3), jnp.float64)
+    for opt in (None, optax.sgd(0.1)):
+        res = jax.jit(lambda p, k: S.find_critical_points(loss, p, k, "gradnorm", 150, grad_tol=1e-6,
+                                                          optimizer=opt))(starts, KEY)
+        np.testing.assert_allclose(res.params, 0, atol=1e-6)
+        assert bool(jnp.all(res.is_critical)) and not bool(jnp.any(res.is_gradient_flat))
+
+
+def test_search_over_a_dataset_in_chunks_finds_the_least_squares_fit(x64):
+    """loss_fn(params, batch) with data and chunk_size (4 on 11 examples: a remainder chunk):
+    Newton-MR on a linear regression with a params pytree lands on numpy's least-squares solution
+    (a quadratic: one exact step); jitter moved the two identical starts apart."""
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(11, 3)), rng.normal(size=11)
+
+    def loss(p, batch):
+        return 0.5 * jnp.mean(jnp.square(batch[0] @ p["w"] + p["b"] - batch[1]))
+
+    params0 = {"w": jnp.zeros((2, 3)), "b": jnp.zeros(2)}
+    res = jax.jit(lambda p, k, data: S.find_critical_points(loss, p, k, num_steps=2, minres_iters=4, data=data,
+                                                            chunk_size=4, jitter=0.1, grad_tol=1e-10))(
+        params0, KEY, (jnp.asarray(x), jnp.asarray(y)))
+    sol = np.linalg.lstsq(np.c_[x, np.ones(11)], y, rcond=None)[0]
+    np.testing.assert_allclose(res.params["w"], np.broadcast_to(sol[:3], (2, 3)), atol=1e-10)
+    np.testing.assert_allclose(res.params["b"], [sol[3]] * 2, atol=1e-10)
+    np.testing.assert_allclose(res.loss, 0.5 * np.mean((np.c_[x, np.ones(11)] @ sol - y) ** 2), rtol=1e-12)
+    assert bool(jnp.all(res.is_critical)) and np.all(res.converged_at == 1)
+    assert abs(float(res.grad_norms[0, 0] - res.grad_norms[1, 0])) > 1e-3
+    fit = jax.tree_util.tree_map(lambda a: a[0], res.params)   # a minimum: index 0, also in chunks
+    hi = jax.jit(lambda p, data: S.index(loss, p, None, "dense", data=data, chunk_size=4))(
+        fit, (jnp.asarray(x), jnp.asarray(y)))
+    assert float(hi.num_negative) == 0
+
+
 # ----------------------------------------------------------------------------------- the index
 
 def test_dense_and_full_lanczos_index_count_the_negative_eigenvalues(x64):

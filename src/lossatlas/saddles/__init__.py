@@ -1,20 +1,25 @@
-"""Saddle points: test surfaces and the Hessian index.
+"""Saddle points: test surfaces, critical-point search and the Hessian index.
 
 * :mod:`.surfaces`: toy functions with hand-written gradients and Hessians and their
   known critical points (``saddle_2d``, ``monkey_saddle``, ``six_hump_camel``, ...),
   by name through :func:`get_surface`.
+* :func:`find_critical_points`: Newton-MR (Roosta et al. 2018; Frye et al. 2021) or
+  gradient-norm minimisation (Pennington & Bahri 2017) from many starts in one compiled
+  program; flags critical and gradient-flat points (a gradient-flat point is never
+  called a saddle).
 * :func:`index`: the fraction of negative Hessian eigenvalues (dense, Lanczos, SLQ).
 
 Like :mod:`lossatlas.curvature`, the analysis functions take ``loss_fn(params)`` or
 ``loss_fn(params, batch)`` plus ``data`` and ``chunk_size``, and params pytrees; they
 jit and vmap.
 """
+from .critical import METHODS, CriticalPoints, find_critical_points
 from .hessian_index import INDEX_METHODS, HessianIndex, index, negative_spectral_mass
 from .surfaces import (SURFACES, Surface, get_surface, ill_conditioned_quadratic, monkey_saddle, rosenbrock,
                        saddle_2d, scaled_saddle, six_hump_camel, strict_saddle)
 
 __all__ = [
-    "HessianIndex", "INDEX_METHODS", "SURFACES", "Surface", "get_surface", "ill_conditioned_quadratic", "index",
-    "monkey_saddle", "negative_spectral_mass", "rosenbrock", "saddle_2d", "scaled_saddle", "six_hump_camel",
-    "strict_saddle",
+    "CriticalPoints", "HessianIndex", "INDEX_METHODS", "METHODS", "SURFACES", "Surface", "find_critical_points",
+    "get_surface", "ill_conditioned_quadratic", "index", "monkey_saddle", "negative_spectral_mass", "rosenbrock",
+    "saddle_2d", "scaled_saddle", "six_hump_camel", "strict_saddle",
 ]
