@@ -234,3 +234,106 @@ def test_slq_index_matches_the_known_negative_fraction(x64):
     assert 0 < float(res.stderr) < 0.01
     assert abs(float(res.index) - 0.3) < 4 * float(res.stderr), res
     np.testing.assert_allclose(res.num_negative, 200 * res.index)
+
+
+# ---------------------------------------------------------------------------------- optimizers
+
+def _one_step(tx, loss, x):
+    return jax.jit(lambda x: tx.update(jax.grad(loss)(x), tx.init(x), x, value_fn=loss))(x)
+
+
+def test_saddle_free_newton_escapes_the_saddle_that_damped_newton_lands_on(x64):
+    """On x^2 - y^2 from (0.7, 1e-3), lr = 1, damping 1e-10: saddle-free Newton sets x to 0 and
+    doubles y (|H| = 2I: steps downhill along y); damped Newton jumps onto the saddle (0, 0)."""
+    s, x0 = S.saddle_2d(), jnp.array([0.7, 1e-3])
+    u, state = _one_step(S.saddle_free_newton(1.0, 1e-10), s.loss, x0)
+    np.testing.assert_allclose(x0 + u, [0.0, 2e-3], atol=1e-9)
+    assert int(state.count) == 1 and float(state.min_eigenvalue) == pytest.approx(-2.0)
+    u, _ = _one_step(S.damped_newton(1.0, 1e-10), s.loss, x0)
+    np.testing.assert_allclose(x0 + u, [0.0, 0.0], atol=1e-9)
+
+
+def test_krylov_saddle_free_newton_with_full_dimension_equals_dense(x64):
+    """A non-quadratic 6-D function with an indefinite Hessian: krylov_dim = 6 gives the dense step;
+    krylov_dim = 3 gives a different step; inside optax.chain (value_fn forwarded) and with
+    injected hyperparameters the same step."""
+    def f(x):
+        return jnp.sum(jnp.cos(jnp.arange(1.0, 7.0) * x)) + 0.1 * jnp.sum(x) ** 3 + x[0] * x[3]
+
+    x = jax.random.normal(jax.random.PRNGKey(2), (6,), jnp.float64)
+    dense, state = _one_step(S.saddle_free_newton(0.5, 0.1), f, x)
+    assert float(state.min_eigenvalue) < -1                               # indefinite Hessian
+    full, _ = _one_step(S.saddle_free_newton(0.5, 0.1, "krylov", 6), f, x)
+    part, _ = _one_step(S.saddle_free_newton(0.5, 0.1, "krylov", 3), f, x)
+    np.testing.assert_allclose(full, dense, rtol=1e-9, atol=1e-12)
+    assert np.linalg.norm(part - dense) > 1e-3
+    chained, _ = _one_step(optax.chain(optax.clip_by_global_norm(1e6), S.saddle_free_newton(0.5, 0.1)), f, x)
+    np.testing.assert_allclose(chained, dense, rtol=1e-12)
+    injected = optax.inject_hyperparams(S.saddle_free_newton, static_args=("method", "krylov_dim"))
+    np.testing.assert_allclose(_one_step(injected(learning_rate=0.5, damping=0.1), f, x)[0], dense, rtol=1e-12)
+
+
+def _descend(tx, x0, steps=60):
+    loss = S.saddle_2d().loss
+
+    def step(carry, _):
+        x, state = carry
+        u, state = tx.update(jax.grad(loss)(x), state, x)
+        return (optax.apply_updates(x, u), state), x
+
+    (x, state), _ = jax.lax.scan(step, (x0, tx.init(x0)), None, length=steps)
+    return x, state
+
+
+def test_perturbed_gd_leaves_the_stable_manifold_where_gd_stays():
+    """Started exactly on the saddle's stable manifold (y = 0) of x^2 - y^2, gradient descent
+    converges to the saddle; perturbed GD kicks once the gradient is small and |y| passes 1 within
+    60 steps. The same key gives the same numbers, another key other numbers."""
+    x0 = jnp.array([0.5, 0.0])
+    run = jax.jit(lambda key: _descend(S.perturbed_gd(0.1, key, radius=1e-2, grad_threshold=1e-2, wait_steps=5), x0))
+    x_gd, _ = jax.jit(lambda: _descend(optax.sgd(0.1), x0))()
+    assert float(x_gd[1]) == 0.0 and abs(float(x_gd[0])) < 1e-4
+    x, state = run(jax.random.PRNGKey(3))
+    assert abs(float(x[1])) > 1.0 and int(state.num_perturbations) >= 1 and int(state.count) == 60
+    x_again, _ = run(jax.random.PRNGKey(3))
+    np.testing.assert_array_equal(x, x_again)
+    assert not np.array_equal(x, run(jax.random.PRNGKey(4))[0])
+    np.testing.assert_array_equal(S.perturbed_gd(0.1, 3).init(x0).key, jax.random.PRNGKey(3))  # int seed
+
+
+# ---------------------------------------------------------------------------------- bad input
+
+def _rejects(match, fn, *args, **kwargs):
+    with pytest.raises(ValueError, match=match) as err:
+        fn(*args, **kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_input_raises_one_line_naming_the_field():
+    s = S.saddle_2d()
+    p0 = jnp.zeros((2, 2))
+    fcp = S.find_critical_points
+    _rejects(r"find_critical_points: method must be one of 'newton_mr', 'gradnorm', got 'newton'", fcp, s.loss, p0, KEY,
+             "newton")
+    _rejects(r"find_critical_points: num_steps must be an integer >= 1, got 0", fcp, s.loss, p0, KEY, num_steps=0)
+    _rejects(r"find_critical_points: key is required", fcp, s.loss, p0, None)
+    _rejects(r"find_critical_points: grad_tol must be a number > 0", fcp, s.loss, p0, KEY, grad_tol=0.0)
+    _rejects(r"find_critical_points: params0 must be a params pytree whose leaves share a leading starts axis",
+             fcp, s.loss, {"a": jnp.zeros((2, 2)), "b": jnp.zeros((3,))}, KEY)
+    _rejects(r"find_critical_points: optimizer must be None, or an optax", fcp, s.loss, p0, KEY, optimizer=optax.sgd(1.0))
+    _rejects(r"find_critical_points: armijo must be a number in \(0, 0.5\), got 0.7", fcp, s.loss, p0, KEY, armijo=0.7)
+    _rejects(r"index: method must be one of 'dense', 'lanczos', 'slq'", S.index, s.loss, p0[0], KEY, "exact")
+    _rejects(r"index: num_probes must be an integer >= 2", S.index, s.loss, p0[0], KEY, "slq", num_probes=1)
+    _rejects(r"index: key is required", S.index, s.loss, p0[0], None, "slq")
+    _rejects(r"saddle_free_newton: damping must be a number >= 0, got -1.0", S.saddle_free_newton, 1.0, -1.0)
+    _rejects(r"saddle_free_newton: method must be one of 'dense', 'krylov'", S.saddle_free_newton, 1.0, method="lanczos")
+    _rejects(r"saddle_free_newton: krylov_dim must be an integer >= 1", S.saddle_free_newton, 1.0, krylov_dim=0)
+    _rejects(r"damped_newton: learning_rate must be a number >= 0", S.damped_newton, -0.1)
+    _rejects(r"perturbed_gd: wait_steps must be an integer >= 0", S.perturbed_gd, 0.1, KEY, wait_steps=-1)
+    _rejects(r"perturbed_gd: key must be a JAX PRNG key", S.perturbed_gd, 0.1, "seed")
+    tx = S.saddle_free_newton()
+    _rejects(r"saddle_free_newton: update needs params and value_fn", tx.update, p0[0], tx.init(p0[0]), p0[0])
+    _rejects(r"get_surface: name must be one of 'saddle_2d', .*'rosenbrock', .*got 'camel'", S.get_surface, "camel")
+    _rejects(r"scaled_saddle: a must be a number > 0", S.scaled_saddle, 0.0)
+    _rejects(r"strict_saddle: n must be an integer >= 2", S.strict_saddle, 1)
+    _rejects(r"ill_conditioned_quadratic: eigenvalues must be a non-empty 1-D sequence", S.ill_conditioned_quadratic, [])
