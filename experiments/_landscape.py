@@ -84,3 +84,16 @@ def train_checkpoints(config: TrainConfig, ds, key, seeds: int, num_checkpoints:
 def take(tree, index):
     """``tree`` with every leaf indexed by ``index`` along the leading axes."""
     return jax.tree_util.tree_map(lambda x: x[index], tree)
+
+
+def mean_bound(x, side: str, level: float = 0.95) -> float:
+    """One-sided Student-t confidence bound (``level``, ``n - 1`` dof) on the mean of ``x``,
+    whose entries are independent samples (seeds, pairs of minima): the lower bound for
+    ``side="lower"``, the upper for ``side="upper"``. Needs at least 2 samples."""
+    from scipy import stats
+
+    x = np.asarray(x, np.float64).ravel()
+    if x.size < 2 or side not in ("lower", "upper"):
+        raise ValueError(f"mean_bound: needs >= 2 samples and side 'lower' or 'upper', got {x.size}, {side!r}")
+    half = stats.t.ppf(level, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
+    return float(x.mean() - half if side == "lower" else x.mean() + half)

@@ -13,7 +13,10 @@ def test_landscape_filter_norm_quick(filter_norm):
     from lossatlas.checks import assert_passed
     path, res, checks, cfg = filter_norm
     assert_passed(checks)
-    assert not checks["original check: contrast within r=0.5 of the minimiser"].get("gating", True)
+    assert cfg.seeds >= 3      # the checks' bounds are over seeds
+    for name in ("original check: contrast within r=0.5 of the minimiser",
+                 "original check: the contrast with a bootstrap over surfaces"):
+        assert not checks[name].get("gating", True)
     c = cfg.grid // 2
     assert res["xs"][c] == 0.0
     for net in ("plain", "residual"):
@@ -31,3 +34,20 @@ def test_landscape_filter_norm_quick(filter_norm):
         assert r["traj_surface"].shape == (cfg.seeds, cfg.trajectory_grid, cfg.trajectory_grid)
     for name in ("landscape_filter_norm.png", "landscape_filter_norm_surface.png"):
         assert (path / name).exists()
+
+
+def test_bounds_resample_seeds_not_planes():
+    """Planes of one seed share its network: the bound's unit is the seed. With equal seed means and
+    very different planes, the seed bounds sit on the mean while a bootstrap over planes spreads."""
+    from lossatlas_experiments.landscape_filter_norm import _bootstrap_mean, _bound
+    x = np.array([[0.2, 0.6], [0.6, 0.2], [0.1, 0.7]])          # every seed's mean is 0.4
+    b = _bound(x, "lower", 2000)
+    np.testing.assert_allclose([b["t"], b["seed_boot"], b["bound"]], 0.4, atol=1e-12)
+    assert b["surface_boot"] < 0.3
+    # a cluster bootstrap draws whole seeds: each resample's mean is a mean of seed means
+    boot = _bootstrap_mean(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]), 500)
+    assert set(np.round(boot * 3, 9)) <= set(range(7))
+    # the gating bound is the more conservative of t and the seed bootstrap
+    y = np.array([[0.5, 0.5], [0.6, 0.6], [0.9, 0.9]])
+    lo, hi = _bound(y, "lower", 2000), _bound(y, "upper", 2000)
+    assert lo["bound"] == min(lo["t"], lo["seed_boot"]) and hi["bound"] == max(hi["t"], hi["seed_boot"])

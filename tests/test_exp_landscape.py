@@ -36,7 +36,7 @@ def test_landscape_interpolation_quick(interpolation, mnist1d):
     assert (path / "landscape_interpolation.png").exists()
 
 
-P_MIN = 2   # pairs of minima in the quick run: the checks must not hinge on one pair
+P_MIN = 3   # pairs of minima in the quick run: the checks' t-bounds are over >= 3 independent pairs
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,10 @@ def test_mode_connectivity_quick(connectivity):
     path, res, checks, cfg = connectivity
     assert_passed(checks)
     assert P_MIN <= cfg.pairs
+    for name in ("original check: every pair's straight line has a barrier",
+                 f"original check: every pair's {cfg.curves[0]} curve joins the minima with (nearly) no barrier",
+                 f"original check: the {cfg.curves[0]} curve has (nearly) no test-loss barrier"):
+        assert checks[name]["gating"] is False
     e = res["curves"][cfg.curves[0]]
     P, T = cfg.pairs, cfg.num_points
     assert e["curve"]["train_loss"].shape == e["line"]["test_acc"].shape == (P, T)
@@ -83,6 +87,18 @@ def test_mode_connectivity_quick(connectivity):
     np.testing.assert_allclose(pl["curve_xy"][[0, -1]], [[0.0, 0.0], [pl["b_xy"][0], 0.0]], atol=1e-3 * pl["b_xy"][0])
     assert (path / "mode_connectivity.png").exists()
 
+
+
+def test_mean_bound_is_the_one_sided_student_t_bound():
+    """The checks' bound over pairs / seeds: mean -+ t_{level, n-1} * sd / sqrt(n)."""
+    from scipy import stats
+    from lossatlas_experiments._landscape import mean_bound
+    x = np.array([1.0, 2.0, 3.0])                       # mean 2, sd 1, n 3: t_{0.95, 2} = 2.919986
+    np.testing.assert_allclose(mean_bound(x, "lower"), 2 - 2.919986 / np.sqrt(3), rtol=1e-6)
+    np.testing.assert_allclose(mean_bound(x, "upper", 0.975), stats.t.interval(0.95, 2, 2, 1 / np.sqrt(3))[1], rtol=1e-9)
+    assert mean_bound([5.0, 5.0, 5.0], "upper") == 5.0   # no spread: the bound is the mean
+    with pytest.raises(ValueError, match="samples"):
+        mean_bound([1.0], "lower")
 
 def test_layerwise_filter_normalisation_of_stacked_layers():
     """Li et al.'s normalisation per layer and filter, also for nn.scan-stacked kernels
