@@ -39,6 +39,7 @@ EXPERIMENTS = {
     "forgetting_curvature": "Fisher overlap vs permuted fraction per layer (Kirkpatrick 2017 Fig. 2C); 1/2 d'Fd (full and diagonal Fisher) vs measured forgetting; task-A loss on the straight line",
     "deep_linear_plateaus": "Deep linear net from small init: one plateau and sudden drop per singular mode at Saxe's t_half, plateaus are saddles (lambda_min = -(2/n) s), deeper waits longer (Saxe et al. 2014)",
     "saddle_escape": "Starts near a strict saddle: GD's escape step = ln(R/|y0|)/ln(1+eta h), heavy ball faster, Newton attracted, saddle-free Newton fastest, perturbed GD leaves the stable manifold (Dauphin et al. 2014; Jin et al. 2017)",
+    "critical_points_index": "Newton-MR critical points of a 70-parameter MLP: index rises with loss, lowest are minima, (eps - eps_c)^b fit (Dauphin et al. 2014 Fig. 1; Pennington & Bahri 2017)",
 }
 
 #: The experiments above for :func:`lossatlas.runner.run_experiment` and :func:`lossatlas.cli.main`.
