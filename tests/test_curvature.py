@@ -142,6 +142,64 @@ def test_vmap_over_seeds_equals_loop():
     assert not np.allclose(batched[0], batched[1])
 
 
+
+def test_bottom_eigenvalues_match_eigh():
+    """The most negative eigenpairs of the tiny net's Hessian (it has negative ones)."""
+    params, data = problem()
+    H = dense_hessian()
+    dense = np.linalg.eigvalsh(H)
+    assert dense[0] < 0
+    f = jax.jit(lambda p, key: C.bottom_eigenvalues(loss, p, 3, key, num_iters=N_PARAMS, return_vectors=True,
+                                                    data=data, chunk_size=4))
+    vals, vecs = f(params, jax.random.PRNGKey(5))
+    np.testing.assert_allclose(vals, dense[:3], atol=1e-8 * abs(dense[-1]))
+    assert np.all(np.diff(vals) >= 0)
+    flat_v = jax.vmap(lambda t: ravel_pytree(t)[0])(vecs)
+    np.testing.assert_allclose(flat_v @ H, vals[:, None] * flat_v, atol=1e-6 * abs(dense[-1]))
+    # default num_iters, values only; interlacing: Ritz values sit above the true ones
+    short = jax.jit(lambda p, key: C.bottom_eigenvalues(loss, p, 2, key, num_iters=12, data=data))(
+        params, jax.random.PRNGKey(5))
+    assert np.all(np.asarray(short) >= dense[:2] - 1e-10)
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_eigenspace_overlap_equals_dense_projection(k):
+    """With num_iters = n the Ritz pairs are exact: the overlaps equal projections of the dense
+    gradient on eigh's eigenvectors, and the residuals vanish."""
+    params, data = problem()
+    H = dense_hessian()
+    lam, U = np.linalg.eigh(H)
+    g = np.asarray(ravel_pytree(jax.grad(loss)(params, data))[0])
+    frac = lambda V: np.sum((V.T @ g) ** 2) / (g @ g)  # noqa: E731
+    f = jax.jit(lambda p, key: C.eigenspace_overlap(loss, p, k, key, num_iters=N_PARAMS, data=data, chunk_size=3))
+    out = f(params, jax.random.PRNGKey(7))
+    np.testing.assert_allclose(out.top_values, lam[::-1][:k], atol=1e-8 * lam[-1])
+    np.testing.assert_allclose(out.bottom_values, lam[:k], atol=1e-8 * lam[-1])
+    np.testing.assert_allclose(out.top_overlap, frac(U[:, ::-1][:, :k]), rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(out.bottom_overlap, frac(U[:, :k]), rtol=1e-6, atol=1e-10)
+    np.testing.assert_array_less(np.concatenate([out.top_residuals, out.bottom_residuals]), 1e-6 * lam[-1])
+    np.testing.assert_allclose(out.chance, k / N_PARAMS)
+    # an explicit vector: an eigenvector of the bottom space lies entirely in it
+    flat, unravel = ravel_pytree(params)
+    v = unravel(jnp.asarray(U[:, 0]))
+    out_v = jax.jit(lambda p, key, v: C.eigenspace_overlap(loss, p, k, key, v, num_iters=N_PARAMS, data=data))(
+        params, jax.random.PRNGKey(8), v)
+    np.testing.assert_allclose(out_v.bottom_overlap, 1.0, rtol=1e-8)
+    np.testing.assert_allclose(out_v.top_overlap, 0.0, atol=1e-8)
+
+
+def test_eigenspace_overlap_refuses_bad_sizes():
+    params, data = problem()
+    key = jax.random.PRNGKey(0)
+    with pytest.raises(ValueError, match=r"^eigenspace_overlap: k must be an integer in \[1, 25\]"):
+        C.eigenspace_overlap(loss, params, 26, key, data=data)
+    with pytest.raises(ValueError, match=r"^eigenspace_overlap: num_iters must be an integer >= 6"):
+        C.eigenspace_overlap(loss, params, 3, key, num_iters=5, data=data)
+    with pytest.raises(ValueError, match="loss_fn is None"):
+        C.eigenspace_overlap(None, params, 3, key, product=lambda p, t: t)
+    with pytest.raises(ValueError, match=r"^bottom_eigenvalues: k must be"):
+        C.bottom_eigenvalues(loss, params, 0, key, data=data)
+
 def _quadratic(eigenvalues, seed):
     q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(len(eigenvalues),) * 2))
     A = jnp.asarray(q @ np.diag(eigenvalues) @ q.T)

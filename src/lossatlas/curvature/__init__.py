@@ -1,5 +1,5 @@
-"""Curvature of the loss: Hessian/GGN-vector products, top eigenpairs, trace, spectral
-density and sharpness.
+"""Curvature of the loss: Hessian/GGN-vector products, top and bottom eigenpairs, the
+gradient's share in those eigenspaces, trace, spectral density and sharpness.
 
 Every function takes ``loss_fn(params) -> scalar``, or ``loss_fn(params, batch)``
 (a batch mean) plus ``data`` (arrays with a leading example axis) and
@@ -14,13 +14,13 @@ from lossatlas.batching import dataset_loss, mean_over_data, num_examples
 from lossatlas.linalg import lanczos, power_top_k
 
 from .density import lanczos_quadrature, spectral_density
-from .eigen import top_eigenvalues
+from .eigen import EigenspaceOverlap, bottom_eigenvalues, eigenspace_overlap, top_eigenvalues
 from .hvp import flat_operator, ggn_vp, hvp
 from .sharpness import sharpness
 from .trace import trace
 
 __all__ = [
-    "dataset_loss", "flat_operator", "ggn_vp", "hvp", "lanczos", "lanczos_quadrature",
-    "mean_over_data", "num_examples", "power_top_k", "sharpness", "spectral_density",
+    "EigenspaceOverlap", "bottom_eigenvalues", "dataset_loss", "eigenspace_overlap", "flat_operator", "ggn_vp",
+    "hvp", "lanczos", "lanczos_quadrature", "mean_over_data", "num_examples", "power_top_k", "sharpness", "spectral_density",
     "top_eigenvalues", "trace",
 ]
