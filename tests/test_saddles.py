@@ -237,6 +237,23 @@ def test_slq_index_matches_the_known_negative_fraction(x64):
     np.testing.assert_allclose(res.num_negative, 200 * res.index)
 
 
+
+def test_rel_tol_is_relative_to_the_spectral_scale(x64):
+    """Eigenvalues {-4, -0.03, -1e-4, 0 x5, 0.5, 1, 2, 8}: rel_tol r counts lambda < -r * 8; dense,
+    full Lanczos and SLQ on the explicit nodes agree; rel_tol with tol is refused."""
+    lam = [-4.0, -0.03, -1e-4] + [0.0] * 5 + [0.5, 1.0, 2.0, 8.0]
+    loss, _ = _rotated_quadratic(lam, 11)
+    p = jnp.zeros(12)
+    for rel, expected in ((None, 3), (1e-3, 2), (1e-2, 1), (0.6, 0)):
+        for method in ("dense", "lanczos"):
+            res = jax.jit(lambda p: S.index(loss, p, KEY, method, num_steps=12, rel_tol=rel))(p)
+            assert float(res.num_negative) == expected, (method, rel, res)
+        mass, _ = S.negative_spectral_mass(jnp.asarray([lam, lam]), jnp.full((2, 12), 1 / 12), rel_tol=rel)
+        np.testing.assert_allclose(mass, expected / 12)
+    np.testing.assert_allclose(S.index(loss, p, KEY, "dense", tol=0.02).num_negative, 2)
+    _rejects(r"index: rel_tol must be None when tol is given", S.index, loss, p, KEY, "dense", tol=0.1, rel_tol=0.1)
+    _rejects(r"index: rel_tol must be a number in \[0, 1\)", S.index, loss, p, KEY, "dense", rel_tol=1.0)
+
 # ---------------------------------------------------------------------------------- optimizers
 
 def _one_step(tx, loss, x):

@@ -21,10 +21,18 @@ Three ways to compute it, from exact to scalable:
   the mean over probes is unbiased up to the quadrature error, with a standard error.
 
 An eigenvalue counts as negative when it is below ``-tol``. ``tol=None`` means
-``1000 * eps(dtype) * scale``, with ``scale`` the largest magnitude among the computed
-eigenvalues (dense) or Ritz values (lanczos, slq over all probes): zero eigenvalues
-(symmetries, over-parameterisation) come out as rounding noise of that relative size and
-must not count.
+``rel_tol * scale``, with ``scale`` the largest magnitude among the computed eigenvalues
+(dense) or Ritz values (lanczos, slq over all probes), and ``rel_tol`` by default
+``1000 * eps(dtype)``: zero eigenvalues (symmetries, over-parameterisation) come out as
+rounding noise of that relative size and must not count.
+
+SLQ's resolution near zero. The SLQ estimate is the quadrature weight of Ritz nodes below
+``-tol``; a node near zero stands for a cluster of eigenvalues that may straddle zero, so
+when much of the spectrum sits in a bulk at zero (trained networks) a rounding-level
+``tol`` can count half that bulk as negative (or none of it), far outside the standard
+error (which measures probe sampling only). A larger ``rel_tol`` (e.g. ``1e-2``: the mass
+below -1% of the spectral scale) moves the threshold out of the bulk, where ``m`` Lanczos
+steps resolve the measure; compare with ``"dense"`` on a small model to choose it.
 """
 from __future__ import annotations
 
@@ -58,32 +66,44 @@ class HessianIndex(NamedTuple):
     num_negative: jax.Array
 
 
-def _tol(tol, values):
+def _tol(tol, values, rel_tol=None):
     if tol is not None:
         return jnp.asarray(tol, values.dtype)
-    return _RTOL * jnp.finfo(values.dtype).eps * jnp.max(jnp.abs(values))
+    rel = _RTOL * jnp.finfo(values.dtype).eps if rel_tol is None else rel_tol
+    return jnp.asarray(rel, values.dtype) * jnp.max(jnp.abs(values))
 
 
-def negative_spectral_mass(nodes, weights, tol: float | None = None):
+def _tols(where, tol, rel_tol):
+    tol = validate.number(where, "tol", tol, lo=0, optional=True)
+    rel_tol = validate.number(where, "rel_tol", rel_tol, lo=0, hi=1, hi_open=True, optional=True)
+    if tol is not None and rel_tol is not None:
+        validate.fail(where, "rel_tol", rel_tol, f"None when tol is given (tol={tol})")
+    return tol, rel_tol
+
+
+def negative_spectral_mass(nodes, weights, tol: float | None = None, rel_tol: float | None = None):
     """Share of the spectral measure below ``-tol`` from Lanczos quadrature nodes and weights.
 
     Args:
       nodes, weights: ``[P, m]`` as returned by
         :func:`lossatlas.curvature.lanczos_quadrature` (each row of weights sums to 1).
-      tol: absolute threshold (``>= 0``); None means ``1000 * eps * max|nodes|``.
+      tol: absolute threshold (``>= 0``); None means ``rel_tol * max|nodes|``.
+      rel_tol: relative threshold in ``[0, 1)`` (only with ``tol=None``); None means
+        ``1000 * eps``.
 
     Returns:
       ``(mass, stderr)``: the mean over probes of ``sum_j weights[p, j] [nodes[p, j] < -tol]``
       and its standard error ``std(ddof=1) / sqrt(P)`` (NaN for ``P = 1``).
     """
-    tol = validate.number("negative_spectral_mass", "tol", tol, lo=0, optional=True)
-    per_probe = jnp.sum(jnp.where(nodes < -_tol(tol, nodes), weights, 0), axis=-1)
+    tol, rel_tol = _tols("negative_spectral_mass", tol, rel_tol)
+    per_probe = jnp.sum(jnp.where(nodes < -_tol(tol, nodes, rel_tol), weights, 0), axis=-1)
     num_probes = per_probe.shape[0]
     return jnp.mean(per_probe), jnp.std(per_probe, ddof=1) / jnp.sqrt(num_probes)
 
 
 def index(loss_fn: Callable, params, key=None, method: str = "dense", *, data=None, chunk_size: int | None = None,
-          num_steps: int | None = None, num_probes: int = 20, tol: float | None = None) -> HessianIndex:
+          num_steps: int | None = None, num_probes: int = 20, tol: float | None = None,
+          rel_tol: float | None = None) -> HessianIndex:
     """The Hessian index (fraction of negative eigenvalues) of the loss at ``params``.
 
     Jittable and vmappable (``method``, ``num_steps``, ``num_probes`` are static)::
@@ -100,7 +120,10 @@ def index(loss_fn: Callable, params, key=None, method: str = "dense", *, data=No
       num_steps: Lanczos steps (static int ``>= 1``, capped at ``n``); default ``min(n, 90)``.
       num_probes: ``"slq"`` probes (static int ``>= 2``).
       tol: eigenvalues below ``-tol`` count as negative (absolute, ``>= 0``); None is
-        relative to the spectral scale (module docstring).
+        ``rel_tol`` times the spectral scale (module docstring).
+      rel_tol: the threshold relative to the spectral scale, in ``[0, 1)``, when ``tol`` is
+        None; None means ``1000 * eps`` (rounding level). See the module docstring on SLQ's
+        resolution near zero.
 
     Returns:
       :class:`HessianIndex`.
@@ -109,7 +132,7 @@ def index(loss_fn: Callable, params, key=None, method: str = "dense", *, data=No
     validate.one_of(where, "method", method, INDEX_METHODS)
     num_steps = validate.integer(where, "num_steps", num_steps, 1, optional=True)
     num_probes = validate.integer(where, "num_probes", num_probes, 2)
-    tol = validate.number(where, "tol", tol, lo=0, optional=True)
+    tol, rel_tol = _tols(where, tol, rel_tol)
     if method != "dense":
         keys.require_key(where, key)
     matvec, flat, _ = flat_operator(loss_fn, params, data, chunk_size)
@@ -120,7 +143,7 @@ def index(loss_fn: Callable, params, key=None, method: str = "dense", *, data=No
     zero = jnp.zeros((), flat.dtype)
     if method == "slq":
         nodes, weights = lanczos_quadrature(loss_fn, params, key, m, num_probes, data, chunk_size)
-        mass, stderr = negative_spectral_mass(nodes, weights, tol)
+        mass, stderr = negative_spectral_mass(nodes, weights, tol, rel_tol)
         return HessianIndex(mass, stderr, n * mass)
     if method == "dense":
         hessian = jax.vmap(matvec)(jnp.eye(n, dtype=flat.dtype))
@@ -129,5 +152,5 @@ def index(loss_fn: Callable, params, key=None, method: str = "dense", *, data=No
         z = jax.random.normal(key, (2, n), flat.dtype)
         alphas, betas, _ = linalg.lanczos(matvec, z[0], m, z[1])
         values = linalg.tridiagonal_eigh(alphas, betas)[0]
-    count = jnp.sum(values < -_tol(tol, values)).astype(flat.dtype)
+    count = jnp.sum(values < -_tol(tol, values, rel_tol)).astype(flat.dtype)
     return HessianIndex(count / n, zero, count)
