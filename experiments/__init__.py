@@ -40,6 +40,7 @@ EXPERIMENTS = {
     "deep_linear_plateaus": "Deep linear net from small init: one plateau and sudden drop per singular mode at Saxe's t_half, plateaus are saddles (lambda_min = -(2/n) s), deeper waits longer (Saxe et al. 2014)",
     "saddle_escape": "Starts near a strict saddle: GD's escape step = ln(R/|y0|)/ln(1+eta h), heavy ball faster, Newton attracted, saddle-free Newton fastest, perturbed GD leaves the stable manifold (Dauphin et al. 2014; Jin et al. 2017)",
     "critical_points_index": "Newton-MR critical points of a 70-parameter MLP: index rises with loss, lowest are minima, (eps - eps_c)^b fit (Dauphin et al. 2014 Fig. 1; Pennington & Bahri 2017)",
+    "saddles_in_training": "MLP on MNIST-1D, SGD vs momentum: the Hessian's negative spectral mass (SLQ) shrinks but stays > 0, the gradient lies in the top eigenspace, not the negative one (Dauphin 2014; Sagun 2017; Ghorbani 2019; Gur-Ari 2018)",
 }
 
 #: The experiments above for :func:`lossatlas.runner.run_experiment` and :func:`lossatlas.cli.main`.
