@@ -13,7 +13,7 @@ from lossatlas import plotting
 
 from ._saddles_training_stats import mean_ci, names
 
-LEGEND = dict(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+LEGEND = dict(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, handlelength=2.8)
 
 
 def _symlog(ax, steps):

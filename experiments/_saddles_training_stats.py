@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sps
 
+from lossatlas import results
+
 CONFIDENCE = 0.95
 RATIO_MAX = 0.1            # check (c): bottom-k / top-k overlap, an order of magnitude (Gur-Ari et al. 2018)
 TOP_MIN = 0.5              # report-only: Gur-Ari et al. find ~0.9 for the top-k overlap after a short phase
@@ -51,18 +53,19 @@ def table(res: dict, cfg) -> list[dict]:
     rows, ch = [], float(np.asarray(res["chance"]).flat[0])
     for g, name in enumerate(names(res)):
         for j, step in enumerate(res["checkpoint_steps"]):
-            m, h = mean_ci(res["index"][g, :, j])
+            col = lambda key: np.asarray(res[key][g, :, j], float)  # noqa: E731
             rows.append({"optimizer": name, "step": int(step),
-                         "loss (curvature subset)": f"{res['loss'][g, :, j].mean():.3f}",
-                         f"index (rel_tol {cfg.index_rel_tol:g}) +- 95% CI": f"{m:.4f} +- {h:.4f}",
-                         "SLQ stderr (mean)": f"{res['index_stderr'][g, :, j].mean():.4f}",
-                         "index at rounding tol": f"{res['index_rounding'][g, :, j].mean():.3f}",
-                         "lambda_min / lambda_max": f"{res['bottom_values'][g, :, j, 0].mean():.3g} / "
-                                                    f"{res['top_values'][g, :, j, 0].mean():.3g}",
-                         "top-k overlap (x chance)": f"{res['top_overlap'][g, :, j].mean():.3f} "
-                                                     f"({res['top_overlap'][g, :, j].mean() / ch:.0f}x)",
-                         "bottom-k overlap (x chance)": f"{res['bottom_overlap'][g, :, j].mean():.4f} "
-                                                        f"({res['bottom_overlap'][g, :, j].mean() / ch:.2g}x)"})
+                         "loss (curvature subset)": results.stat(col("loss"), digits=3),
+                         f"index (rel_tol {cfg.index_rel_tol:g}), 95% CI": results.stat(col("index"), digits=4,
+                                                                                        spread="ci95"),
+                         "SLQ stderr (mean)": round(float(col("index_stderr").mean()), 4),
+                         "index at rounding tol": round(float(col("index_rounding").mean()), 3),
+                         "lambda_min": round(float(res["bottom_values"][g, :, j, 0].mean()), 4),
+                         "lambda_max": round(float(res["top_values"][g, :, j, 0].mean()), 3),
+                         "top-k overlap": round(float(col("top_overlap").mean()), 4),
+                         "top-k / chance": round(float(col("top_overlap").mean()) / ch, 1),
+                         "bottom-k overlap": round(float(col("bottom_overlap").mean()), 4),
+                         "bottom-k / chance": round(float(col("bottom_overlap").mean()) / ch, 2)})
     return rows
 
 
