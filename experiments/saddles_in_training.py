@@ -53,7 +53,9 @@ Runtime:    2026-11-30, 2 CPU cores shared with other jobs (load 5-7). Quick (10
             JAX's compilation cache warm (25 s of CPU; 52 s cold); its test file: 42 s. Full (4000
             examples, MLP 24-24, P = 1834, lr 0.05, 4000 steps, 4 seeds, 8 checkpoints, Hessian
             on 512 examples, 16 x 64 SLQ, 96 Lanczos steps, 4 dense 1834 x 1834 Hessians):
-            203 s wall, cold cache (137 s of CPU). Not timed on a GPU.
+            203 s wall, cold cache (137 s of CPU). Not timed on a GPU. The first quick config
+            (lr 0.05, 3 seeds, 300 steps) failed (b) and (c): SGD had not left the early phase
+            and 3-seed t-intervals were wide; quick was lengthened (not the thresholds).
 Checks:     thresholds set from the papers before the first run:
             (a) Sagun et al. 2017 / Ghorbani et al. 2019: the negative mass shrinks: for each
                 optimizer, the paired difference index(end) - index(init) over seeds has its
