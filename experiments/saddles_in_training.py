@@ -50,12 +50,13 @@ Command:    lossatlas run saddles_in_training [--quick]
 Runtime:    2026-11-30, 2 CPU cores shared with other jobs (load 5-7). Quick (1000 examples, MLP
             16-16, P = 1098, lr 0.1 so that SGD leaves the early phase in 1000 steps, 6 seeds, 6
             checkpoints, Hessian on 256 examples, 8 x 40 SLQ, 48 Lanczos steps): 36 s wall with
-            JAX's compilation cache warm (25 s of CPU; 52 s cold); its test file: 42 s. Full (4000
+            JAX's compilation cache warm (25 s of CPU; 52 s cold; 45 s at a higher load); its test file: 42-62 s. Full (4000
             examples, MLP 24-24, P = 1834, lr 0.05, 4000 steps, 4 seeds, 8 checkpoints, Hessian
             on 512 examples, 16 x 64 SLQ, 96 Lanczos steps, 4 dense 1834 x 1834 Hessians):
-            203 s wall, cold cache (137 s of CPU). Not timed on a GPU. The first quick config
-            (lr 0.05, 3 seeds, 300 steps) failed (b) and (c): SGD had not left the early phase
-            and 3-seed t-intervals were wide; quick was lengthened (not the thresholds).
+            203-257 s wall (137-202 s of CPU; two runs, same numbers). Not timed on a GPU. The
+            first quick config (lr 0.05, 3 seeds, 300 steps) failed (b) and (c): SGD had not left
+            the early phase and 3-seed t-intervals were wide; quick was lengthened (not the
+            thresholds).
 Checks:     thresholds set from the papers before the first run:
             (a) Sagun et al. 2017 / Ghorbani et al. 2019: the negative mass shrinks: for each
                 optimizer, the paired difference index(end) - index(init) over seeds has its
