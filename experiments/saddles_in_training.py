@@ -50,7 +50,8 @@ Command:    lossatlas run saddles_in_training [--quick]
 Runtime:    2026-11-30, 2 CPU cores shared with other jobs (load 5-7). Quick (1000 examples, MLP
             16-16, P = 1098, lr 0.1 so that SGD leaves the early phase in 1000 steps, 6 seeds, 6
             checkpoints, Hessian on 256 examples, 8 x 40 SLQ, 48 Lanczos steps): 36 s wall with
-            JAX's compilation cache warm (25 s of CPU; 52 s cold; 45 s at a higher load); its test file: 42-62 s. Full (4000
+            JAX's compilation cache warm (25 s of CPU; 52 s cold; 45 s at a higher load); its
+            test file: 42-62 s. Full (4000
             examples, MLP 24-24, P = 1834, lr 0.05, 4000 steps, 4 seeds, 8 checkpoints, Hessian
             on 512 examples, 16 x 64 SLQ, 96 Lanczos steps, 4 dense 1834 x 1834 Hessians):
             203-257 s wall (137-202 s of CPU; two runs, same numbers). Not timed on a GPU. The
@@ -207,7 +208,8 @@ def _analysis(cfg: Config, fns, data):
         value, grad = jax.value_and_grad(lambda p: loss_fn(p, data))(params)
         gnorm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree_util.tree_leaves(grad)))
         return {"index": idx.index, "index_stderr": idx.stderr,
-                "index_rounding": rounding.index, "index_rounding_stderr": rounding.stderr, "loss": value, "grad_norm": gnorm,
+                "index_rounding": rounding.index, "index_rounding_stderr": rounding.stderr,
+                "loss": value, "grad_norm": gnorm,
                 "top_overlap": ov.top_overlap, "bottom_overlap": ov.bottom_overlap,
                 "top_values": ov.top_values, "bottom_values": ov.bottom_values,
                 "top_residuals": ov.top_residuals, "bottom_residuals": ov.bottom_residuals, "chance": ov.chance}
