@@ -11,7 +11,19 @@ def test_initialisation_scale_order_to_chaos(run_quick):
     assert_passed(checks)
     acc = res["train_acc"].mean(-1)  # [depth, sigma]
     assert acc.shape == (len(res["depths"]), len(res["sigma_w2"]))
-    assert res["train_acc"].shape[-1] == cfg.seeds >= 2
+    assert res["train_acc"].shape[-1] == cfg.seeds >= 3  # the checks' t-intervals are over >= 3 seeds
+    by_name = checks  # {name: record}
+    # the band decisions come from the mean-field depth scale, with grid points on both sides
+    inside, outside, _ = exp_module().theory_bands(cfg, int(cfg.depths[-1]))
+    assert inside.size >= 1 and outside.size >= 1
+    assert "95% CI" in by_name["inside the mean-field trainable band the deep net trains"]["detail"]
+    originals = [c for c in checks.values() if "original check" in c.get("claim", "")]
+    assert len(originals) == 3 and all(c["gating"] is False for c in originals)
+
+
+def exp_module():
+    from lossatlas_experiments import initialisation_scale
+    return initialisation_scale
 
 
 def test_mean_field_depth_scale():
