@@ -6,8 +6,11 @@ The library knows no experiments of its own: whoever owns a set of studies (our
 """
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
 import types
+from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 
@@ -21,11 +24,15 @@ class Registry:
     Args:
       descriptions: ``{name: one-line description}``.
       load: ``load(name) -> module``.
+      docstring: ``docstring(name) -> str | None``: the module's docstring without importing
+        it, if that can be had more cheaply (see :meth:`doc`); default: load the module.
     """
 
-    def __init__(self, descriptions: Mapping[str, str], load: Callable[[str], types.ModuleType]):
+    def __init__(self, descriptions: Mapping[str, str], load: Callable[[str], types.ModuleType],
+                 docstring: Callable[[str], str | None] | None = None):
         self.descriptions = dict(descriptions)
         self._load = load
+        self._docstring = docstring
 
     @classmethod
     def from_package(cls, package: str, descriptions: Mapping[str, str]) -> "Registry":
@@ -38,7 +45,8 @@ class Registry:
         Returns:
           The registry.
         """
-        return cls(descriptions, lambda name: importlib.import_module(f"{package}.{name}"))
+        return cls(descriptions, lambda name: importlib.import_module(f"{package}.{name}"),
+                   docstring=lambda name: _source_docstring(f"{package}.{name}"))
 
     @classmethod
     def from_modules(cls, modules: Mapping[str, types.ModuleType],
@@ -69,9 +77,10 @@ class Registry:
           The new registry; this one is unchanged.
         """
         extra = Registry.from_modules(modules)
-        base = self._load
+        base, base_doc = self._load, self.doc
         return Registry({**self.descriptions, **extra.descriptions},
-                        lambda name: modules[name] if name in modules else base(name))
+                        lambda name: modules[name] if name in modules else base(name),
+                        docstring=lambda name: modules[name].__doc__ if name in modules else base_doc(name))
 
     def get(self, name: str) -> types.ModuleType:
         """The experiment module called ``name``.
@@ -82,6 +91,31 @@ class Registry:
         if name not in self.descriptions:
             raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sorted(self.descriptions))}")
         return self._load(name)
+
+    def doc(self, name: str) -> str:
+        """The docstring of experiment ``name``'s module (for its recorded runtime, see
+        :func:`lossatlas.describe.quick_runtime`), read from its source file when the registry
+        knows where it is (:meth:`from_package`: nothing is imported), else from the loaded module.
+
+        Returns:
+          The docstring; ``""`` when the module has none or cannot be read or imported.
+
+        Raises:
+          ValueError: unknown name.
+        """
+        if name not in self.descriptions:
+            raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sorted(self.descriptions))}")
+        if self._docstring is not None:
+            try:
+                text = self._docstring(name)
+            except (OSError, SyntaxError, ImportError, ValueError):
+                text = None
+            if text is not None:
+                return text
+        try:
+            return self._load(name).__doc__ or ""
+        except Exception:  # noqa: BLE001 -- a listing must not fail on one broken module
+            return ""
 
     def names(self) -> list[str]:
         """The registered names, sorted."""
@@ -98,3 +132,13 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry({', '.join(self.names())})"
+
+
+def _source_docstring(module_name: str) -> str | None:
+    """The docstring of ``module_name`` read from its source file, without importing it
+    (its parent package is imported to find it); None when there is no ``.py`` source."""
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"), filename=spec.origin)
+    return ast.get_docstring(tree, clean=True) or ""
