@@ -21,13 +21,45 @@ USAGE_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryErr
 DEBUG_ENV = "LOSSATLAS_DEBUG"
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _RunHelp(argparse.Action):
+    """``run``'s ``-h/--help``: the options, then, when NAME came before it (``lossatlas run
+    NAME --help``), that experiment's claim, quick runtime and config fields
+    (:func:`lossatlas.describe.config_help`)."""
+
+    def __init__(self, option_strings, registry=None, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help=None):  # noqa: A002 -- argparse's keyword
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+        self.registry = registry
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        text = parser.format_help()
+        name = getattr(namespace, "name", None)
+        if name and self.registry is not None:
+            from lossatlas import describe
+            try:
+                module = self.registry.get(name)
+                text += "\n" + describe.config_help(name, module, self.registry.descriptions.get(name, ""))
+            except Exception as err:  # noqa: BLE001 -- help must print; say why the fields are missing
+                text += f"\nlossatlas: cannot list the config fields of {name!r}: {_one_line(err)}\n"
+        parser._print_message(text, sys.stdout)
+        parser.exit()
+
+
+RUN_EPILOG = ("`lossatlas run NAME --help` also lists NAME's config fields: name, type, default, the --quick\n"
+              "value, and a line of doc. `lossatlas list` shows every NAME with its claim and quick runtime.")
+
+
+def build_parser(registry=None) -> argparse.ArgumentParser:
+    """The argument parser; ``registry`` lets ``run NAME --help`` list NAME's config fields."""
     p = argparse.ArgumentParser(prog="lossatlas", description="lossatlas: how neural networks learn from their mistakes",
                                 epilog=exitcodes.epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the experiments")
-    r = sub.add_parser("run", help="run an experiment and write a results folder")
-    r.add_argument("name")
+    sub.add_parser("list", help="list the experiments: name, quick runtime, claim")
+    r = sub.add_parser("run", help="run an experiment and write a results folder", add_help=False,
+                       epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("-h", "--help", action=_RunHelp, registry=registry,
+                   help="show this help (after NAME: also NAME's config fields) and exit")
+    r.add_argument("name", help="a registered experiment (see `lossatlas list`)")
     r.add_argument("--quick", action="store_true", help="small config for a fast check")
     r.add_argument("--seeds", type=int, default=None, help="number of seeds")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
@@ -91,7 +123,7 @@ def main(argv=None, *, registry=None) -> int:
     Returns:
       An exit code from :mod:`lossatlas.exitcodes`.
     """
-    args = build_parser().parse_args(argv)
+    args = build_parser(registry).parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
@@ -120,8 +152,11 @@ def _dispatch(args, registry) -> int:
     else:
         settings.configure(quick=False, cache=False)
     if args.command == "list":
-        for name, desc in sorted(_need(registry, "list").descriptions.items()):
-            print(f"{name:28s} {desc}")
+        from lossatlas import describe
+        reg = _need(registry, "list")
+        names = reg.names()
+        print(describe.list_text(names, reg.descriptions, {n: describe.quick_runtime(reg.doc(n)) for n in names}),
+              end="")
         return exitcodes.OK
     if args.command == "clean":
         from lossatlas.results import clean_partial
@@ -155,6 +190,39 @@ def _dispatch(args, registry) -> int:
                                             resume=args.resume, checkpoint_every=every,
                                             progress=not args.no_progress and sys.stderr.isatty())
     print(summary_text(path), end="")
-    print(f"results: {path}")
+    print(end_of_run_text(path, args.name, quick=args.quick), end="")
     from lossatlas.checks import all_passed
     return exitcodes.OK if all_passed(checks) else exitcodes.CHECK_FAILED
+
+
+#: The end of a ``--quick`` run's printout ({name}: the experiment).
+QUICK_NOTE = ("quick mode: a smoke-scale run (smaller config, fewer seeds), not the paper's recipe; the "
+              "paper values in the README and the module docstring are for the full recipe: "
+              "`lossatlas run {name}`")
+
+
+def end_of_run_text(path, name: str, *, quick: bool) -> str:
+    """The end of ``lossatlas run``'s printout: the results folder and every figure file, as
+    absolute paths, and with ``quick`` a line saying that paper values are for the full recipe.
+
+    Args:
+      path: the complete run folder.
+      name: the experiment's name.
+      quick: whether this was a ``--quick`` run.
+
+    Returns:
+      The lines, ending in a newline.
+    """
+    from pathlib import Path
+    path = Path(path).resolve()
+    figures = sorted(p for p in path.iterdir() if p.suffix in (".png", ".pdf") and p.is_file())
+    lines = [f"results: {path}"]
+    if figures:
+        lines.append("figures:")
+        lines += [f"  {p}" for p in figures]
+    else:
+        lines.append("figures: none")
+    if quick:
+        import textwrap
+        lines += textwrap.wrap(QUICK_NOTE.format(name=name), 100, break_on_hyphens=False)
+    return "\n".join(lines) + "\n"
