@@ -39,6 +39,9 @@ def top_eigenvalues(loss_fn: Callable, params, k: int, key, method: str = "lancz
 
         jax.vmap(lambda p, key: top_eigenvalues(loss, p, 3, key))(params_S, keys_S)
 
+    ``params_S`` may be a sweep's output as it is, sharded over CPU devices (no host copy
+    needed; the tridiagonal ``eigh`` is :func:`lossatlas.linalg.eigh`, safe there).
+
     Args:
       loss_fn: ``loss_fn(params)`` or ``loss_fn(params, batch)`` (a batch mean);
         may be None when ``product`` is given.

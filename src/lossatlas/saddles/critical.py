@@ -106,6 +106,9 @@ def find_critical_points(loss_fn: Callable, params0, key, method: str = "newton_
     starts are a ``vmap`` axis of the same program, so under ``jax.jit`` the whole
     search compiles once. A start whose step would leave the finite numbers keeps its
     last finite point. Runs in the dtype of ``params0`` (float32, or float64 under x64).
+    ``params0`` may be sharded along the starts axis (a sweep's seed-sharded outputs); the
+    line search's data-dependent ``while_loop`` then all-reduces its condition across
+    devices (it finishes, with the host copy's numbers; ``tests/test_devices.py``).
 
     Args:
       loss_fn: ``loss_fn(params)``, or ``loss_fn(params, batch)`` (a batch mean) with ``data``.
