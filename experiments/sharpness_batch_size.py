@@ -181,7 +181,6 @@ def run(cfg: Config, key) -> dict:
     train = (jnp.asarray(ds.x_train), jnp.asarray(ds.y_train))
     test = (jnp.asarray(ds.x_test), jnp.asarray(ds.y_test))
     one, interp, alphas = _analysis(cfg, apply, train, test)
-    states = jax.device_get(states)   # off the sweep's seed mesh: one device (sharded Lanczos deadlocked on CPU devices)
     matched, sb_epoch, target = _matched_sb(cfg, ds, k_train, hists)
     # [SB seeds..., LB seeds..., SB at matched training loss...]
     both = jax.tree_util.tree_map(lambda a, b, c: np.concatenate([a, b, c]), *states, matched)
