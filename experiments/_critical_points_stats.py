@@ -60,16 +60,18 @@ def analyse(res: dict, cfg, rng) -> dict:
     out.update({k: nan for k in keys})
     if n < 3:
         return out
-    lo_q, hi_q = 100 * (1 - 0.95) / 2, 100 * (1 + 0.95) / 2
+    from .critical_points_index import CONFIDENCE, DECILE, PB_EXPONENT  # the constants the checks print
+
+    lo_q, hi_q = 100 * (1 - CONFIDENCE) / 2, 100 * (1 + CONFIDENCE) / 2
     out["rho"] = np.asarray(spearman(eps, alpha))
     boot = [spearman(eps[i], alpha[i]) for i in rng.integers(0, n, (cfg.bootstrap, n))]
     boot = np.asarray([b for b in boot if np.isfinite(b)])
     if boot.size:
         out["rho_lo"], out["rho_hi"] = (np.asarray(v) for v in np.percentile(boot, [lo_q, hi_q]))
-    k = max(1, int(np.ceil(0.1 * n)))
+    k = max(1, int(np.ceil(DECILE * n)))
     out["decile_median"] = np.asarray(float(np.median(alpha[np.argsort(eps, kind="stable")[:k]])))
     out["decile_n"] = np.asarray(k)
-    a, ec, _, sse = fit_power(eps, alpha, (1.5,))
+    a, ec, _, sse = fit_power(eps, alpha, (PB_EXPONENT,))
     out["fit_a"], out["fit_ec"], out["fit_rms"] = np.asarray(a), np.asarray(ec), np.asarray(np.sqrt(sse / n))
     a, ec, b, sse = fit_power(eps, alpha, B_GRID)
     out["free_a"], out["free_ec"], out["free_b"] = np.asarray(a), np.asarray(ec), np.asarray(b)

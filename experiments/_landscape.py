@@ -86,6 +86,24 @@ def take(tree, index):
     return jax.tree_util.tree_map(lambda x: x[index], tree)
 
 
+def t_half_width(x, axis: int = -1, level: float = 0.95):
+    """Half-width of the two-sided ``level`` Student-t interval of the mean of ``x`` over
+    ``axis`` (its entries independent samples: seeds, pairs), ``n - 1`` degrees of freedom."""
+    from scipy import stats
+
+    x = np.asarray(x, np.float64)
+    n = x.shape[axis]
+    return stats.t.ppf(0.5 + level / 2, n - 1) * x.std(axis=axis, ddof=1) / np.sqrt(n)
+
+
+def t_interval(x, axis: int = -1, level: float = 0.95):
+    """``(mean, lo, hi)`` over ``axis``: the mean and its two-sided Student-t interval
+    (:func:`t_half_width`)."""
+    x = np.asarray(x, np.float64)
+    m, half = x.mean(axis=axis), t_half_width(x, axis, level)
+    return m, m - half, m + half
+
+
 def mean_bound(x, side: str, level: float = 0.95) -> float:
     """One-sided Student-t confidence bound (``level``, ``n - 1`` dof) on the mean of ``x``,
     whose entries are independent samples (seeds, pairs of minima): the lower bound for

@@ -9,6 +9,8 @@ from scipy import stats as sps
 
 from lossatlas import results
 
+from ._landscape import t_half_width
+
 CONFIDENCE = 0.95
 RATIO_MAX = 0.1            # check (c): bottom-k / top-k overlap, an order of magnitude (Gur-Ari et al. 2018)
 TOP_MIN = 0.5              # report-only: Gur-Ari et al. find ~0.9 for the top-k overlap after a short phase
@@ -18,9 +20,7 @@ AGREE = 0.05               # report-only: |SLQ - dense| and |Lanczos - dense ove
 def mean_ci(x, axis: int = -1):
     """Mean and 95% Student-t half-width over ``axis`` (the seeds)."""
     x = np.asarray(x, float)
-    n = x.shape[axis]
-    half = sps.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * x.std(axis=axis, ddof=1) / np.sqrt(n)
-    return x.mean(axis=axis), half
+    return x.mean(axis=axis), t_half_width(x, axis, CONFIDENCE)
 
 
 def names(res) -> list[str]:

@@ -110,7 +110,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from scipy import integrate, stats
+from scipy import integrate
 
 from lossatlas import linalg, results, train, validate
 from lossatlas import data as data_lib
@@ -118,6 +118,7 @@ from lossatlas.train import Checkpoints, TrainConfig
 
 from . import _config_checks as cfgcheck
 from . import kit
+from ._landscape import t_half_width
 
 TABLE_TITLE = "Deep linear plateaus: one sigmoid per singular mode, saddles, depth (Saxe et al. 2014)"
 
@@ -462,7 +463,7 @@ def _mean_ci(x) -> tuple:
     x = np.asarray(x, float)
     if x.size < 2 or not np.all(np.isfinite(x)):
         return (float(np.mean(x)), float("nan"), float("nan"))
-    h = stats.t.ppf(0.5 + CONFIDENCE / 2, x.size - 1) * np.std(x, ddof=1) / math.sqrt(x.size)
+    h = float(t_half_width(x, level=CONFIDENCE))
     return (float(np.mean(x)), float(np.mean(x) - h), float(np.mean(x) + h))
 
 
@@ -474,18 +475,13 @@ def table(res: dict, cfg: Config) -> list[dict]:
         rows.append({"measurement": f"t_half mode {i + 1} (s={si:g}), balanced init, steps",
                      "theory": float(sm["t_theory"][i]), "ours": float(sm["t_bal"][i]),
                      "ours / theory": float(sm["ratio_bal"][i])})
-    for i, si in enumerate(s):
-        rows.append({"measurement": f"t_half mode {i + 1} (s={si:g}), random init width {cfg.random_width}, "
-                                    f"mean and sd over seeds",
-                     "theory": results.stat(sm["t_rand_pred"][:, i], digits=1),
-                     "ours": results.stat(sm["t_rand"][:, i], digits=1),
-                     "ours / theory": results.stat(sm["ratio_rand"][:, i], digits=3)})
-    for i, si in enumerate(s):
-        rows.append({"measurement": f"t_half mode {i + 1} (s={si:g}), random init width {len(s)} (not checked), "
-                                    f"mean and sd over seeds",
-                     "theory": results.stat(sm["t_narrow_pred"][:, i], digits=1),
-                     "ours": results.stat(sm["t_narrow"][:, i], digits=1),
-                     "ours / theory": results.stat(sm["ratio_narrow"][:, i], digits=3)})
+    for tag, width in (("rand", f"{cfg.random_width}"), ("narrow", f"{len(s)} (not checked)")):
+        for i, si in enumerate(s):
+            rows.append({"measurement": f"t_half mode {i + 1} (s={si:g}), random init width {width}, "
+                                        f"mean and sd over seeds",
+                         "theory": results.stat(sm[f"t_{tag}_pred"][:, i], digits=1),
+                         "ours": results.stat(sm[f"t_{tag}"][:, i], digits=1),
+                         "ours / theory": results.stat(sm[f"ratio_{tag}"][:, i], digits=3)})
     lam0 = sm["lambda_saddle"]
     rows += [
         {"measurement": "lambda_min mid first plateau, balanced", "theory": lam0, "ours": sm["lam_mid_bal"],

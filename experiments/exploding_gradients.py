@@ -74,6 +74,7 @@ from lossatlas.treeutil import global_norm
 from lossatlas.train import TrainConfig, sweep
 
 from . import kit
+from ._landscape import t_interval
 
 TABLE_TITLE = "Exploding gradients: growth with length/depth, and clipping (Pascanu et al. 2013)"
 NO_CLIP = 1e30  # a threshold no finite gradient reaches: clipping off
@@ -159,10 +160,7 @@ def _rates(prof, lags: int):
 
 def _t_interval(v, level: float = 0.95):
     """Mean and two-sided ``level`` Student-t interval of the mean of ``v`` (over seeds)."""
-    v = np.asarray(v, np.float64)
-    n = v.size
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / np.sqrt(n)
-    return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
+    return tuple(float(x) for x in t_interval(np.ravel(v), level=level))
 
 
 def _mlp_first_layer(cfg, depth, keys, x, y):

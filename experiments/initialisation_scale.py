@@ -57,7 +57,6 @@ import dataclasses
 
 import jax
 import numpy as np
-from scipy import stats
 
 from lossatlas import data as data_lib
 from lossatlas import plotting, validate
@@ -65,6 +64,7 @@ from lossatlas.results import stat
 from lossatlas.train import TrainConfig, sweep
 
 from . import kit
+from ._landscape import t_interval
 
 TABLE_TITLE = "Trainability of deep tanh MLPs: train accuracy by sigma_w^2 (columns) and depth (rows)"
 
@@ -175,13 +175,7 @@ def table(res: dict, cfg: Config) -> list[dict]:
     return rows
 
 
-def _t_interval(v, level: float = 0.95):
-    """Mean and two-sided ``level`` Student-t interval of the mean over the last axis (seeds)."""
-    v = np.asarray(v, np.float64)
-    n = v.shape[-1]
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(axis=-1, ddof=1) / np.sqrt(n)
-    m = v.mean(-1)
-    return m, m - half, m + half
+_t_interval = t_interval  # mean and 95% Student-t interval over the last axis (seeds)
 
 
 def checks(res: dict, cfg: Config) -> list[dict]:

@@ -218,8 +218,9 @@ def make_starts(cfg: Config, n: int, basis: np.ndarray, neg: int, key) -> tuple:
 
 def run(cfg: Config, key) -> dict:
     out = {"methods": list(METHODS)}
+    surfs = surfaces(cfg)
     for which, (k_start, k_pgd) in zip(SURFACES, jax.random.split(key, (2, 2))):
-        surface = surfaces(cfg)[which]
+        surface = surfs[which]
         eta, steps = settings(cfg, which)
         lam, basis = np.linalg.eigh(np.asarray(surface.hessian(jnp.zeros(surface.dim)), float))
         x0, y0 = make_starts(cfg, surface.dim, basis, 0, k_start)

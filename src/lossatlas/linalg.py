@@ -195,6 +195,24 @@ def lanczos(matvec: Callable, v0, num_iters: int, restart):
     return alphas, betas[: m - 1], basis[:m]
 
 
+def lanczos_from_key(matvec: Callable, key, n: int, num_iters: int, dtype):
+    """:func:`lanczos` from a Gaussian start vector, with a second Gaussian vector as the
+    restart direction, both drawn from ``key`` (one ``[2, n]`` draw).
+
+    Returns:
+      ``(alphas, betas, basis)`` as :func:`lanczos`.
+    """
+    z = jax.random.normal(key, (2, n), dtype)
+    return lanczos(matvec, z[0], num_iters, z[1])
+
+
+def dense_symmetric(matvec: Callable, n: int, dtype):
+    """The ``[n, n]`` matrix of a symmetric linear map given as ``matvec`` (one product per
+    basis vector, vmapped), symmetrised as ``(A + A^T) / 2`` against rounding."""
+    a = jax.vmap(matvec)(jnp.eye(n, dtype=dtype))
+    return 0.5 * (a + a.T)
+
+
 def tridiagonal(alphas, betas):
     """Dense symmetric tridiagonal matrix from its diagonal and off-diagonal."""
     return jnp.diag(alphas) + jnp.diag(betas, 1) + jnp.diag(betas, -1)
@@ -334,7 +352,7 @@ def minres(matvec: Callable, b, num_iters: int):
         new = (x + phi * w_n, r2, y, w_n, w, beta_n, oldb_n, dbar_n, epsln_n, phibar_n, cs_n, sn_n, tnorm2_n,
                (beta_n <= 100 * eps * tnorm) | (jnp.abs(phibar_n) <= eps * beta1))
         keep = done | least_squares
-        state = state[:-1] + (done | least_squares,)
+        state = state[:-1] + (keep,)
         return jax.tree_util.tree_map(lambda old, nw: jnp.where(keep, old, nw), state, new)
 
     vec = jnp.zeros_like(b)
@@ -343,5 +361,5 @@ def minres(matvec: Callable, b, num_iters: int):
     return lax.fori_loop(0, num_iters, body, init)[0]
 
 
-__all__ = ["eigh", "eigvalsh", "lanczos", "minres", "orthogonal", "power_top_k", "qr", "svdvals", "tridiagonal",
+__all__ = ["dense_symmetric", "eigh", "eigvalsh", "lanczos", "lanczos_from_key", "minres", "orthogonal", "power_top_k", "qr", "svdvals", "tridiagonal",
            "tridiagonal_eigh"]

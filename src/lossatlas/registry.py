@@ -82,14 +82,17 @@ class Registry:
                         lambda name: modules[name] if name in modules else base(name),
                         docstring=lambda name: modules[name].__doc__ if name in modules else base_doc(name))
 
+    def _require(self, name: str) -> None:
+        if name not in self.descriptions:
+            raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sorted(self.descriptions))}")
+
     def get(self, name: str) -> types.ModuleType:
         """The experiment module called ``name``.
 
         Raises:
           ValueError: unknown name (the message lists the known ones).
         """
-        if name not in self.descriptions:
-            raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sorted(self.descriptions))}")
+        self._require(name)
         return self._load(name)
 
     def doc(self, name: str) -> str:
@@ -103,8 +106,7 @@ class Registry:
         Raises:
           ValueError: unknown name.
         """
-        if name not in self.descriptions:
-            raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sorted(self.descriptions))}")
+        self._require(name)
         if self._docstring is not None:
             try:
                 text = self._docstring(name)

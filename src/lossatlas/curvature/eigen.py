@@ -72,8 +72,7 @@ def top_eigenvalues(loss_fn: Callable, params, k: int, key, method: str = "lancz
     num_iters = validate.integer(where, "num_iters", num_iters, k if method == "lanczos" else 1, optional=True)
     if method == "lanczos":
         m = min(n, num_iters if num_iters is not None else max(2 * k, k + 30))
-        z = jax.random.normal(key, (2, n), flat.dtype)
-        alphas, betas, basis = linalg.lanczos(matvec, z[0], m, z[1])
+        alphas, betas, basis = linalg.lanczos_from_key(matvec, key, n, m, flat.dtype)
         theta, s = linalg.tridiagonal_eigh(alphas, betas)
         vals = theta[::-1][:k]
         vecs = jnp.matmul(s[:, ::-1][:, :k].T, basis, precision=jax.lax.Precision.HIGHEST)
@@ -87,8 +86,7 @@ def top_eigenvalues(loss_fn: Callable, params, k: int, key, method: str = "lancz
 def _ritz(matvec, flat, key, m):
     """Ritz values (ascending) and unit Ritz vectors ``[m, n]`` of an ``m``-step Lanczos run
     from a random start (full reorthogonalisation)."""
-    z = jax.random.normal(key, (2, flat.shape[0]), flat.dtype)
-    alphas, betas, basis = linalg.lanczos(matvec, z[0], m, z[1])
+    alphas, betas, basis = linalg.lanczos_from_key(matvec, key, flat.shape[0], m, flat.dtype)
     theta, s = linalg.tridiagonal_eigh(alphas, betas)
     return theta, jnp.matmul(s.T, basis, precision=jax.lax.Precision.HIGHEST)
 

@@ -160,21 +160,22 @@ def find_critical_points(loss_fn: Callable, params0, key, method: str = "newton_
         p = unravel(x)
         return ravel_pytree(mean_over_data(lambda b: jax.grad(per_batch(loss_fn, b))(p), data, chunk_size))[0]
 
-    def hvp(x, v):
-        return flat_operator(loss_fn, unravel(x), data, chunk_size)[0](v)
+    def hessian_at(x):  # H at x as a map on flat vectors, built once per point and reused
+        return flat_operator(loss_fn, unravel(x), data, chunk_size)[0]
 
     def phi(x):
         return 0.5 * jnp.sum(jnp.square(grad(x)))
 
     def newton_mr(x, g, aux):
-        p = linalg.minres(lambda v: hvp(x, v), -g, minres_iters)
-        slope = jnp.dot(p, hvp(x, g), precision=_HI)                             # <p, H g> < 0
+        hess = hessian_at(x)
+        p = linalg.minres(hess, -g, minres_iters)
+        slope = jnp.dot(p, hess(g), precision=_HI)                             # <p, H g> < 0
         alpha = _backtrack(phi, x, p, 0.5 * jnp.sum(jnp.square(g)), slope, jnp.ones((), x.dtype), max_halvings,
                            armijo)
         return x + alpha * p, aux
 
     def gradnorm(x, g, aux):
-        hg = hvp(x, g)
+        hg = hessian_at(x)(g)
         if optimizer is not None:
             updates, aux = optimizer.update(unravel(hg), aux, unravel(x))
             return x + ravel_pytree(updates)[0].astype(x.dtype), aux
@@ -199,7 +200,7 @@ def find_critical_points(loss_fn: Callable, params0, key, method: str = "newton_
         (x, _), norms = jax.lax.scan(body, (x, aux), None, length=num_steps)
         g = grad(x)
         gn = jnp.linalg.norm(g)
-        flatness = jnp.linalg.norm(hvp(x, g)) / jnp.where(gn > 0, gn, 1)
+        flatness = jnp.linalg.norm(hessian_at(x)(g)) / jnp.where(gn > 0, gn, 1)
         return x, value(unravel(x)), gn, flatness, jnp.concatenate([norms, gn[None]])
 
     x, loss, gn, flatness, norms = jax.vmap(one)(x0)

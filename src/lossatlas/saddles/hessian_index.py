@@ -146,11 +146,9 @@ def index(loss_fn: Callable, params, key=None, method: str = "dense", *, data=No
         mass, stderr = negative_spectral_mass(nodes, weights, tol, rel_tol)
         return HessianIndex(mass, stderr, n * mass)
     if method == "dense":
-        hessian = jax.vmap(matvec)(jnp.eye(n, dtype=flat.dtype))
-        values = linalg.eigvalsh(0.5 * (hessian + hessian.T))
+        values = linalg.eigvalsh(linalg.dense_symmetric(matvec, n, flat.dtype))
     else:
-        z = jax.random.normal(key, (2, n), flat.dtype)
-        alphas, betas, _ = linalg.lanczos(matvec, z[0], m, z[1])
+        alphas, betas, _ = linalg.lanczos_from_key(matvec, key, n, m, flat.dtype)
         values = linalg.tridiagonal_eigh(alphas, betas)[0]
     count = jnp.sum(values < -_tol(tol, values, rel_tol)).astype(flat.dtype)
     return HessianIndex(count / n, zero, count)

@@ -101,8 +101,7 @@ def _newton(where: str, learning_rate, damping, transfer, method: str, krylov_di
         g = g.astype(flat.dtype)
         n = g.shape[0]
         if method == "dense":
-            hessian = jax.vmap(matvec)(jnp.eye(n, dtype=g.dtype))
-            lam, vecs = linalg.eigh(0.5 * (hessian + hessian.T))       # columns are eigenvectors
+            lam, vecs = linalg.eigh(linalg.dense_symmetric(matvec, n, g.dtype))       # columns are eigenvectors
             basis = vecs.T                                             # rows: orthonormal eigenvectors
         else:
             # The Krylov space of g holds g, so the step lies in it: nothing of g is left in the
