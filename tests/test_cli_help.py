@@ -252,7 +252,7 @@ def test_run_printout_ends_with_absolute_figure_paths_and_the_quick_note(quick, 
     tail = out[out.index("results: "):].splitlines()
     assert tail[0] == f"results: {run_dir.resolve()}"
     figures = sorted(str(p.resolve()) for p in run_dir.iterdir() if p.suffix in (".png", ".pdf"))
-    assert len(figures) == 4 and all(Path(f).is_absolute() for f in figures)
+    assert len(figures) == 4 and all(Path(ln.strip()).is_absolute() for ln in tail[2:6])
     assert tail[1] == "figures:" and [ln.strip() for ln in tail[2:6]] == figures
     note = " ".join(tail[6:])
     if quick:

@@ -235,6 +235,7 @@ def test_slq_index_matches_the_known_negative_fraction(x64):
     assert 0 < float(res.stderr) < 0.01
     assert abs(float(res.index) - 0.3) < 4 * float(res.stderr), res
     np.testing.assert_allclose(res.num_negative, 200 * res.index)
+    assert int(S.index(loss, jnp.zeros(200), method="dense").num_negative) == 60   # the ground truth itself
 
 
 
