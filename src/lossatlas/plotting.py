@@ -1,4 +1,13 @@
-"""Paper-style matplotlib figures, drawn from saved results (arrays), never from live state."""
+"""Paper-style matplotlib figures, drawn from saved results (arrays), never from live state.
+
+The helpers make the readable thing the default: :func:`legend_outside` (legends never
+over data), :func:`panel_letters` (generated, never duplicated), :func:`log_axis` (enough
+labelled ticks to read a slope), :func:`stamp_source` (the paper and figure a plot
+mirrors, stamped by the runner from an experiment's ``FIGURE``) and
+:func:`stamp_failed_checks`. :func:`lint_figure` finds what a reviewer would flag: a legend
+over plotted data, overprinted tick labels, a log axis with too few labels, a duplicated
+panel letter.
+"""
 from __future__ import annotations
 
 import matplotlib
@@ -90,3 +99,205 @@ def stamp_failed_checks(fig, checks) -> bool:
     text = "FAILED CHECK" + ("S" if len(failed) > 1 else "") + ": " + "; ".join(failed)
     fig.text(0.5, -0.02, text, ha="center", va="top", color="#b00000", fontsize=8, fontweight="bold", wrap=True)
     return True
+
+
+#: The ``gid`` of panel-letter texts (so :func:`lint_figure` can find them).
+PANEL_LETTER_GID = "lossatlas-panel-letter"
+_LETTER_RE = r"^\(?[a-z]\)?$"
+
+
+def panel_letters(axes, *, start: int = 0, fmt: str = "({})", x: float = -0.02, y: float = 1.02, **kw) -> list:
+    """Letter every visible panel (a), (b), ... in reading order, top-left outside the axes.
+
+    Letters are generated, so they never repeat or skip; invisible axes (``ax.axis("off")``
+    placeholders) are skipped.
+
+    Args:
+      axes: an axes, a sequence or an array of axes (row-major order is reading order).
+      start: index of the first letter (0 -> "a").
+      fmt: format of a letter.
+      x, y: position in axes coordinates (default: just above the top-left corner).
+      **kw: passed to ``ax.text``.
+
+    Returns:
+      The text artists.
+    """
+    flat = [a for a in np.asarray(axes, dtype=object).ravel() if a is not None and a.get_visible() and a.axison]
+    if start < 0 or start + len(flat) > 26:
+        raise ValueError(f"panel_letters: start must be in [0, {26 - len(flat)}] for {len(flat)} panels, got {start}")
+    style = {"fontweight": "bold", "fontsize": 10, "ha": "right", "va": "bottom"} | kw
+    return [ax.text(x, y, fmt.format(chr(ord("a") + start + i)), transform=ax.transAxes, gid=PANEL_LETTER_GID,
+                    **style) for i, ax in enumerate(flat)]
+
+
+def legend_outside(ax, where: str = "right", **kw):
+    """A legend placed outside the axes, so it never covers data.
+
+    Args:
+      ax: matplotlib axes (its labelled artists make the legend).
+      where: "right" (beside the axes, top-aligned) or "below" (under the x label, in
+        up to four columns).
+      **kw: passed to ``ax.legend`` (e.g. ``handles``, ``labels``, ``title``, ``ncol``).
+
+    Returns:
+      The legend.
+    """
+    if where == "right":
+        style = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
+    elif where == "below":
+        n = len(kw.get("labels") or ax.get_legend_handles_labels()[1])
+        style = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.18), "ncol": max(1, min(4, n))}
+    else:
+        raise ValueError(f"legend_outside: where must be 'right' or 'below', got {where!r}")
+    return ax.legend(**(style | {"frameon": False} | kw))
+
+
+def figure_legend(fig, handles, labels, *, where: str = "below", **kw):
+    """One legend for the whole figure, outside every panel (below, or to the right).
+
+    Use it when every panel shares the same variants (one colour per variant).
+
+    Args:
+      fig: matplotlib figure.
+      handles, labels: legend entries.
+      where: "below" (a row under the panels) or "right".
+      **kw: passed to ``fig.legend``.
+
+    Returns:
+      The legend.
+    """
+    if where == "below":
+        style = {"loc": "upper center", "bbox_to_anchor": (0.5, 0.0), "ncol": max(1, min(6, len(labels)))}
+    elif where == "right":
+        style = {"loc": "center left", "bbox_to_anchor": (1.0, 0.5)}
+    else:
+        raise ValueError(f"figure_legend: where must be 'below' or 'right', got {where!r}")
+    return fig.legend(handles, labels, **(style | {"frameon": False} | kw))
+
+
+def log_axis(ax, axis: str = "x", *, min_labels: int = 3) -> None:
+    """Log-scale an axis with at least ``min_labels`` labelled ticks inside its limits.
+
+    Decades are labelled (every decade, not every other); when the limits span too few
+    decades for ``min_labels`` labels, the 2x and 5x ticks are labelled too, so a slope can
+    be read off. Call it after the data are plotted (it reads the limits).
+
+    Args:
+      ax: matplotlib axes.
+      axis: "x" or "y".
+      min_labels: labelled ticks wanted inside the limits.
+    """
+    from matplotlib import ticker
+
+    if axis not in ("x", "y"):
+        raise ValueError(f"log_axis: axis must be 'x' or 'y', got {axis!r}")
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    lo, hi = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
+    lo = max(lo, np.finfo(float).tiny)
+    a = getattr(ax, axis + "axis")
+    decades = [10.0 ** k for k in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)]
+    inside = [d for d in decades if lo <= d <= hi]
+    fmt = ticker.LogFormatterSciNotation()
+    if len(inside) >= min_labels:
+        a.set_major_locator(ticker.LogLocator(base=10, numticks=len(decades) + 2))
+        a.set_major_formatter(fmt)
+        return
+    for subs in ((1.0, 2.0, 5.0), (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)):
+        ticks = [d * s for d in decades for s in subs if lo <= d * s <= hi]
+        if len(ticks) >= min_labels:
+            break
+    a.set_major_locator(ticker.FixedLocator(ticks))
+    a.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    a.set_minor_formatter(ticker.NullFormatter())
+
+
+def stamp_source(fig, source: str) -> None:
+    """Name the paper and figure a plot mirrors, in small grey type above the top-left corner.
+
+    The runner calls this with an experiment module's ``FIGURE`` (e.g. "Ghorbani et al.
+    2019, Fig. 1"), so every saved figure says what it reproduces.
+
+    Args:
+      fig: matplotlib figure.
+      source: the paper and figure, e.g. "Li et al. 2018, Fig. 5".
+    """
+    if not isinstance(source, str) or not source.strip():
+        raise ValueError(f"stamp_source: source must be a non-empty string, got {source!r}")
+    fig.text(0.0, 1.0, "After " + source.strip(), ha="left", va="bottom", color="0.35", fontsize=8,
+             fontstyle="italic", transform=fig.transFigure)
+
+
+def _covers_data(ax, box):
+    """The label of the first line or scatter series of ``ax`` drawn inside display box ``box``."""
+    from matplotlib.collections import PathCollection
+
+    for line in ax.lines:
+        if line.get_visible() and len(line.get_xydata()):
+            path = line.get_transform().transform_path(line.get_path())
+            finite = np.isfinite(path.vertices).all(axis=1)
+            pts = path.vertices[finite]
+            if len(pts) == 1 and box.contains(*pts[0]):
+                return line.get_label()
+            if len(pts) > 1 and line.get_linestyle() not in ("None", "none", "", " "):
+                from matplotlib.path import Path
+                if Path(pts).intersects_bbox(box, filled=False):
+                    return line.get_label()
+            if len(pts) and line.get_marker() not in (None, "None", "none", "", " "):
+                if any(box.contains(x, y) for x, y in pts):
+                    return line.get_label()
+    for coll in ax.collections:
+        if isinstance(coll, PathCollection) and coll.get_visible() and len(coll.get_offsets()):
+            pts = coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), dtype=float))
+            if any(box.contains(x, y) for x, y in pts if np.isfinite(x) and np.isfinite(y)):
+                return coll.get_label()
+    return None
+
+
+def lint_figure(fig) -> list[str]:
+    """What a reviewer would flag in a figure, as one line per problem (empty: clean).
+
+    Checks every visible axes for: a legend inside the axes that covers a plotted line or
+    scatter point; overprinted tick labels; a log axis with fewer than two labelled ticks
+    inside its limits; and, for the figure, a panel letter used twice.
+
+    Args:
+      fig: a matplotlib figure (drawn here with the Agg canvas).
+
+    Returns:
+      Problems, e.g. ``"panel 2 ('loss vs step'): legend covers 'adam'"``.
+    """
+    import re
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    problems: list[str] = []
+    letters: list[str] = []
+    for i, ax in enumerate(fig.axes):
+        if not ax.get_visible():
+            continue
+        name = f"panel {i} ({ax.get_title()[:40]!r})"
+        letters += [t.get_text() for t in ax.texts if t.get_gid() == PANEL_LETTER_GID
+                    or (re.match(_LETTER_RE, t.get_text().strip()) and t.get_transform() == ax.transAxes)]
+        leg = ax.get_legend()
+        if leg is not None and leg.get_visible():
+            from matplotlib.transforms import Bbox
+            inside = Bbox.intersection(leg.get_window_extent(renderer), ax.get_window_extent(renderer))
+            label = _covers_data(ax, inside) if inside is not None else None
+            if label is not None:
+                problems.append(f"{name}: legend covers " + ("an unlabelled line" if label.startswith("_") else repr(label)))
+        if not ax.axison:
+            continue
+        for axis_name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+            lo, hi = sorted(ax.get_xlim() if axis_name == "x" else ax.get_ylim())
+            ticks = [t for t in axis.get_major_ticks() + axis.get_minor_ticks()
+                     if t.label1.get_visible() and t.label1.get_text().strip() and lo * (1 - 1e-9) <= t.get_loc() <= hi * (1 + 1e-9)]
+            boxes = sorted((t.label1.get_window_extent(renderer) for t in ticks),
+                           key=lambda b: b.x0 if axis_name == "x" else b.y0)
+            if any(a.overlaps(b) for a, b in zip(boxes, boxes[1:])):
+                problems.append(f"{name}: {axis_name} tick labels overprint")
+            if axis.get_scale() == "log" and len(ticks) < 2:
+                problems.append(f"{name}: log {axis_name} axis has {len(ticks)} labelled tick(s)")
+    dupes = sorted({t for t in letters if letters.count(t) > 1})
+    if dupes:
+        problems.append(f"panel letters used twice: {', '.join(dupes)}")
+    return problems

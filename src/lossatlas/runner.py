@@ -131,7 +131,7 @@ def run_experiment(registry: Registry, name: str, cfg=None, *, quick: bool = Fal
         run.write_json("checks.json", checks)
         run.write_json("metrics.json", {"seconds": elapsed, "resumed": resume is not None, "table": rows,
                                         "checks_passed": checks_lib.all_passed(checks)})
-        results_lib.draw_figures(run.path, module.plot, cfg)
+        results_lib.draw_figures(run.path, module.plot, cfg, source=getattr(module, "FIGURE", None))
     return Path(run.path), res, checks
 
 
@@ -171,4 +171,4 @@ def replot(registry: Registry, run_dir: str | os.PathLike, out: str | os.PathLik
     module, cfg = load_config(registry, run_dir)
     if not results_lib.is_complete(run_dir):
         raise ValueError(f"{run_dir} is not a complete run (no {results_lib.COMPLETE_MARKER} marker)")
-    return results_lib.draw_figures(run_dir, module.plot, cfg, out=out)
+    return results_lib.draw_figures(run_dir, module.plot, cfg, out=out, source=getattr(module, "FIGURE", None))
