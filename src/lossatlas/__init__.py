@@ -33,7 +33,7 @@ __all__ += ["batching", "keys", "linalg", "validate"]
 
 
 def __getattr__(name):  # heavy or optional modules load on first use
-    if name in ("results", "plotting", "runner", "cli", "registry", "overrides"):
+    if name in ("results", "plotting", "runner", "cli", "registry", "overrides", "reproduce"):
         import importlib
         return importlib.import_module(f"lossatlas.{name}")
     raise AttributeError(f"module 'lossatlas' has no attribute {name!r}")

@@ -49,6 +49,13 @@ RUN_EPILOG = ("`lossatlas run NAME --help` also lists NAME's config fields: name
               "value, and a line of doc. `lossatlas list` shows every NAME with its claim and quick runtime.")
 
 
+REPRODUCE_EPILOG = (
+    "Runs into OUT/NAME/<id>/ one experiment after the other; an experiment with a complete run of the\n"
+    "same mode and config under OUT is not rerun (run again after a kill to continue), one that raises\n"
+    "is an ERROR row and the rest still run. Writes OUT/report/index.html and OUT/report/report.md.\n"
+    "Exit code 3 if an experiment raised, else 1 if a gating check failed, else 0.")
+
+
 def build_parser(registry=None) -> argparse.ArgumentParser:
     """The argument parser; ``registry`` lets ``run NAME --help`` list NAME's config fields."""
     p = argparse.ArgumentParser(prog="lossatlas", description="lossatlas: how neural networks learn from their mistakes",
@@ -79,6 +86,20 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     s.add_argument("run_dir", nargs="?", default=None,
                    help="a run folder (with --partial: a results root, default runs)")
     s.add_argument("--partial", action="store_true", help="list unfinished (partial) runs under the root folder")
+    rp = sub.add_parser("reproduce", help="run every experiment (or --only some) and write an HTML + Markdown report",
+                        epilog=REPRODUCE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = rp.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="each experiment's small config (the default)")
+    mode.add_argument("--full", action="store_true", help="the full recipe the paper values are for (hours)")
+    rp.add_argument("--only", nargs="+", action="extend", metavar="NAME", help="run only these experiments")
+    rp.add_argument("--out", default="reproduce",
+                    help="root folder for the runs; the report goes to OUT/report (default: reproduce)")
+    rp.add_argument("--no-compilation-cache", action="store_true", help="do not use JAX's persistent compilation cache")
+    rp.add_argument("--no-progress", action="store_true", help="no progress bars (they only show on a terminal)")
+    rep = sub.add_parser("report", help="write the HTML + Markdown report of the newest complete run of each "
+                                        "experiment under a results root")
+    rep.add_argument("root", help="a results root (ROOT/NAME/<id>/), e.g. runs or reproduce")
+    rep.add_argument("--out", default=None, help="folder for the report (default: ROOT/report)")
     c = sub.add_parser("clean", help="remove stale partial run folders (killed runs)")
     c.add_argument("--out", default="runs", help="root folder for results (default: runs)")
     c.add_argument("--older-than", type=float, default=0.0, metavar="HOURS", help="only folders idle this long")
@@ -118,7 +139,8 @@ def main(argv=None, *, registry=None) -> int:
     Args:
       argv: the arguments (default: ``sys.argv[1:]``).
       registry: the experiments (:class:`lossatlas.registry.Registry`) that ``list``,
-        ``run`` and ``plot`` work on; ``show`` and ``clean`` need none.
+        ``run``, ``reproduce`` and ``plot`` work on (``report`` takes their claims from it);
+        ``show`` and ``clean`` need none.
 
     Returns:
       An exit code from :mod:`lossatlas.exitcodes`.
@@ -149,6 +171,8 @@ def _dispatch(args, registry) -> int:
     # compile them, and the persistent compilation cache.
     if args.command == "run":
         settings.configure(quick=args.quick, cache=not args.no_compilation_cache)
+    elif args.command == "reproduce":
+        settings.configure(quick=not args.full, cache=not args.no_compilation_cache)
     else:
         settings.configure(quick=False, cache=False)
     if args.command == "list":
@@ -173,6 +197,16 @@ def _dispatch(args, registry) -> int:
         from lossatlas.results import summary_text
         print(summary_text(args.run_dir), end="")
         return exitcodes.OK
+    if args.command == "report":
+        from pathlib import Path
+
+        from lossatlas.results import build_report
+        paths = build_report(args.root, args.out or Path(args.root) / "report",
+                             claims=registry.descriptions if registry is not None else None)
+        print(f"report: {paths.html}\nreport: {paths.markdown}")
+        return exitcodes.OK
+    if args.command == "reproduce":
+        return _reproduce(args, _need(registry, "reproduce"))
     from lossatlas import runner
     if args.command == "plot":
         for path in runner.replot(_need(registry, "plot"), args.run_dir, out=args.out):
@@ -193,6 +227,22 @@ def _dispatch(args, registry) -> int:
     print(end_of_run_text(path, args.name, quick=args.quick), end="")
     from lossatlas.checks import all_passed
     return exitcodes.OK if all_passed(checks) else exitcodes.CHECK_FAILED
+
+
+def _reproduce(args, registry) -> int:
+    """``lossatlas reproduce``: run, print a line per experiment, the report paths, the exit code."""
+    from lossatlas import reproduce
+    rep = reproduce.reproduce(registry, args.only, quick=not args.full, out_dir=args.out,
+                              progress=not args.no_progress and sys.stderr.isatty(),
+                              log=lambda line: print(line, flush=True))
+    ran = len(rep.runs) - len(rep.reused)
+    print(f"{len(rep.runs) + len(rep.errors)} experiments ({'full' if args.full else 'quick'}): {ran} ran, "
+          f"{len(rep.reused)} existing runs reused, {len(rep.errors)} errors, "
+          f"{len(rep.gating_failed)} with a failed gating check; {rep.seconds:.0f} s")
+    print(f"report: {rep.report.html}\nreport: {rep.report.markdown}")
+    if rep.errors:
+        return exitcodes.RUNTIME
+    return exitcodes.OK if not rep.gating_failed else exitcodes.CHECK_FAILED
 
 
 #: The end of a ``--quick`` run's printout ({name}: the experiment).

@@ -246,3 +246,29 @@ def iter_runs(out_dir: str | os.PathLike, experiment: str) -> Iterable[Path]:
     """The complete run folders of ``experiment`` under ``out_dir``, oldest id first."""
     root = Path(out_dir) / experiment
     return sorted(p for p in root.iterdir() if p.is_dir() and is_complete(p)) if root.exists() else []
+
+
+def find_run(out_dir: str | os.PathLike, experiment: str, record: Any) -> Path | None:
+    """The newest complete run of ``experiment`` under ``out_dir`` made with ``record``.
+
+    ``record`` is what the runner writes as ``config.json`` (``{"experiment", "quick",
+    "config"}``); a run matches when its ``config.json`` holds the same JSON value
+    (:func:`lossatlas.results.jsonable`), so the same mode and every config field equal.
+    Folders whose ``config.json`` is missing or corrupt never match.
+
+    Args:
+      out_dir: the results root.
+      experiment: the experiment's name (sub-folder of ``out_dir``).
+      record: the run's config record (dicts, dataclasses, tuples: compared as JSON).
+
+    Returns:
+      The run folder, or None when no complete run matches.
+    """
+    want = jsonable(record)
+    for path in reversed(list(iter_runs(out_dir, experiment))):
+        try:
+            if read_json(path / "config.json") == want:
+                return path
+        except (OSError, ValueError):
+            continue
+    return None
