@@ -27,6 +27,7 @@ import dataclasses
 import datetime as _dt
 import html
 import os
+import re
 import shutil
 import urllib.parse
 from pathlib import Path
@@ -267,10 +268,18 @@ def _environment(runs: Sequence[_Run]) -> list[tuple[str, str]]:
 
 # ------------------------------------------------------------------------------ Markdown
 
-def _md(text: Any) -> str:
-    """A Markdown table cell: one line, pipes escaped."""
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def _md_text(text: Any) -> str:
+    """Text for Markdown: one line, and no ``<`` that could open a raw HTML tag (``< 0.5`` stays)."""
     text = text if isinstance(text, str) else format_value(text)
-    return " ".join(text.split()).replace("|", "\\|")
+    return _TAG_START.sub("&lt;", " ".join(text.split()))
+
+
+def _md(text: Any) -> str:
+    """A Markdown table cell: :func:`_md_text` with pipes escaped."""
+    return _md_text(text).replace("|", "\\|")
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -321,15 +330,15 @@ def _markdown(items, out: Path, title: str, claims: Mapping[str, str], env_rows,
     else:
         lines += ["None: every report-only check passed.", ""]
     if env_rows:
-        lines += ["## Environment", "", "```"] + [f"{k}: {v}" for k, v in env_rows] + ["```", ""]
+        lines += ["## Environment", "", "```"] + [f"{k}: {v}" for k, v in env_rows] + ["```", ""]  # code: literal
     lines += ["## Experiments", ""]
     for it in items:
         lines += [f"### {it.experiment}", ""]
         claim = claims.get(it.experiment)
         if claim:
-            lines += [f"*{' '.join(claim.split())}*", ""]
+            lines += [f"*{_md_text(claim)}*", ""]
         if isinstance(it, FailedRun):
-            lines += [f"**ERROR** ({it.mode or 'mode unknown'}): {' '.join(it.reason.split())}", ""]
+            lines += [f"**ERROR** ({it.mode or 'mode unknown'}): {_md_text(it.reason)}", ""]
             continue
         lines += [f"Mode {it.mode}; status **{it.status}**; runtime {format_seconds(it.seconds)}; run folder "
                   f"[{it.path.name}]({_href(it.path, out)}/)" + (" (an existing run, not rerun)" if it.reused else ""),
