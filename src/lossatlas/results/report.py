@@ -45,6 +45,10 @@ QUICK_NOTE = ("Quick mode: these are smoke-scale runs (the modules' QUICK config
               "examples). The paper values are for the full recipe (`lossatlas reproduce --full`); a quick "
               "number that differs from the paper's says nothing about the reproduction. Gating checks are "
               "the ones a quick run must pass.")
+#: What the negative-results list is.
+NEGATIVE_NOTE = ("Report-only checks that failed: claims these runs do not bear out (a paper value not "
+                 "reproduced, or an original check kept for the record after a revision). They decide no exit "
+                 "code, and they are part of the result.")
 #: The environment fields the report shows, in order, with their labels.
 ENV_FIELDS = (("backend", "JAX backend"), ("devices", "devices"), ("device_count", "device count"),
               ("platform", "platform"), ("processor", "processor"), ("cpu_count", "CPU count"),
@@ -323,7 +327,7 @@ def _markdown(items, out: Path, title: str, claims: Mapping[str, str], env_rows,
     negatives = [(r, c) for r in runs for c in r.negatives]
     lines += ["## Negative results", ""]
     if negatives:
-        lines += ["Report-only checks that failed: paper claims these runs do not reproduce.", ""]
+        lines += [NEGATIVE_NOTE, ""]
         lines += _md_table(("experiment", "check", "paper", "ours", "detail"),
                            [[r.experiment, c["name"], format_value(c.get("paper")), format_value(c.get("value")),
                              format_value(c.get("detail") or None)] for r, c in negatives]) + [""]
@@ -353,6 +357,9 @@ def _markdown(items, out: Path, title: str, claims: Mapping[str, str], env_rows,
 
 
 # ------------------------------------------------------------------------------ HTML
+
+_CODE = re.compile(r"`([^`<>]+)`")
+
 
 def _e(text: Any) -> str:
     return html.escape(text if isinstance(text, str) else format_value(text), quote=True)
@@ -390,11 +397,11 @@ def _html(items, out: Path, title: str, claims: Mapping[str, str], env_rows, gen
                  'included), from its <code>metrics.json</code>. Status FAIL: a gating check failed; ERROR: the '
                  'experiment raised.</p>')
     if any(r.mode == "quick" for r in runs):
-        parts.append(f'<p class="note">{_e(QUICK_NOTE)}</p>')
+        parts.append('<p class="note">' + _CODE.sub(r"<code>\1</code>", _e(QUICK_NOTE)) + "</p>")
     parts.append("<h2>Negative results</h2>")
     negatives = [(r, c) for r in runs for c in r.negatives]
     if negatives:
-        parts.append("<p>Report-only checks that failed: paper claims these runs do not reproduce.</p>")
+        parts.append(f"<p>{_e(NEGATIVE_NOTE)}</p>")
         parts.append(_html_table(("experiment", "check", "paper", "ours", "detail"), [
             f'<tr class="negative"><td><a href="#{_e(_anchor(r.experiment))}">{_e(r.experiment)}</a></td>'
             f"<td>{_e(c['name'])}</td><td>{_e(c.get('paper'))}</td><td>{_e(c.get('value'))}</td>"
