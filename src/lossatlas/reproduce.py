@@ -89,7 +89,8 @@ def reproduce(registry: Registry, only: Iterable[str] | None = None, *, quick: b
       out_dir: the results root; runs go to ``out_dir/<experiment>/<id>/``, the report to
         ``out_dir/report/``.
       progress: progress bars on stderr (see :func:`lossatlas.runner.run_experiment`).
-      log: called with one line per experiment as it finishes (None: silent).
+      log: called with a line when an experiment starts running and one when it is done
+        (None: silent).
 
     Returns:
       A :class:`Reproduction`.
@@ -117,6 +118,7 @@ def reproduce(registry: Registry, only: Iterable[str] | None = None, *, quick: b
                 checks = results_lib.read_checks(path / "checks.json")
                 how = f"complete {mode} run exists, not rerun: {path}"
             else:
+                say(f"{head}: running ({mode})")
                 path, _, checks = runner.run_experiment(registry, name, cfg, quick=quick, out_dir=out_dir,
                                                         progress=progress)
                 how = f"ran in {time.perf_counter() - start:.1f} s"
