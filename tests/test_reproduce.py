@@ -259,7 +259,7 @@ def test_report_command_reports_the_newest_run_of_each_experiment(fake_registry,
     out = tmp_path / "repro"
     _reproduce(fake_registry, out, "--only", "fake_good", "fake_gate")
     _reproduce(fake_registry, out, "--only", "fake_good", "--full")
-    newest = list(results.iter_runs(out, "fake_good"))[-1]
+    newest = max(results.iter_runs(out, "fake_good"), key=results.completed_at)
     capsys.readouterr()
     assert cli.main(["report", str(out), "--out", str(tmp_path / "rep")], registry=fake_registry) == exitcodes.OK
     printed = capsys.readouterr().out
@@ -268,6 +268,20 @@ def test_report_command_reports_the_newest_run_of_each_experiment(fake_registry,
     _assert_links_resolve(tmp_path / "rep", page)
     assert {r[0]: r[1] for r in page.tables["Summary"][1:]} == {"fake_gate": "quick", "fake_good": "full"}
     assert any(newest.name in h for h in page.hrefs)
+
+
+def test_newest_run_is_the_last_completed_even_when_ids_tie_to_the_second(tmp_path):
+    """Run ids are a timestamp to the second plus a random suffix: two runs in one second sort
+    by the suffix, so "newest" is the COMPLETE marker's time."""
+    record = {"experiment": "e", "quick": True, "config": {"n": 1}}
+    for run_id, done in (("20261130-120000-ffffff", "2026-11-30T12:00:00.100000+00:00"),
+                         ("20261130-120000-000000", "2026-11-30T12:00:00.900000+00:00")):
+        folder = tmp_path / "e" / run_id
+        folder.mkdir(parents=True)
+        results.write_json(folder / "config.json", record)
+        (folder / results.COMPLETE_MARKER).write_text(done + "\n")
+    assert results.latest_runs(tmp_path) == [tmp_path / "e" / "20261130-120000-000000"]
+    assert results.find_run(tmp_path, "e", record) == tmp_path / "e" / "20261130-120000-000000"
 
 
 def test_build_report_refuses_an_incomplete_folder(tmp_path):

@@ -27,7 +27,7 @@ Write ``{"test acc": stat(acc, scale=100, digits=1)}``, never ``f"{m:.1f} +- {s:
 from lossatlas.results.cells import SPREADS, format_cell, format_table, is_stat, stat
 from lossatlas.results.environment import environment, git_commit
 from lossatlas.results.folders import (CHECKPOINTS, COMPLETE_MARKER, OWNER_FILE, OutDirError, Run, check_out_dir,
-                                       find_run, is_complete, iter_runs, new_run, save_figure)
+                                       completed_at, find_run, is_complete, iter_runs, new_run, save_figure)
 from lossatlas.results.jsonio import jsonable, read_json, write_json
 from lossatlas.results.partial import clean_partial, list_partial, partial_info, partial_text, resolve_partial
 from lossatlas.results.replot import draw_figures
@@ -37,7 +37,7 @@ from lossatlas.results.summary import read_checks, summary_text
 
 __all__ = [
     "ARRAYS_FILE", "CHECKPOINTS", "COMPLETE_MARKER", "FailedRun", "OWNER_FILE", "OutDirError", "RESULTS_FILE",
-    "ReportPaths", "Run", "SPREADS", "build_report", "check_out_dir", "clean_partial", "draw_figures", "environment",
+    "ReportPaths", "Run", "SPREADS", "build_report", "check_out_dir", "clean_partial", "completed_at", "draw_figures", "environment",
     "find_run", "format_cell", "format_table", "git_commit", "is_complete", "is_stat", "iter_runs", "jsonable",
     "latest_runs", "list_partial", "load_arrays", "load_results", "new_run", "partial_info", "partial_text",
     "read_checks", "read_json", "resolve_partial", "save_figure", "save_results", "stat", "summary_text", "write_json",

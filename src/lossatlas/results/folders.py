@@ -248,8 +248,17 @@ def iter_runs(out_dir: str | os.PathLike, experiment: str) -> Iterable[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and is_complete(p)) if root.exists() else []
 
 
+def completed_at(path: str | os.PathLike) -> str:
+    """When a complete run finished: its ``COMPLETE`` marker's UTC time (ISO 8601, microseconds),
+    ``""`` when unreadable. Sorts runs by completion where run ids (to the second) may tie."""
+    try:
+        return (Path(path) / COMPLETE_MARKER).read_text().strip()
+    except OSError:
+        return ""
+
+
 def find_run(out_dir: str | os.PathLike, experiment: str, record: Any) -> Path | None:
-    """The newest complete run of ``experiment`` under ``out_dir`` made with ``record``.
+    """The newest complete run (:func:`completed_at`) of ``experiment`` under ``out_dir`` made with ``record``.
 
     ``record`` is what the runner writes as ``config.json`` (``{"experiment", "quick",
     "config"}``); a run matches when its ``config.json`` holds the same JSON value
@@ -265,7 +274,7 @@ def find_run(out_dir: str | os.PathLike, experiment: str, record: Any) -> Path |
       The run folder, or None when no complete run matches.
     """
     want = jsonable(record)
-    for path in reversed(list(iter_runs(out_dir, experiment))):
+    for path in sorted(iter_runs(out_dir, experiment), key=completed_at, reverse=True):
         try:
             if read_json(path / "config.json") == want:
                 return path

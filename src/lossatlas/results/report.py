@@ -33,7 +33,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from lossatlas.results.folders import is_complete, iter_runs
+from lossatlas.results.folders import completed_at, is_complete, iter_runs
 from lossatlas.results.jsonio import read_json
 from lossatlas.results.summary import read_checks
 
@@ -126,7 +126,8 @@ class _Run:
 
 
 def latest_runs(root: str | os.PathLike, experiments: Iterable[str] | None = None) -> list[Path]:
-    """The newest complete run folder of each experiment under a results root.
+    """The newest complete run folder (by :func:`lossatlas.results.completed_at`) of each experiment
+    under a results root.
 
     Args:
       root: a results root (``ROOT/<experiment>/<id>/``).
@@ -147,7 +148,7 @@ def latest_runs(root: str | os.PathLike, experiments: Iterable[str] | None = Non
     for name in names:
         runs = list(iter_runs(root, name))
         if runs:
-            out.append(runs[-1])
+            out.append(max(runs, key=lambda p: (completed_at(p), p.name)))
     return out
 
 
