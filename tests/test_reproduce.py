@@ -76,13 +76,14 @@ def fake_registry():
 # ------------------------------------------------------------------------------ reading the report
 
 class _Page(html.parser.HTMLParser):
-    """Every img src, a href, element id and tag of a page, and each table's rows as cell texts,
-    keyed by the id of the section (or the h2 heading) the table is in."""
+    """Every img src, a href, element id and tag of a page, and each table's rows as cell texts:
+    ``tables[where]`` is the first table in the section with that id (or under that h2
+    heading), ``all_tables[where]`` every one of them."""
 
     def __init__(self):
         super().__init__()
         self.srcs, self.hrefs, self.ids, self.tags = [], [], set(), set()
-        self.tables: dict[str, list[list[str]]] = {}
+        self.all_tables: dict[str, list[list[list[str]]]] = {}
         self._where, self._row, self._cell, self._h2 = "", None, None, None
 
     def handle_starttag(self, tag, attrs):
@@ -98,6 +99,8 @@ class _Page(html.parser.HTMLParser):
             self.srcs.append(a["src"])
         elif tag == "a" and "href" in a:
             self.hrefs.append(a["href"])
+        elif tag == "table":
+            self.all_tables.setdefault(self._where, []).append([])
         elif tag == "tr":
             self._row = []
         elif tag in ("td", "th"):
@@ -110,8 +113,12 @@ class _Page(html.parser.HTMLParser):
             self._row.append(self._cell.strip())
             self._cell = None
         elif tag == "tr":
-            self.tables.setdefault(self._where, []).append(self._row)
+            self.all_tables[self._where][-1].append(self._row)
             self._row = None
+
+    @property
+    def tables(self) -> dict[str, list[list[str]]]:
+        return {where: tables[0] for where, tables in self.all_tables.items()}
 
     def handle_data(self, data):
         if self._cell is not None:
@@ -192,6 +199,8 @@ def test_reproduce_runs_reports_and_marks_the_error_and_the_failed_gate(fake_reg
     # escaped: the detail's markup is text, no tag of it was parsed; no scripts or external assets
     assert html_parse_text(page, "fake_good", "paper's big number", "detail") == NASTY
     assert not page.tags & {"script", "b", "i", "link", "iframe"}
+    measured = page.all_tables[report_lib._anchor("fake_good")][1]  # metrics.json's table, after the checks
+    assert measured == [["n"], ["2"]]
     assert "Good claim &lt;i&gt;italic?&lt;/i&gt;" in text
     assert "The paper values are for the full recipe" in text
 
@@ -201,6 +210,7 @@ def test_reproduce_runs_reports_and_marks_the_error_and_the_failed_gate(fake_reg
     assert "**ERROR** (quick): RuntimeError: boom: the fake study raised" in md
     assert "&lt;i>italic?&lt;/i>" in md and "&lt;script>" in md  # no raw tags for a Markdown viewer to render
     assert "| paper's big number |" in md and "NEGATIVE RESULT" in md and "\\| pipe" in md
+    assert "Measured table" in md and "| n |\n|---|\n| 2 |" in md
     for link in [ln.split("](")[1].split(")")[0] for ln in md.splitlines() if "](" in ln]:
         assert (md_path.parent / urllib.parse.unquote(link)).exists(), link
 

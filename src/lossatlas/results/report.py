@@ -16,10 +16,11 @@ report-only check: a paper claim our run does not reproduce) in one list; one en
 (versions, backend, devices, commit: from the runs' ``environment.json``, with the experiments
 named where they differ); then per experiment its claim, its figures, a table of its checks (the
 paper's value next to ours, the tolerance, the verdict: ``PASS`` / ``FAIL`` for gating checks,
-``pass (report-only)`` / ``NEGATIVE RESULT`` for report-only ones, and the detail), its runtime
-and a relative link to its run folder (``lossatlas reproduce`` puts the report in
-``DIR/report/`` next to the runs, so zipping ``DIR`` keeps those links working). Experiments that
-raised are rows with their one-line reason (:class:`FailedRun`).
+``pass (report-only)`` / ``NEGATIVE RESULT`` for report-only ones, and the detail), its measured
+table (``metrics.json``'s rows; folded away in the HTML), its runtime and a relative link to its
+run folder (``lossatlas reproduce`` puts the report in ``DIR/report/`` next to the runs, so
+zipping ``DIR`` keeps those links working). Experiments that raised are rows with their one-line
+reason (:class:`FailedRun`).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from lossatlas.results.cells import format_cell
 from lossatlas.results.folders import completed_at, is_complete, iter_runs
 from lossatlas.results.jsonio import read_json
 from lossatlas.results.summary import read_checks
@@ -110,7 +112,12 @@ class _Run:
     checks: list[dict]
     environment: dict
     figures: list[Path]  # the copies in the report folder
+    table: list[dict] = dataclasses.field(default_factory=list)  # metrics.json's table rows
     reused: bool = False
+
+    @property
+    def columns(self) -> list[str]:
+        return list(dict.fromkeys(k for row in self.table for k in row))
 
     @property
     def gating(self) -> list[dict]:
@@ -188,8 +195,10 @@ def _load_run(path: Path, out: Path, reused: bool) -> _Run:
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy2(png, dest / png.name)
         figures.append(dest / png.name)
+    table = metrics.get("table") if isinstance(metrics, dict) else None
+    table = [row for row in table if isinstance(row, dict)] if isinstance(table, list) else []
     return _Run(experiment, path.resolve(), mode, seconds if isinstance(seconds, (int, float)) else None,
-                checks, env if isinstance(env, dict) else {}, figures, reused)
+                checks, env if isinstance(env, dict) else {}, figures, table, reused)
 
 
 # ------------------------------------------------------------------------------ formatting
@@ -354,6 +363,10 @@ def _markdown(items, out: Path, title: str, claims: Mapping[str, str], env_rows,
             lines += _md_table(CHECK_HEADER, [_check_row(c) for c in it.checks]) + [""]
         else:
             lines += ["No checks recorded.", ""]
+        if it.table:
+            lines += ["Measured table (`metrics.json`):", ""]
+            lines += _md_table(it.columns, [[format_cell(r.get(k, "")) for k in it.columns] for r in it.table])
+            lines += [""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -442,6 +455,12 @@ def _html(items, out: Path, title: str, claims: Mapping[str, str], env_rows, gen
             parts.append(_html_table(CHECK_HEADER, rows))
         else:
             parts.append("<p>No checks recorded.</p>")
+        if it.table:
+            parts.append(f"<details><summary>Measured table ({len(it.table)} rows, from "
+                         f"<code>metrics.json</code>)</summary>")
+            parts.append(_html_table(it.columns, ["<tr>" + "".join(f"<td>{_e(format_cell(r.get(k, '')))}</td>"
+                                                                   for k in it.columns) + "</tr>" for r in it.table]))
+            parts.append("</details>")
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
