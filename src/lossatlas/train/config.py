@@ -27,6 +27,9 @@ OPTIMIZER_FIELDS = {
 }
 assert set(OPTIMIZER_FIELDS) == set(optim.OPTIMIZERS), "OPTIMIZER_FIELDS must list every optimizer"
 
+#: Values of ``TrainConfig.precision`` (see its docstring).
+PRECISIONS = ("float32", "tf32", "bf16")
+
 
 def _freeze(value):
     if isinstance(value, Mapping):
@@ -83,6 +86,13 @@ class TrainConfig:
       eval_train: also evaluate the whole training set each epoch.
       chunk_epochs: epochs per compiled call when a progress bar is shown, rounded
         down to a divisor of ``epochs`` (None = about 20 updates per run).
+      precision: compute precision of the model's forward (and so backward) pass:
+        ``"float32"`` (default; JAX's default matmul precision, unchanged),
+        ``"tf32"`` (``jax.default_matmul_precision("tensorfloat32")`` while the
+        model is traced: TF32 matmuls on GPUs that have them, no effect on CPU) or
+        ``"bf16"`` (the model computes in bfloat16: floating params and inputs are
+        cast to bfloat16 for the forward pass, outputs cast back to float32; master
+        parameters, optimiser state, losses and metrics stay float32).
 
     Numeric fields accept numpy scalars and are stored as Python float / int.
     """
@@ -108,6 +118,7 @@ class TrainConfig:
     eval_batch_size: int = 1000
     eval_train: bool = True
     chunk_epochs: int | None = None
+    precision: str = "float32"
 
     def __post_init__(self):
         object.__setattr__(self, "model_cfg", _freeze_model_cfg(self.model_cfg))
@@ -149,6 +160,7 @@ class TrainConfig:
             validate.one_of("TrainConfig", "loss", self.loss, (*sorted(losses.LOSSES), None))
         validate.one_of("TrainConfig", "optimizer", self.optimizer, optim.OPTIMIZERS)
         validate.one_of("TrainConfig", "schedule", self.schedule, optim.SCHEDULES)
+        validate.one_of("TrainConfig", "precision", self.precision, PRECISIONS)
         if self.schedule.startswith("warmup") and self.warmup_steps < 1:
             validate.fail("TrainConfig", "warmup_steps", self.warmup_steps,
                           f"an integer >= 1 for schedule={self.schedule!r}")

@@ -26,6 +26,12 @@ from lossatlas.train.objective import build_model, make_objective
 from lossatlas.train.state import TrainState
 
 _SHUFFLE, _STEP = 0, 1
+
+
+def _cast_floats(tree, dtype):
+    """Floating-point leaves of ``tree`` cast to ``dtype`` (integer leaves, e.g. tokens, kept)."""
+    return jax.tree_util.tree_map(
+        lambda a: a.astype(dtype) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating) else a, tree)
 # Variable collections that only analysis tools use (see lossatlas.models.common.record).
 _PROBE_COLLECTIONS = ("intermediates", "perturbations")
 
@@ -102,7 +108,21 @@ class Program:
             clip_norm=hp["clip_norm"], clip_value=hp["clip_value"])
 
     def apply(self, params, model_state, x, *, train: bool, rng=None):
-        """Model output and updated model state (batch statistics when training)."""
+        """Model output and updated model state (batch statistics when training), computed at
+        ``config.precision`` (outputs and model state come back in their float32 dtypes)."""
+        precision = self.config.precision
+        if precision == "tf32":
+            with jax.default_matmul_precision("tensorfloat32"):
+                return self._apply(params, model_state, x, train=train, rng=rng)
+        if precision == "bf16":
+            out, new_state = self._apply(_cast_floats(params, jnp.bfloat16), model_state,
+                                         _cast_floats(x, jnp.bfloat16), train=train, rng=rng)
+            new_state = jax.tree_util.tree_map(lambda new, old: new.astype(jnp.asarray(old).dtype),
+                                               new_state, model_state)
+            return _cast_floats(out, jnp.float32), new_state
+        return self._apply(params, model_state, x, train=train, rng=rng)
+
+    def _apply(self, params, model_state, x, *, train: bool, rng=None):
         variables = {"params": params, **model_state}
         rngs = {"dropout": rng} if rng is not None else {}
         if train and model_state:
