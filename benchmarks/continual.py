@@ -59,7 +59,8 @@ def time_lossatlas(stream, seeds: int, epochs: int) -> list[dict]:
         sec = time.perf_counter() - t0
         rows.append({"method": "lossatlas_run_stream", "strategy": name, "seeds": seeds, "epochs": epochs,
                      "seconds": sec, "compile_and_first_run_s": first,
-                     "final_avg_acc": float(cl.average_accuracy(out["R"][0]).mean())})
+                     "final_avg_acc": float(cl.average_accuracy(out["R"][0]).mean()),
+                     "R_mean": np.asarray(out["R"][0]).mean(0).tolist()})
     return rows
 
 
@@ -128,6 +129,7 @@ def time_torch(stream, seeds: int, epochs: int, device: str, threads: int | None
         sec = time.perf_counter() - t0
         rows.append({"method": "pytorch_per_step_loop", "strategy": method, "seeds": seeds, "epochs": epochs,
                      "seconds": sec, "final_avg_acc": float(np.mean([r[-1].mean() for r in rs])),
+                     "R_mean": np.mean(rs, 0).tolist(),
                      "torch": torch.__version__, "device": str(dev), "torch_threads": torch.get_num_threads()})
     return rows
 
