@@ -60,7 +60,7 @@ SIZES = {
                      "big_seeds": 4096, "bf16_widths": (512, 512), "bf16_seeds": 4096, "bf16_epochs": 10},
         "curvature": {"widths": (1024, 1024, 1024, 1024), "examples": 4000, "x64": False, "ref_iters": 200,
                       "iters": (10, 15, 20, 30, 40, 60, 90, 150), "slq_steps": 100},
-        "landscape": {"point_batch": None, "torch_rows": 51, "repeats": 2},
+        "landscape": {"point_batch": None, "torch_rows": 10, "repeats": 2},
         "continual": {"seeds": 5, "epochs": 1},
         "saddles": {"starts": 256, "steps": 50},
     },
@@ -365,8 +365,9 @@ def section_curvature(mode, sz, tg, detail):
             ph = sys.modules["pyhessian.hessian"]  # the package's ``hessian`` attribute is the class
         except ImportError:
             ph = None
-        if torch is None or ph is None:
-            why = "torch not installed" if torch is None else "pyhessian not installed (pip install pyhessian --no-deps)"
+        if torch is None or ph is None or (gpu and not torch.cuda.is_available()):
+            why = ("torch not installed" if torch is None else
+                   "pyhessian not installed (pip install pyhessian --no-deps)" if ph is None else "torch has no CUDA here")
             for k in (5, 1):
                 o = ours[k][-1]
                 rows.append(row(f"curvature: top-{k} eigenvalues to {TOL:g} rel.", f"{fmt_s(o['seconds'])}",
@@ -490,7 +491,7 @@ def section_landscape(mode, sz, tg, detail):
     if "pytorch_per_point" in by:
         t = by["pytorch_per_point"]
         rows.append(row("landscape: 51x51 filter-normalised plane vs PyTorch per point", ours,
-                        "PyTorch per point (Li et al. style)", f"{fmt_s(t['seconds'])}", t["seconds"] / o["seconds"],
+                        "PyTorch per point on CPU (Li et al. style)", f"{fmt_s(t['seconds'])}", t["seconds"] / o["seconds"],
                         tg.get("plane_vs_torch"), f"{t['note']}; max |diff| {t['max_abs_diff_vs_plane']:.1e}"))
     else:
         rows.append(row("landscape: 51x51 filter-normalised plane vs PyTorch per point", ours,
@@ -727,11 +728,13 @@ def main(argv=None):
         record["details"][name] = detail
         record["rows"] += rows
         print(f"   {name}: {detail['section_s']:.0f}s, load {_fmt_load(detail['loadavg_after'])}", flush=True)
-    record["wall_s"] = time.perf_counter() - t_all
-    record["loadavg"]["end"] = loadavg()
-    write_report(out_dir / "run_all.json", record)
-    md = markdown(record)
-    (out_dir / "results.md").write_text(md)
+        # written after every section, so a run stopped by a time limit keeps what it measured
+        record["wall_s"] = time.perf_counter() - t_all
+        record["loadavg"]["end"] = loadavg()
+        record["sections_done"] = args.sections[:args.sections.index(name) + 1]
+        write_report(out_dir / "run_all.json", record)
+        md = markdown(record)
+        (out_dir / "results.md").write_text(md)
     print(md)
     if args.update_readme:
         update_readme(out_dir / "results.md")
