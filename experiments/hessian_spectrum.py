@@ -13,9 +13,13 @@ model, initial and trained parameters stacked on the seed axis):
 
 * SLQ (``curvature.lanczos_quadrature``, ``num_probes`` Rademacher probes x ``num_steps``
   Lanczos steps) gives the spectral measure; it is broadened by Gaussians of width
-  ``sigma_frac`` x (range of the nodes) (Ghorbani et al.'s eq. 7, as
-  ``curvature.spectral_density`` does) on one grid per (model, phase), and plotted as
-  log-density against eigenvalue;
+  ``sigma_frac`` x (range of the nodes and top eigenvalues of that model and phase)
+  (Ghorbani et al.'s eq. 7, ``curvature.broadened_density``) on one grid per (model,
+  phase), and plotted as log-density against eigenvalue: one panel per model and phase,
+  all on one eigenvalue axis (so batch norm's far smaller trained lambda_max shows as a
+  narrow spike at 0) and one log-density axis floored at 1e-6 of the highest peak (the
+  Gaussian tails between isolated outliers would otherwise run down to 1e-10 and below);
+  each panel gives lambda_max (seed mean), the outliers per seed and its sigma;
 * ``curvature.top_eigenvalues`` (Lanczos, ``num_iters`` steps) gives the ``top_k = 2C``
   largest eigenvalues. Outliers: the bulk edge is taken as the ``top_k``-th eigenvalue
   (inside the bulk when there are fewer than ``top_k`` outliers) and an eigenvalue is an
@@ -59,6 +63,7 @@ from lossatlas.train import TrainConfig, model_fns, sweep
 
 from . import kit
 
+FIGURE = "Ghorbani, Krishnan & Xiao 2019, Fig. 1"
 TABLE_TITLE = "Hessian spectrum (SLQ + Lanczos top eigenvalues): outliers vs classes, with and without batch norm (Ghorbani et al. 2019)"
 
 NORMS = ("none", "batch")
@@ -132,18 +137,8 @@ def _analyse(cfg, tcfg, ds):
     return jax.jit(jax.vmap(one))
 
 
-def broaden(nodes, weights, grid, sigma):
-    """Gaussian-broadened SLQ density on ``grid`` (Ghorbani et al. 2019, eq. 7).
-
-    Args:
-      nodes, weights: ``[P, m]`` quadrature nodes and weights (each row of weights sums to 1).
-      grid: ``[G]`` evaluation points; sigma: Gaussian width.
-
-    Returns:
-      ``[G]`` density ``(1/P) sum_pj w_pj N(t; theta_pj, sigma^2)`` (integrates to 1 on the real line).
-    """
-    z = (np.asarray(grid)[:, None, None] - nodes[None]) / sigma
-    return (np.exp(-0.5 * z ** 2) / (sigma * np.sqrt(2 * np.pi)) * weights[None]).sum((1, 2)) / nodes.shape[0]
+#: The broadened SLQ density of every seed: ([S, P, m] nodes, weights; [G] grid; sigma) -> [S, G].
+_broaden = jax.jit(jax.vmap(curvature.broadened_density, (0, 0, None, None)))
 
 
 def run(cfg: Config, key) -> dict:
@@ -166,7 +161,7 @@ def run(cfg: Config, key) -> dict:
             lo, hi = min(nd.min(), tp.min()), max(nd.max(), tp.max())
             sigma = cfg.sigma_frac * (hi - lo)
             grid = np.linspace(lo - 5 * sigma, hi + 5 * sigma, cfg.grid_points)
-            dens = np.stack([broaden(nd[s], w[s], grid, sigma) for s in range(cfg.seeds)])
+            dens = np.asarray(_broaden(nd, w, grid, sigma))
             edge = tp[:, -1]
             res[phase] = {"nodes": nd, "weights": w, "top": tp, "grid": grid, "density": dens,
                           "sigma": np.asarray(sigma), "edge": edge,
@@ -233,32 +228,54 @@ def checks(res: dict, cfg: Config) -> list[dict]:
     ]
 
 
+NORM_LABEL = {"none": "no norm", "batch": "batch norm"}
+NORM_COLOR = {"none": "C0", "batch": "C2"}
+FLOOR = 1e-6        # log-density axis floor, relative to the highest peak of all panels
+
+
 def plot(res: dict, cfg: Config) -> dict:
-    fig, axes = plotting.figure(ncols=4, width=3.3, height=3.1)
+    from matplotlib.lines import Line2D
+
+    fig, axes = plotting.figure(ncols=2, nrows=2, width=3.4, height=2.3, sharex=True)
     C = int(res["num_classes"])
-    supp = res["batch"]["trained"]["outliers"].mean() <= res["none"]["trained"]["outliers"].mean() / 2
-    for col, (norm, phase) in enumerate([(n, p) for n in NORMS for p in PHASES]):
-        ax, ph = axes[0, col], res[norm][phase]
-        color = ("0.45" if phase == "init" else "C0") if norm == "none" else ("0.45" if phase == "init" else "C2")
-        for s in range(cfg.seeds):
-            ax.plot(ph["grid"], np.log10(np.maximum(ph["density"][s], 1e-12)), color=color, lw=1, alpha=0.9 - 0.4 * (s > 0),
-                    label=f"SLQ density, {cfg.seeds} seeds" if s == 0 else None)
-        edge = cfg.outlier_factor * ph["edge"][0]
-        top = ph["top"][0]
-        ax.plot(top[top > edge], np.full(int((top > edge).sum()), -10.3), "v", color="C3", ms=5,
-                label=f"outliers, seed 0 ({int((top > edge).sum())})")
-        ax.plot(top[top <= edge], np.full(int((top <= edge).sum()), -10.3), "|", color="k", ms=6,
-                label=f"other top-{cfg.top_k} (Lanczos)")
-        ax.axvline(edge, color="C3", ls=":", lw=0.8, label=f"{cfg.outlier_factor:g} x bulk edge")
-        title = f"{'batch norm' if norm == 'batch' else 'no normalisation'}, {phase}\noutliers per seed: " \
-                + " ".join(str(int(c)) for c in ph["outliers"]) + f" (C = {C})"
-        if norm == "batch" and phase == "trained":
-            title += "\n" + ("BN suppresses the outliers" if supp else "BN did NOT suppress the outliers here")
-        ax.set(ylim=(-11, None), xlabel="eigenvalue", title=title)
-        if col == 0:
-            ax.set_ylabel("log10 density (SLQ, Gaussian-broadened)")
-        ax.legend(fontsize=6, loc="upper right")
-    fig.suptitle(f"Hessian eigenvalue density of an MLP {tuple(cfg.widths)} on {cfg.dataset}, init vs trained, "
-                 "with and without batch norm (Ghorbani, Krishnan & Xiao 2019)", fontsize=10)
+    peak = max(float(res[n][p]["density"].max()) for n in NORMS for p in PHASES)
+    for r, norm in enumerate(NORMS):
+        for c, phase in enumerate(PHASES):
+            ax, ph = axes[r, c], res[norm][phase]
+            color = NORM_COLOR[norm]
+            for s in range(cfg.seeds):
+                ax.plot(ph["grid"], np.maximum(ph["density"][s], FLOOR * peak / 10), color=color,
+                        lw=1.3 if s == 0 else 0.8, alpha=1.0 if s == 0 else 0.45)
+            edge = cfg.outlier_factor * ph["edge"][0]
+            top = ph["top"][0]
+            marks = ax.get_xaxis_transform()        # x in data, y in axes coordinates
+            ax.plot(top[top > edge], np.full(int((top > edge).sum()), 0.05), "v", color="C3", ms=5, transform=marks)
+            ax.plot(top[top <= edge], np.full(int((top <= edge).sum()), 0.05), "|", color="k", ms=6, transform=marks)
+            ax.axvline(edge, color="C3", ls=":", lw=0.8)
+            ax.set_title(f"{NORM_LABEL[norm]}, {phase}")
+            ax.set_ylim(FLOOR * peak, 3 * peak)
+            plotting.log_axis(ax, "y")
+            if c == 0:
+                ax.set_ylabel("eigenvalue density")
+            if r == len(NORMS) - 1:
+                ax.set_xlabel("Hessian eigenvalue")
+    lo, hi = axes[0, 0].get_xlim()
+    for r, norm in enumerate(NORMS):       # the numbers on the side away from the bulk edge line
+        for c, phase in enumerate(PHASES):
+            ph = res[norm][phase]
+            left = (cfg.outlier_factor * ph["edge"][0] - lo) / (hi - lo) > 0.55
+            axes[r, c].text(0.02 if left else 0.98, 0.95, f"$\\lambda_{{max}}$ = {ph['top'][:, 0].mean():.3g}\n"
+                            "outliers/seed: " + ", ".join(str(int(k)) for k in ph["outliers"])
+                            + f"\n$\\sigma$ = {float(ph['sigma']):.2g}", transform=axes[r, c].transAxes,
+                            ha="left" if left else "right", va="top", fontsize=7.5)
+    plotting.panel_letters(axes)
+    handles = [Line2D([], [], color=NORM_COLOR[n], lw=1.3) for n in NORMS] + [
+        Line2D([], [], color="0.5", lw=0.8, alpha=0.45),
+        Line2D([], [], ls="", marker="v", color="C3", ms=5), Line2D([], [], ls="", marker="|", color="k", ms=6),
+        Line2D([], [], color="C3", ls=":", lw=0.8)]
+    labels = [f"SLQ density, {NORM_LABEL[n]} (seed 0)" for n in NORMS] + [
+        "other seeds", "outliers (seed 0, Lanczos)", f"other top-{cfg.top_k} (seed 0)",
+        f"{cfg.outlier_factor:g} x bulk edge (seed 0)"]
     fig.tight_layout()
+    plotting.figure_legend(fig, handles, labels, where="below", ncol=3)
     return {"hessian_spectrum": fig}

@@ -288,6 +288,42 @@ def test_spectral_density_normalised_and_located():
     assert abs(np.trapezoid(grid * dens, grid) - dense.mean()) < 4 * se
 
 
+def test_broadened_density_integrates_to_one_and_matches_broadened_dense_spectrum():
+    """SLQ run to the dimension makes each probe's broadened density exactly z^T G_t z / n,
+    G_t = N(t; H, sigma^2), so the probe mean is a Hutchinson estimate of the dense eigenvalues
+    broadened the same way, (1/n) sum_i N(t; lambda_i, sigma^2), with the exact Rademacher
+    standard error sqrt(2 (||G_t||_F^2 - sum_i G_t,ii^2) / P) / n at every t. The estimate must
+    lie within 5 of those everywhere; a width off by a factor 2 must not."""
+    params, data = problem()
+    H = dense_hessian()
+    lam, U = np.linalg.eigh(H)
+    n, probes = lam.size, 64
+    sigma = 0.02 * (lam[-1] - lam[0])
+    nodes, weights = jax.jit(lambda p, k: C.lanczos_quadrature(loss, p, k, n, probes, data=data))(
+        params, jax.random.PRNGKey(3))
+    gauss = lambda t, s: np.exp(-0.5 * ((t - lam) / s) ** 2) / (s * np.sqrt(2 * np.pi))   # noqa: E731
+    wide = np.linspace(lam[0] - 10 * sigma, lam[-1] + 10 * sigma, 4001)
+    np.testing.assert_allclose(np.trapezoid(np.asarray(C.broadened_density(nodes, weights, wide, sigma)), wide),
+                               1.0, rtol=1e-8)
+    grid = np.linspace(lam[0] - 3 * sigma, lam[-1] + 3 * sigma, 80)
+    est = np.asarray(jax.jit(C.broadened_density)(nodes, weights, grid, sigma))
+    exact = np.array([gauss(t, sigma).mean() for t in grid])
+    se = []
+    for t in grid:
+        G = (U * gauss(t, sigma)) @ U.T
+        se.append(np.sqrt(2 * (np.sum(G ** 2) - np.sum(np.diag(G) ** 2)) / probes) / n)
+    se = np.array(se)
+    assert se.max() < 0.1 * exact.max()                                   # resolving power
+    assert np.all(np.abs(est - exact) <= 5 * se + 1e-9 * exact.max()), np.max(np.abs(est - exact) / (se + 1e-30))
+    wrong = np.asarray(C.broadened_density(nodes, weights, grid, 2 * sigma))
+    assert np.any(np.abs(wrong - exact) > 5 * se)
+    # one probe as a 1-D [m] array; a width that is not positive is refused
+    np.testing.assert_allclose(C.broadened_density(nodes[0], weights[0], grid, sigma),
+                               C.broadened_density(nodes[:1], weights[:1], grid, sigma), rtol=1e-12)
+    with pytest.raises(ValueError, match="sigma"):
+        C.broadened_density(nodes, weights, grid, 0.0)
+
+
 def test_epsilon_sharpness_larger_for_sharper_quadratic():
     centre = jnp.array([0.5, -1.0, 2.0])
     eps = 1e-2

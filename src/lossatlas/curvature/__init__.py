@@ -13,14 +13,14 @@ so they jit and vmap over a leading params axis (seeds)::
 from lossatlas.batching import dataset_loss, mean_over_data, num_examples
 from lossatlas.linalg import lanczos, power_top_k
 
-from .density import lanczos_quadrature, spectral_density
+from .density import broadened_density, lanczos_quadrature, spectral_density
 from .eigen import EigenspaceOverlap, bottom_eigenvalues, eigenspace_overlap, top_eigenvalues
 from .hvp import flat_operator, ggn_vp, hvp
 from .sharpness import sharpness
 from .trace import trace
 
 __all__ = [
-    "EigenspaceOverlap", "bottom_eigenvalues", "dataset_loss", "eigenspace_overlap", "flat_operator", "ggn_vp",
+    "EigenspaceOverlap", "bottom_eigenvalues", "broadened_density", "dataset_loss", "eigenspace_overlap", "flat_operator", "ggn_vp",
     "hvp", "lanczos", "lanczos_quadrature", "mean_over_data", "num_examples", "power_top_k", "sharpness", "spectral_density",
     "top_eigenvalues", "trace",
 ]
