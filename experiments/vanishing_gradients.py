@@ -50,6 +50,7 @@ from lossatlas.settings import enable_x64
 from lossatlas.grads import flow_fn, param_names
 from lossatlas.train import TrainConfig, sweep
 
+FIGURE = "Glorot & Bengio 2010, Fig. 6-7; He et al. 2016, Fig. 1"
 TABLE_TITLE = "Vanishing gradients: first/last layer gradient ratio at init, and trainability by depth"
 
 # name -> mlp fields (besides widths)
@@ -212,49 +213,87 @@ def checks(res: dict, cfg: Config) -> list[dict]:
     return out
 
 
+#: One colour per variant, the same in every panel (a variant in both panels keeps its colour).
+VARIANT_COLORS = {name: f"C{i}" for i, name in enumerate(dict.fromkeys([*INIT_VARIANTS, *TRAIN_VARIANTS]))}
+SGD_OFFSET = 1.06   # SGD-momentum points sit this factor right of Adam's at the same depth, so both show
+
+
 def plot(res: dict, cfg: Config) -> dict:
+    from matplotlib import ticker
+    from matplotlib.lines import Line2D
+
     figs = {}
-    fig, axes = plotting.figure(ncols=2, width=4.6, height=3.0)
+    fig, axes = plotting.figure(ncols=2, width=3.6, height=2.9)
     ax = axes[0, 0]
+    shown = []
     for name, g in res["flow"].items():
         layers = np.arange(1, g.shape[1] + 1)
         gm = np.exp(np.mean(np.log(np.maximum(g, 1e-300)), axis=0))
-        ax.plot(layers, gm, marker="o", ms=2.5, label=name)
-    ax.set(yscale="log", xlabel="layer (input -> output)", ylabel="||dL/dW_layer|| at init (float64)",
-           title=f"{cfg.flow_depth}-layer MLP on MNIST-1D, width {cfg.width}")
-    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        ax.plot(layers, gm, marker="o", ms=2.5, color=VARIANT_COLORS[name])
+        shown.append(name)
+    ax.set(xlabel="layer (input -> output)", ylabel="||dL/dW_layer|| at init (float64)",
+           title=f"gradient at init, {cfg.flow_depth} layers")
+    ax.set_yscale("log")       # tens of decades: a label every few decades, not every one
+    ax.yaxis.set_major_locator(ticker.LogLocator(base=10, numticks=8))
+    ax.yaxis.set_minor_locator(ticker.NullLocator())
     ax = axes[0, 1]
-    for name, by_depth in res["train"].items():
-        depths = sorted(by_depth, key=int)
-        d = np.array([int(v) for v in depths])
-        losses = np.stack([by_depth[k]["train_loss"] for k in depths], axis=1)  # [seed, depth]
-        m, s = losses.mean(0), losses.std(0)
-        line, = ax.plot(d, m, marker="o", ms=3, label=name)
-        ax.fill_between(d, m - s, m + s, color=line.get_color(), alpha=0.15, lw=0)
-    ax.axhline(np.log(10), ls="--", color="gray", lw=0.8)
-    ax.text(ax.get_xlim()[0], np.log(10), " chance (ln 10)", va="bottom", fontsize=7, color="gray")
     all_depths = sorted({int(d) for v in res["train"].values() for d in v})
-    plotting.log_xticks(ax, all_depths)
+    for name, by_depth in res["train"].items():
+        sgd = name.endswith(SGD)
+        variant = name[: -len(SGD)] if sgd else name
+        depths = sorted(by_depth, key=int)
+        d = np.array([int(v) for v in depths]) * (SGD_OFFSET if sgd else 1.0)
+        losses = np.stack([by_depth[k]["train_loss"] for k in depths], axis=1)  # [seed, depth]
+        m, sd = losses.mean(0), losses.std(0)
+        color = VARIANT_COLORS[variant]
+        ax.errorbar(d, m, yerr=sd, color=color, marker="s" if sgd else "o", ms=4, ls="--" if sgd else "-",
+                    mfc="white" if sgd else color, capsize=2, lw=1.2)
+        shown.append(variant)
+    ax.axhline(np.log(10), ls=":", color="gray", lw=1)
+    if len(all_depths) > 1:
+        plotting.log_xticks(ax, all_depths)
+    else:
+        ax.set_xticks(all_depths)
+        ax.set_xlim(all_depths[0] * 0.9, all_depths[0] * 1.1 * SGD_OFFSET)
     ax.set(xlabel="depth (hidden layers)", ylabel=f"train loss after {cfg.epochs} epochs",
-           title=f"trainability, {cfg.seeds} seeds (Adam lr {cfg.learning_rate:g})")
-    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+           title=f"trainability ({cfg.seeds} seeds, mean $\\pm$ sd)")
+    names = list(dict.fromkeys(shown))
+    handles = [Line2D([], [], color=VARIANT_COLORS[n], marker="o", ms=3) for n in names] + [
+        Line2D([], [], color="k", marker="o", ms=4, ls="-"),
+        Line2D([], [], color="k", marker="s", ms=4, ls="--", mfc="white"),
+        Line2D([], [], color="gray", ls=":", lw=1)]
+    labels = names + [f"(b) Adam lr {cfg.learning_rate:g}",
+                      f"(b) SGD lr {cfg.sgd_learning_rate:g}, momentum {cfg.sgd_momentum:g}", "(b) chance (ln 10)"]
+    plotting.panel_letters(axes)
     fig.tight_layout()
+    plotting.figure_legend(fig, handles, labels, where="below", ncol=3)
     figs["vanishing_gradients"] = fig
 
-    fig, axes = plotting.figure(ncols=2, nrows=2, width=3.4, height=2.4)
-    for col, name in enumerate(("tanh, naive", "tanh, glorot")):
-        h = res["hist"][name]
-        for row, (kind, xlabel) in enumerate((("activations", "activation value"),
-                                               ("backprop", "back-propagated gradient dL/dh"))):
-            ax = axes[row, col]
-            vals = h[kind]
-            lim = np.percentile(np.abs(vals), 99.5) or 1.0
-            bins = np.linspace(-lim, lim, 61)
+    fig, axes = plotting.figure(ncols=2, nrows=2, width=3.2, height=2.3, sharex="row", sharey="row")
+    kinds = (("activations", "activation value"), ("backprop", "back-propagated gradient dL/dh"))
+    for row, (kind, xlabel) in enumerate(kinds):
+        lim = max(np.percentile(np.abs(res["hist"][n][kind]), 99.5) for n in ("tanh, naive", "tanh, glorot")) or 1.0
+        bins = np.linspace(-lim, lim, 101)          # one binning per row: the two inits compare bin by bin
+        for col, name in enumerate(("tanh, naive", "tanh, glorot")):
+            ax, vals = axes[row, col], res["hist"][name][kind]
             for i in range(vals.shape[0]):
-                ax.hist(vals[i].ravel(), bins=bins, histtype="step", density=True, label=f"layer {i + 1}")
-            ax.set(xlabel=xlabel, ylabel="density", yscale="log",
-                   title=f"{name} init, {cfg.hist_depth} layers: {kind}")
-            ax.legend(fontsize=6)
+                ax.hist(vals[i].ravel(), bins=bins, histtype="step", density=True, color=f"C{i}")
+            ax.set_yscale("log")
+            ax.text(0.98, 0.97, "sd by layer:\n" + ", ".join(f"{v.std():.2g}" for v in vals), transform=ax.transAxes,
+                    ha="right", va="top", fontsize=6.5)
+            ax.set_xlabel(xlabel)
+            if row == 0:
+                ax.set_title(f"tanh, {name.split(', ')[1]} init, {cfg.hist_depth} layers")
+            if col == 0:
+                ax.set_ylabel(f"density ({kind})")
+            ax.tick_params(labelleft=True)
+    for row in range(2):
+        lo, hi = axes[row, 0].get_ylim()
+        axes[row, 0].set_ylim(lo, hi * (hi / lo) ** 0.4)      # an empty band on top for the sd text
+        plotting.log_axis(axes[row, 0], "y")
+    plotting.panel_letters(axes)
     fig.tight_layout()
+    plotting.figure_legend(fig, [Line2D([], [], color=f"C{i}") for i in range(cfg.hist_depth)],
+                           [f"layer {i + 1}" for i in range(cfg.hist_depth)], where="below")
     figs["glorot_bengio_histograms"] = fig
     return figs
