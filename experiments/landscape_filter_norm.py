@@ -81,6 +81,7 @@ from lossatlas.train import TrainConfig
 from .kit import check
 from ._landscape import dataset, mean_bound, objective_fns, split_data, take, train_checkpoints
 
+FIGURE = "Li et al. 2018, Fig. 1, 5 and 7"
 TABLE_TITLE = "Li et al. 2018: filter-normalised surfaces of a deep plain vs residual MLP on MNIST-1D"
 
 NETS = ("plain", "residual")
@@ -382,53 +383,66 @@ def checks(res: dict, cfg: Config) -> list[dict]:
 
 
 def plot(res: dict, cfg: Config) -> dict:
+    from matplotlib import colors
+    from matplotlib.lines import Line2D
+
     xs = res["xs"]
     figs = {}
-    fig, axes = plotting.figure(ncols=3, nrows=2, width=4.2, height=3.4)
+    fig, axes = plotting.figure(ncols=3, nrows=2, width=3.3, height=3.0, layout="constrained")
+    # one loss scale for every contour panel (surfaces and trajectory planes): from the lowest loss
+    # on any of them up to 5 above it
+    lo = min(min(float(res["nets"][n]["surface"][0, 0].min()), float(res["nets"][n]["traj_surface"][0].min()))
+             for n in NETS)
+    levels = np.linspace(lo, lo + 5.0, 26)
+    norm = colors.Normalize(lo, lo + 5.0)
+    tx = [min(float(res["nets"][n]["traj_xs"][0].min()) for n in NETS), max(float(res["nets"][n]["traj_xs"][0].max()) for n in NETS)]
+    ty = [min(float(res["nets"][n]["traj_ys"][0].min()) for n in NETS), max(float(res["nets"][n]["traj_ys"][0].max()) for n in NETS)]
     for r, net in enumerate(NETS):
         n, cv = res["nets"][net], _convexity(res, cfg, net)
         z = n["surface"][0, 0]
         ax = axes[r, 0]
-        levels = np.linspace(z.min(), min(z.max(), z.min() + 5.0), 26)
-        cs = ax.contour(xs, xs, z.T, levels=levels, cmap="viridis", linewidths=0.8)
-        fig.colorbar(cs, ax=ax, label="train loss")
+        cs = ax.contour(xs, xs, z.T, levels=levels, cmap="viridis", norm=norm, linewidths=0.8)
         ax.set(xlabel="filter-normalised direction 1", ylabel="direction 2", aspect="equal",
-               title=f"{net}: train loss contours up to L*+5")
+               title=f"{net}: train loss")
         ax = axes[r, 1]
         im = ax.imshow(cv["ratio"][0].T, origin="lower", extent=(xs[1], xs[-2], xs[1], xs[-2]), cmap="magma_r",
                        vmin=0, vmax=1)
         ax.add_patch(Circle((0, 0), cfg.convexity_radius, fill=False, color="c", ls=":", lw=0.8))
         ax.contour(xs, xs, z.T, levels=[z[cfg.grid // 2, cfg.grid // 2] + cfg.basin_rise], colors="c", linewidths=1.2)
-        fig.colorbar(im, ax=ax, label=r"$\max(0,-\lambda_{min})/|\lambda_{max}|$")
         ax.grid(False)
-        ax.set(xlabel=f"direction 1 (cyan: basin edge L*+{cfg.basin_rise:g})", ylabel="direction 2",
-               title=f"{net}: {cv['basin'][0]:.0%} of the basin non-convex (seed 0, plane 0)")
+        ax.set(xlabel="direction 1", ylabel="direction 2", xlim=(xs[0], xs[-1]), ylim=(xs[0], xs[-1]),
+               title=f"{net}: {cv['basin'][0]:.0%} non-convex")
         ax = axes[r, 2]
         t = n["traj_surface"][0]
-        tl = np.linspace(t.min(), min(t.max(), t.min() + 3.0), 21)
-        cs = ax.contour(n["traj_xs"][0], n["traj_ys"][0], t.T, levels=tl, cmap="viridis", linewidths=0.8)
-        ax.clabel(cs, cs.levels[::4], fontsize=6, fmt="%.2f")
+        ax.contour(n["traj_xs"][0], n["traj_ys"][0], t.T, levels=levels, cmap="viridis", norm=norm, linewidths=0.8)
         xy = n["traj_coords"][0]
-        ax.plot(xy[:, 0], xy[:, 1], "r.-", ms=4, lw=1, label="training path")
-        ax.plot(*xy[0], "ro", ms=5, mfc="w", label="initialisation")
+        ax.plot(xy[:, 0], xy[:, 1], "r.-", ms=4, lw=1)
+        ax.plot(*xy[0], "ro", ms=5, mfc="w")
         ev = n["explained"][0]
         ax.set(xlabel=f"1st PCA direction: {ev[0]:.0%}", ylabel=f"2nd PCA direction: {ev[1]:.0%}",
-               title=f"{net}: trajectory on its PCA plane")
-        ax.legend(fontsize=6, loc="best")
-    ok = _verdict(res, cfg)["ok"]
-    fig.suptitle(f"Li et al. 2018, MLP depth {cfg.depth} x {cfg.width} on MNIST-1D: "
-                 + ("plain chaotic, residual near-convex" if ok else
-                    "plain vs residual contrast NOT as in the paper (see checks)"), fontsize=10)
-    fig.tight_layout()
+               title=f"{net}: training path", xlim=tx, ylim=ty)
+    plotting.panel_letters(axes)
+    fig.colorbar(im, ax=list(axes[:, 1]), label=r"$\max(0,-\lambda_{min})/|\lambda_{max}|$ (b, e)", shrink=0.8)
+    loss_map = plt.cm.ScalarMappable(norm=norm, cmap="viridis")
+    fig.colorbar(loss_map, ax=list(axes[:, 2]), label="train loss (a, c, d, f)", shrink=0.8)
+    handles = [Line2D([], [], color="c", lw=1.2), Line2D([], [], color="c", ls=":", lw=0.8),
+               Line2D([], [], color="r", marker=".", ms=4, lw=1), Line2D([], [], color="r", marker="o", mfc="w", ls="")]
+    labels = [f"basin edge L* + {cfg.basin_rise:g}", f"radius {cfg.convexity_radius:g}", "training path (checkpoints)",
+              "initialisation"]
+    plotting.figure_legend(fig, handles, labels, where="below")
     figs["landscape_filter_norm"] = fig
 
     fig3d = plt.figure(figsize=(9, 4))
+    zs = {net: np.log(res["nets"][net]["surface"][0, 0]) for net in NETS}
+    zlim = (min(z.min() for z in zs.values()), max(z.max() for z in zs.values()))   # one z axis and colour scale
+    znorm = colors.Normalize(*zlim)
     for i, net in enumerate(NETS):
         ax = fig3d.add_subplot(1, 2, i + 1, projection="3d")
-        z = np.log(res["nets"][net]["surface"][0, 0])
         X, Y = np.meshgrid(xs, xs, indexing="ij")
-        ax.plot_surface(X, Y, z, cmap="viridis", linewidth=0, antialiased=True)
-        ax.set(xlabel="dir. 1", ylabel="dir. 2", zlabel="log train loss", title=f"{net} (seed 0)")
-    fig3d.suptitle("Li et al. 2018 surface plots: deep plain (left) vs residual (right) MLP", fontsize=10)
+        ax.plot_surface(X, Y, zs[net], cmap="viridis", norm=znorm, linewidth=0, antialiased=True)
+        ax.set(xlabel="dir. 1", ylabel="dir. 2", zlabel="log train loss", zlim=zlim, title=f"{net} (seed 0, plane 0)",
+               xticks=[-1, 0, 1], yticks=[-1, 0, 1])
+        ax.text2D(0.02, 0.98, f"({'ab'[i]})", transform=ax.transAxes, gid=plotting.PANEL_LETTER_GID,
+                  fontweight="bold", fontsize=10, ha="left", va="top")
     figs["landscape_filter_norm_surface"] = fig3d
     return figs
