@@ -76,6 +76,7 @@ from lossatlas.train import TrainConfig, sweep
 from . import kit
 from ._landscape import t_interval
 
+FIGURE = "Pascanu, Mikolov & Bengio 2013, Sec. 2.1 (eq. 7) and Sec. 4.1 (adding problem)"
 TABLE_TITLE = "Exploding gradients: growth with length/depth, and clipping (Pascanu et al. 2013)"
 NO_CLIP = 1e30  # a threshold no finite gradient reaches: clipping off
 YMAX = 1e3  # loss chart ceiling; diverging runs are marked there
@@ -408,25 +409,37 @@ def checks(res: dict, cfg: Config) -> list[dict]:
     ]
 
 
+#: Colours by variable, so a colour means one thing in the whole figure: spectral radius (a, d),
+#: MLP init gain (b), clipping threshold (c; all on the radius-2 RNN).
+RADIUS_COLORS = ("C0", "C1", "C2", "C3")
+GAIN_COLORS = ("C4", "C5", "C6", "C9")
+CLIP_COLORS = ("0.45", "C8", "C9", "C6")
+
+
 def plot(res: dict, cfg: Config) -> dict:
-    fig, axes = plotting.figure(ncols=2, nrows=2, width=4.8, height=3.4)
+    fig, axes = plotting.figure(ncols=2, nrows=2, width=4.4, height=3.2)
     ax = axes[0, 0]
     for i, r in enumerate(cfg.radii):
-        plotting.mean_band(ax, np.asarray(cfg.seq_lens), np.log10(res["rnn_grad"][i]), label=f"{r:g}", marker="o", ms=3)
-    ax.set(xlabel="sequence length T", ylabel="log10 ||dL/dtheta|| at init", title="(a) tanh RNN, adding problem")
-    ax.legend(fontsize=7, loc="upper left", title="spectral radius", title_fontsize=7)
+        plotting.mean_band(ax, np.asarray(cfg.seq_lens), np.log10(res["rnn_grad"][i]), label=f"{r:g}", marker="o", ms=3,
+                           color=RADIUS_COLORS[i % 4])
+    ax.set(xlabel="sequence length T", ylabel="log10 ||dL/dtheta|| at init", title="tanh RNN, adding problem")
+    plotting.legend_outside(ax, "right", title="spectral\nradius", title_fontsize=7, fontsize=7)
     ax = axes[0, 1]
     for i, g in enumerate(cfg.mlp_gains):
-        plotting.mean_band(ax, np.asarray(cfg.mlp_depths), np.log10(res["mlp_grad"][i]), label=f"He x {g:g}", marker="o", ms=3)
-    ax.set(xlabel="depth (hidden layers)", ylabel="log10 ||dL/dW_1|| at init", title=f"(b) ReLU MLP width {cfg.mlp_width}, MNIST-1D")
-    ax.legend(fontsize=7, loc="upper left")
+        plotting.mean_band(ax, np.asarray(cfg.mlp_depths), np.log10(res["mlp_grad"][i]), label=f"He x {g:g}", marker="o",
+                           ms=3, color=GAIN_COLORS[i % 4])
+    ax.set(xlabel="depth (hidden layers)", ylabel="log10 ||dL/dW_1|| at init", title=f"ReLU MLP width {cfg.mlp_width}, MNIST-1D")
+    plotting.legend_outside(ax, "right", title="init", title_fontsize=7, fontsize=7)
     ax = axes[1, 0]
     tr = res["train"]
     _, final, diverged, blew_up, _ = _outcomes(res, cfg)
+    base = float(res["baseline_mse_train"])
     steps = np.arange(tr["loss"].shape[-1])
+    clipped = [i for i, c in enumerate(cfg.clip_norms) if c < NO_CLIP]
+    below = sum(int((final[i] < base).sum()) for i in clipped)
     for i, c in enumerate(cfg.clip_norms):
         curves = tr["loss"][i]
-        color = f"C{i}"
+        color = CLIP_COLORS[i % 4]
         for s in range(curves.shape[0]):
             ax.plot(steps, curves[s], color=color, lw=0.6, alpha=0.45)
             d = int(tr["diverged_at"][i, s])
@@ -434,16 +447,18 @@ def plot(res: dict, cfg: Config) -> dict:
                 ax.plot(d, 0.7 * YMAX, "x", color=color, ms=7, mew=1.5, clip_on=False)
         med = float(np.nanmedian(np.where(diverged[i], np.nan, final[i]))) if not diverged[i].all() else float("nan")
         ax.plot([], [], color=color, label=f"{_label(c)}: {int(blew_up[i].sum())}/{cfg.seeds} blew up, "
-                                           f"{int(diverged[i].sum())} NaN (x); median final train MSE {med:.3f}")
-    base = float(res["baseline_mse_train"])
-    ax.axhline(base, ls="--", color="k", lw=1.0)
-    ax.annotate(f"predict-the-mean (MSE {base:.3f})", (0.02, base), xycoords=("axes fraction", "data"),
-                xytext=(0, -9), textcoords="offset points", fontsize=7)
-    ax.plot([], [], ls="--", color="k", lw=1.0, label=f"predict-the-mean MSE {base:.3f} = Var(y_train): the task "
-                                                       "is not solved above this line")
-    ax.set(yscale="log", ylim=(0.05, YMAX), xlabel="SGD step", ylabel="train MSE per SGD step",
-           title=f"(c) SGD, radius {cfg.train_radius:g} RNN, T={cfg.train_seq_len}")
-    ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+                                           f"{int(diverged[i].sum())} NaN (x); median final MSE {med:.3f}, "
+                                           f"{int((final[i] < base).sum())}/{cfg.seeds} below the mean line")
+    ax.axhline(base, ls="--", color="k", lw=1.2)
+    ax.annotate(f"predict the\nmean: MSE\n{base:.3f}", (1.0, base), xycoords=("axes fraction", "data"),
+                xytext=(4, 0), textcoords="offset points", fontsize=7, va="center", ha="left")
+    ax.plot([], [], ls="--", color="k", lw=1.2, label=f"predicting the mean: MSE {base:.3f} = Var(y_train); "
+                                                       "below it the task is being solved")
+    ax.set(ylim=(0.05, YMAX), xlabel="SGD step", ylabel="train MSE per SGD step",
+           title=f"radius-{cfg.train_radius:g} RNN, T = {cfg.train_seq_len}, SGD: clipped\n"
+                 f"runs stall at the mean line ({below}/{len(clipped) * cfg.seeds} below)")
+    plotting.log_axis(ax, "y")
+    plotting.legend_outside(ax, "below", ncol=1, fontsize=6.5)
     ax = axes[1, 1]
     prof = res["rnn_input_grad"][..., ::-1]  # [R, S, T], lag k = 0 is the last step
     lags = np.arange(prof.shape[-1])
@@ -452,16 +467,18 @@ def plot(res: dict, cfg: Config) -> dict:
         with np.errstate(divide="ignore"):
             logs = np.log10(prof[i])
         logs = np.where(np.isfinite(logs), logs, np.nan)
-        line = plotting.mean_band(ax, lags, logs, label=f"{r:g}: rate {np.nanmean(rates[i]):.3f}/step")
+        line = plotting.mean_band(ax, lags, logs, label=f"{r:g}: rate {np.nanmean(rates[i]):.3f}/step",
+                                  color=RADIUS_COLORS[i % 4])
         if r < 1:  # the theory's bound from the lag-0 value: radius^k (Pascanu et al. 2013, eq. 7)
             a0 = np.nanmean(logs[:, 0])
             ax.plot(lags, a0 + lags * np.log10(r), ls=":", color=line.get_color(), lw=1.2,
                     label=f"bound {r:g}^k (||W_h||_2 = {r:g})")
     ax.axvspan(0, cfg.rate_lags - 1, color="gray", alpha=0.1, lw=0, label=f"fit window k < {cfg.rate_lags}")
     ax.set(xlabel="steps back from the readout, k", ylabel="log10 ||dL/dx_(T-k)|| (batch RMS)",
-           title=f"(d) gradient reaching step T-k at init, T={max(cfg.seq_lens)}", ylim=(-30, None))
-    ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False, ncol=2,
-              title="spectral radius", title_fontsize=6.5)
-    fig.suptitle("Exploding gradients and gradient clipping (after Pascanu, Mikolov & Bengio 2013)", fontsize=10)
+           title=f"input gradient k steps back, T = {max(cfg.seq_lens)}", ylim=(-30, None))
+    plotting.legend_outside(ax, "below", ncol=2, fontsize=6.5, title="spectral radius", title_fontsize=6.5)
+    for ax in axes.flat:
+        ax.title.set_fontsize(10)
+    plotting.panel_letters(axes)
     fig.tight_layout()
     return {"exploding_gradients": fig}
