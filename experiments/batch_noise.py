@@ -61,6 +61,7 @@ import numpy as np
 from lossatlas import plotting
 from . import _batch_noise_runs as runs
 
+FIGURE = "McCandlish, Kaplan, Amodei et al. 2018, Sec. 2-3 (noise scale, critical batch size)"
 TABLE_TITLE = "Gradient noise scale, critical batch size and escaping a shallow minimum (McCandlish et al. 2018)"
 
 
@@ -268,63 +269,77 @@ def checks(res: dict, cfg: Config) -> list[dict]:
 
 
 def plot(res: dict, cfg: Config) -> dict:
-    fig, axes = plotting.figure(ncols=4, width=3.3, height=2.9)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plotting.figure(ncols=3, nrows=2, width=3.3, height=2.7)
     nz = res["noise"]
     ax = axes[0, 0]
-    ax.plot(nz["step"], nz["b_simple"], "o-", ms=3, color="C0", label="B_simple")
-    ax.set(yscale="log", xlabel="SGD step", ylabel="B_simple = tr(Sigma)/|G|^2",
-           title=f"(a) noise scale, MLP on MNIST-1D (N={cfg.num_train})")
+    ax.plot(nz["step"], nz["b_simple"], "o-", ms=3, color="C0", label="B_simple (left)")
+    ax.set(xlabel="SGD step", ylabel="B_simple = tr(Sigma)/|G|^2", title=f"noise scale, MLP (N = {cfg.num_train})")
+    plotting.log_axis(ax, "y")
     ax2 = ax.twinx()
-    ax2.plot(nz["step"], nz["loss"], "s--", ms=2.5, color="C3", label="train loss")
+    ax2.plot(nz["step"], nz["loss"], "s--", ms=2.5, color="C3", label="full train loss (right)")
     ax2.set_ylabel("full train loss", color="C3")
     ax2.tick_params(axis="y", colors="C3")
     ax2.grid(False)
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, loc="center right")
+    handles, labels = [], []
+
+    def collect(letter, *axs):
+        for a in axs:
+            h, lab = a.get_legend_handles_labels()
+            handles.extend(h)
+            labels.extend(f"({letter}) {t}" for t in lab)
+
+    collect("a", ax, ax2)
 
     ax = axes[0, 1]
     b = np.asarray(cfg.batch_sizes, float)
     s = res["steps"].astype(float)
     s[s < 0] = np.nan
+    lr_colors = plt.cm.viridis(np.linspace(0.15, 0.85, len(cfg.learning_rates)))
     for j, lr in enumerate(cfg.learning_rates):
         with np.errstate(all="ignore"):
             med = np.array([np.median(r[np.isfinite(r)]) if np.isfinite(r).any() else np.nan for r in s[:, j]])
-        ax.plot(b, med, ".:", color=f"C{j + 1}",
-                alpha=0.7, label=f"lr {lr:g}")
+        ax.plot(b, med, ".:", color=lr_colors[j], ms=7, alpha=0.8, label=f"lr {lr:g}, median of {cfg.seeds} seeds")
     best, _ = _best_steps(res, cfg)
     ax.plot(b, best, "o-", color="k", ms=4, label="best lr per B")
     s_min, b_crit = _fit(res, cfg)
     bb = np.geomspace(b[0], b[-1], 100)
-    ax.plot(bb, s_min * (1 + b_crit / bb), "--", color="gray", label=f"fit, B_crit={b_crit:.0f}")
-    ax.axvline(_b_simple_at_target(res, cfg), color="C0", lw=1, label="B_simple at target")
-    ax.set(yscale="log", xlabel="batch size B", ylabel=f"SGD steps to train loss {cfg.target_loss:g}",
-           title="(b) steps vs batch size")
+    ax.plot(bb, s_min * (1 + b_crit / bb), "--", color="gray", label=f"fit S_min(1 + B_crit/B), B_crit = {b_crit:.0f}")
+    ax.axvline(_b_simple_at_target(res, cfg), color="C0", lw=1, label="B_simple at the target loss")
+    ax.set(xlabel="batch size B", ylabel=f"SGD steps to train loss {cfg.target_loss:g}", title="steps vs batch size")
     plotting.log_xticks(ax, cfg.batch_sizes)
-    ax.tick_params(axis="x", labelrotation=45)
-    ax.legend(fontsize=6.5)
+    plotting.log_axis(ax, "y")
+    collect("b", ax)
 
     ax = axes[0, 2]
     ax.plot(b, best * b, "o-", color="k", ms=4)
     ax.axvline(b_crit, color="gray", ls="--", lw=1, label="fitted B_crit")
-    ax.set(yscale="log", xlabel="batch size B", ylabel="examples processed (steps x B)", title="(b) data cost vs batch size")
+    ax.set(xlabel="batch size B", ylabel="examples processed (steps x B)", title="data cost vs batch size")
     plotting.log_xticks(ax, cfg.batch_sizes)
-    ax.tick_params(axis="x", labelrotation=45)
-    ax.legend()
+    plotting.log_axis(ax, "y")
+    collect("c", ax)
 
-    ax = axes[0, 3]
     esc = res["escape"]
+    ax = axes[1, 0]
+    ax.plot(esc["curve_x"], esc["curve_L"], color="k", lw=1.2)
+    ax.axvline(float(esc["barrier"]), color="gray", ls=":", lw=1, label="barrier")
+    ax.plot([float(esc["x0"])], [float(np.interp(esc["x0"], esc["curve_x"], esc["curve_L"]))], "o", color="C3", ms=5,
+            label="narrow minimum (runs start here)")
+    ax.set(xlabel="x", ylabel="full-batch loss L(x)", title="landscape of the escape runs")
+    collect("d", ax)
+
+    ax = axes[1, 1]
     eb = np.asarray(cfg.escape_batch_sizes, float)
     lo, hi = _wilson(np.round(esc["escaped"] * cfg.escape_runs), cfg.escape_runs)
     ax.errorbar(eb, esc["escaped"], yerr=[esc["escaped"] - lo, hi - esc["escaped"]], fmt="o-", color="C2", capsize=2)
     ax.set(ylim=(-0.05, 1.05), xlabel="batch size B", ylabel="fraction ending in the deep basin",
-           title=f"(c) escape, {cfg.escape_runs} runs per B, lr {cfg.escape_learning_rate:g}")
+           title=f"escape, {cfg.escape_runs} runs per B, lr {cfg.escape_learning_rate:g}")
     plotting.log_xticks(ax, cfg.escape_batch_sizes)
-    ins = ax.inset_axes([0.5, 0.45, 0.47, 0.42])
-    ins.plot(esc["curve_x"], esc["curve_L"], color="k", lw=1)
-    ins.axvline(float(esc["barrier"]), color="gray", ls=":", lw=0.8)
-    ins.plot([float(esc["x0"])], [float(np.interp(esc["x0"], esc["curve_x"], esc["curve_L"]))], "o", color="C3", ms=3)
-    ins.set_title("L(x); narrow minimum (red), barrier", fontsize=6.5)
-    ins.tick_params(labelsize=6)
+    axes[1, 2].axis("off")          # the legend of every panel goes in this empty slot
+    axes[1, 2].legend(handles, labels, loc="center left", frameon=False, fontsize=7.5)
+    for ax in axes.flat:
+        ax.title.set_fontsize(10)
+    plotting.panel_letters(axes)
     fig.tight_layout()
     return {"batch_noise": fig}
