@@ -59,6 +59,8 @@ from lossatlas.train import TrainConfig, model_fns, sweep
 
 from . import kit
 
+FIGURE = ("Fort et al. 2019, class stiffness; McCandlish et al. 2018, minibatch gradient noise (panel f); "
+          "panels (a)-(e) have no paper figure")
 TABLE_TITLE = "Error specificity: a class's mistakes correct that class (gradient structure on a trained MLP)"
 DATASETS = ("mnist1d", "digits")
 
@@ -259,24 +261,22 @@ def plot(res: dict, cfg: Config) -> dict:
     ax.axhline(0.5, ls="--", color="C3", lw=1.1, label="algebraic floor 1/2 (cross-entropy,\nReLU features)")
     ax.axhline(1 / C, ls=":", color="gray", lw=0.8, label=f"uniform 1/C = {1 / C:.2f} (beaten by algebra)")
     ax.set(xticks=cls, ylim=(0, 1.2), yticks=np.linspace(0, 1, 6), xlabel="class c",
-           ylabel="share of readout grad. energy\nin output column c", title="(i) readout gradient of c's mistakes")
+           ylabel="share of readout grad. energy\nin output column c", title="readout gradient of c's mistakes")
     ax.legend(loc="upper center", ncol=1, fontsize=7)
 
     ax = axes[0, 1]
     sel, g = res["selectivity"][0], res["g_own"][0]
     for c in range(C):
         ax.scatter(sel[c], g[c] / g[c].max(), s=5, alpha=0.6, color=plt_color(c))
-    ax.set(xlabel="hidden unit h: selectivity for class c\n(mean act. on c - mean on others)",
-           ylabel="|dL/dW_out[h, c]| / max over h", title="(ii) selective units get the gradient")
-    ax.text(0.98, 0.97, f"seed 0, colour = class c\nmean corr {s['corr_own']:.2f} (readout weight)\n"
-            f"{s['corr_in']:.2f} (incoming weights)", transform=ax.transAxes, ha="right", va="top", fontsize=7,
-            bbox=dict(fc="white", ec="0.8", alpha=0.9))
+    ax.set(xlabel="hidden unit h: selectivity for class c\n(mean act. on c - on others; colour = c, seed 0)",
+           ylabel="|dL/dW_out[h, c]| / max over h",
+           title=f"selective units get the gradient\ncorr {s['corr_own']:.2f} (readout), {s['corr_in']:.2f} (input)")
 
     ax = axes[0, 2]
     cos = np.nanmean(res["cosine"], 0)
     im = ax.imshow(cos, cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set(xticks=cls, yticks=cls, xlabel="class", ylabel="class",
-           title=f"(iii) cosine of class mistake grads\nmean |off-diagonal| {s['offdiag']:.2f}")
+           title=f"cosine of class mistake grads\nmean |off-diag.| {s['offdiag']:.2f}")
     ax.grid(False)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
 
@@ -285,7 +285,7 @@ def plot(res: dict, cfg: Config) -> dict:
     lim = max(np.abs(d).max(), 1e-3)
     im = ax.imshow(d, cmap="RdBu_r", vmin=-lim, vmax=lim)
     ax.set(xticks=cls, yticks=cls, xlabel="class whose accuracy changes", ylabel="step on class c's mistakes",
-           title=f"(iv) accuracy change, eta {cfg.correct_learning_rate:g}")
+           title=f"accuracy change\n(one step, eta {cfg.correct_learning_rate:g})")
     ax.grid(False)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
 
@@ -295,7 +295,7 @@ def plot(res: dict, cfg: Config) -> dict:
     ax.bar(cls + w / 2, s["other_change"], w, label="others, mean |change|", color="C7")
     top = max(s["own_gain"].max(), s["other_change"].max())
     ax.set(xticks=cls, ylim=(min(0, s["own_gain"].min() * 1.1), 1.35 * top), xlabel="class c corrected",
-           ylabel="training accuracy change", title="(iv) own-class gain vs the others")
+           ylabel="training accuracy change", title="own-class gain vs the others")
     ax.legend(loc="upper center", ncol=2, fontsize=7)
 
     ax = axes[1, 2]
@@ -303,18 +303,17 @@ def plot(res: dict, cfg: Config) -> dict:
     err = res["mb_error"]
     ax.plot(b, err.mean(0), "o-", ms=4, label=f"measured, slope {s['slope']:.2f}")
     ax.plot(b, err.mean(0)[0] * (b / b[0]) ** -0.5, "--", color="gray", label="1/sqrt(B)")
-    ax.set_yscale("log")
     plotting.log_xticks(ax, cfg.batch_sizes)
-    from matplotlib.ticker import LogLocator, ScalarFormatter
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(plt_null())
-    ax.set(xlabel="batch size B", ylabel="||g_B - G|| / ||G||", title="(v) minibatch gradient error")
+    plotting.log_axis(ax, "y")
+    ax.set(xlabel="batch size B", ylabel="||g_B - G|| / ||G||", title="minibatch gradient error")
     ax.legend(loc="upper right", fontsize=7)
-    ax.text(0.03, 0.04, f"(vi) per-example grad. cosine\nwithin class {s['within']:.2f}\nbetween classes {s['between']:.2f}",
+    ax.text(0.03, 0.04, f"per-example grad. cosine\nwithin class {s['within']:.2f}\nbetween classes {s['between']:.2f}",
             transform=ax.transAxes, fontsize=7, va="bottom", bbox=dict(fc="white", ec="0.8", alpha=0.9))
-    fig.suptitle(f"Error specificity, MLP {tuple(cfg.widths)} on {cfg.dataset} "
-                 f"(test acc {res['test_acc'].mean():.2f}, {cfg.seeds} seeds)", fontsize=10)
+    fig.suptitle(f"MLP {tuple(cfg.widths)} on {cfg.dataset}, test acc {res['test_acc'].mean():.2f}, {cfg.seeds} seeds",
+                 fontsize=9, y=0.995)
+    for ax in axes.flat:
+        ax.title.set_fontsize(10)
+    plotting.panel_letters(axes)
     fig.tight_layout()
     return {"error_specificity": fig}
 
@@ -322,8 +321,3 @@ def plot(res: dict, cfg: Config) -> dict:
 def plt_color(c):
     import matplotlib.pyplot as plt
     return plt.get_cmap("tab10")(c % 10)
-
-
-def plt_null():
-    from matplotlib.ticker import NullFormatter
-    return NullFormatter()
