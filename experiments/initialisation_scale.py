@@ -66,6 +66,7 @@ from lossatlas.train import TrainConfig, sweep
 from . import kit
 from ._landscape import t_interval
 
+FIGURE = "Schoenholz, Gilmer, Ganguli & Sohl-Dickstein 2017, Fig. 5"
 TABLE_TITLE = "Trainability of deep tanh MLPs: train accuracy by sigma_w^2 (columns) and depth (rows)"
 
 
@@ -252,13 +253,14 @@ def plot(res: dict, cfg: Config) -> dict:
     fig, axes = plotting.figure(ncols=2, width=4.0, height=3.4)
     ax = axes[0, 0]
     im = ax.imshow(acc, origin="lower", aspect="auto", cmap="viridis", vmin=0.1, vmax=max(0.5, float(acc.max())))
-    ax.set_xticks(range(len(cfg.sigma_w2)), [f"{s:g}" for s in cfg.sigma_w2], rotation=45)
+    ax.set_xticks(range(len(cfg.sigma_w2)), [f"{s:g}" for s in cfg.sigma_w2],
+                  rotation=45 if len(cfg.sigma_w2) > 6 else 0)
     ax.set_yticks(range(len(cfg.depths)), [str(d) for d in cfg.depths])
     crit = int(np.argmin(np.abs(np.log(np.asarray(cfg.sigma_w2)))))
-    ax.axvline(crit, color="w", ls="--", lw=0.8)
+    ax.axvline(crit, color="w", ls="--", lw=0.8)   # the critical point sigma_w^2 = 1 (labelled in (b)'s legend)
     ax.grid(False)
     ax.set(xlabel=r"$\sigma_w^2$ (weights $\sim N(0, \sigma_w^2/\mathrm{fan\_in})$)", ylabel="depth",
-           title=f"tanh MLP train accuracy after {cfg.epochs} epochs")
+           title=f"train accuracy after {cfg.epochs} epochs")
     fig.colorbar(im, ax=ax, label="train accuracy (chance 0.1)")
     ax = axes[0, 1]
     mean, lo, hi = _t_interval(res["train_acc"])
@@ -273,10 +275,13 @@ def plot(res: dict, cfg: Config) -> dict:
             label=f"outside (6 xi_c <= depth / 2)")
     ax.axhline(cfg.trainable_acc, color="gray", ls=":", lw=0.8, label=f"'trains' {cfg.trainable_acc:g} (2 x chance)")
     ax.axhline(AT_CHANCE, color="gray", ls="--", lw=0.8, label=f"'at chance' < {AT_CHANCE:g}")
-    ax.axvline(1.0, color="k", ls="--", lw=0.8)
+    ax.axvline(1.0, color="k", ls="--", lw=0.8, label=r"critical point $\sigma_w^2 = 1$ (white in a)")
     plotting.log_xticks(ax, cfg.sigma_w2)
-    ax.set(xlabel=r"$\sigma_w^2$", ylabel=f"train accuracy (mean, 95% CI, {res['train_acc'].shape[-1]} seeds)",
+    ax.set(xlabel=r"$\sigma_w^2$", ylabel=f"train accuracy\n(mean, 95% CI, {res['train_acc'].shape[-1]} seeds)",
            title="order (left) to chaos (right)", ylim=(0, None))
-    ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    plotting.legend_outside(ax, "below", ncol=2, fontsize=6.5, bbox_to_anchor=(0.5, -0.22))
+    for a in axes.flat:
+        a.title.set_fontsize(10)
+    plotting.panel_letters(axes)
     fig.tight_layout()
     return {"initialisation_scale": fig}
