@@ -57,6 +57,7 @@ from jax.flatten_util import ravel_pytree
 
 from lossatlas import grads, losses, models, plotting, settings
 
+FIGURE = "Griewank & Walther 2008, the cheap-gradient principle of reverse mode (no paper figure)"
 TABLE_TITLE = "Backpropagation vs finite differences: correctness (float64) and cost vs parameter count"
 MAX_REL_ERROR = 1e-6
 MAX_REV_RATIO = 5.0
@@ -277,7 +278,9 @@ def checks(res: dict, cfg: Config) -> list[dict]:
 
 
 def plot(res: dict, cfg: Config) -> dict:
-    fig, axes = plotting.figure(ncols=3, width=3.6, height=3.0)
+    from matplotlib.lines import Line2D
+
+    fig, axes = plotting.figure(ncols=3, width=3.8, height=3.0)
     # (a) correctness
     ax = axes[0, 0]
     names = list(cfg.check_models)
@@ -289,11 +292,12 @@ def plot(res: dict, cfg: Config) -> dict:
                 label="per params leaf" if i == 0 else None)
     ax.bar(xs, errs, width=0.5, color="C0", alpha=0.6, label="max over leaves")
     ax.axhline(MAX_REL_ERROR, color="C3", ls="--", lw=1, label=f"threshold {MAX_REL_ERROR:g}")
-    ax.set_xticks(xs, [f"{n}\n({int(res['check_params'][n])} p.)" for n in names], fontsize=7)
-    ax.set(yscale="log", ylim=(1e-16, 1e-4), ylabel="relative error, jax.grad vs central FD",
-           title="(a) correctness, float64")
-    ax.legend(fontsize=7, loc="upper left")
-    # (b) wall-clock cost
+    ax.set_xticks(xs, [f"{n}\n({int(res['check_params'][n])} p.)" for n in names], fontsize=6.5)
+    ax.set(yscale="log", ylim=(1e-16, 1e-4), ylabel="rel. error, jax.grad vs central FD",
+           title="correctness, float64")
+    handles, labels = ax.get_legend_handles_labels()
+    labels = [f"(a) {t}" for t in labels]
+    # (b) wall-clock cost, (c) the same in forward passes; one P axis
     p = res["num_params"]
     ext = np.asarray(res["extrapolated"], bool)
     t = res["time"]
@@ -303,20 +307,28 @@ def plot(res: dict, cfg: Config) -> dict:
         for k, lab, c, m in styles:
             y = t[k] / t["forward"] if units else t[k]
             hollow = ext if k in ("jacfwd", "fd") else np.zeros_like(ext)  # only these two are extrapolated
-            ax.plot(p, y, color=c, label=None if units else lab, lw=1.2)
+            ax.plot(p, y, color=c, lw=1.2)
             ax.plot(p[~hollow], y[~hollow], m, color=c, ms=5)
             ax.plot(p[hollow], y[hollow], m, color=c, ms=5, mfc="white")
-        ax.set(xscale="log", yscale="log", xlabel="number of parameters P")
-    ax = axes[0, 1]
-    ax.plot([], [], "D", color="k", mfc="white", ms=5,
-            label=f"hollow: timed on {cfg.sample_coords} coords, x P/{cfg.sample_coords}")
-    ax.set(ylabel="seconds (best of %d)" % cfg.repeats, title="(b) time to compute the gradient")
-    ax.legend(fontsize=6.5, loc="upper left")
+        ax.set_xlim(p.min() / 1.3, p.max() * 1.3)
+        ax.set_xlabel("number of parameters P")
+        plotting.log_axis(ax, "x")
+        plotting.log_axis(ax, "y")
+    axes[0, 1].set(ylabel="seconds (best of %d)" % cfg.repeats, title="time to compute the gradient")
     ax = axes[0, 2]
     pp = np.geomspace(p.min(), p.max(), 20)
-    ax.plot(pp, 2 * pp, color="C3", ls=":", lw=1, label="2P forward passes (FD by definition)")
-    ax.axhline(MAX_REV_RATIO, color="C0", ls=":", lw=1, label=f"{MAX_REV_RATIO:g} forward passes (check bound)")
-    ax.set(ylabel="cost in forward passes (time / forward)", title="(c) cost relative to one forward pass")
-    ax.legend(fontsize=6.5, loc="lower right", bbox_to_anchor=(1.0, 0.16), title="colours as in (b)", title_fontsize=6.5)
+    ax.plot(pp, 2 * pp, color="C3", ls=":", lw=1)
+    ax.axhline(MAX_REV_RATIO, color="C0", ls=":", lw=1)
+    ax.set(ylabel="time / one forward pass", title="cost in forward passes")
+    handles += [Line2D([], [], color=c, marker=m, ms=5, lw=1.2) for _, _, c, m in styles] + [
+        Line2D([], [], ls="", marker="D", color="k", mfc="white", ms=5),
+        Line2D([], [], color="C3", ls=":", lw=1), Line2D([], [], color="C0", ls=":", lw=1)]
+    labels += [lab for _, lab, _, _ in styles] + [
+        f"hollow: timed on {cfg.sample_coords} coords, x P/{cfg.sample_coords}",
+        "(c) 2P forward passes (FD by definition)", f"(c) {MAX_REV_RATIO:g} forward passes (check bound)"]
+    for a in axes.flat:
+        a.title.set_fontsize(10)
+    plotting.panel_letters(axes)
     fig.tight_layout()
+    plotting.figure_legend(fig, handles, labels, where="below", ncol=3, fontsize=7.5)
     return {"backprop_vs_finite_differences": fig}
