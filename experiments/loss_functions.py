@@ -43,6 +43,7 @@ import numpy as np
 
 from lossatlas import losses, plotting
 
+FIGURE = "Goodfellow, Bengio & Courville 2016, Sec. 6.2.2 (cross-entropy vs squared error on sigmoid/softmax outputs)"
 TABLE_TITLE = "Loss functions: the cost of a mistake and the gradient it sends back"
 
 
@@ -231,50 +232,62 @@ def checks(res: dict, cfg: Config) -> list[dict]:
     ]
 
 
+#: One colour per loss in every panel: cross-entropy blue, squared error red; marked examples are black.
+CE_COLOR, MSE_COLOR = "C0", "C3"
+
+
 def plot(res: dict, cfg: Config) -> dict:
-    fig, axes = plotting.figure(ncols=4, width=3.3, height=2.9)
+    from matplotlib import ticker
+
+    fig, axes = plotting.figure(ncols=4, width=3.2, height=3.8, layout="constrained")
     # (a) cross-entropy vs p_true
     ax = axes[0, 0]
     p = res["p_true"]
-    ax.plot(p, res["ce_curve"], color="C0", label="cross-entropy  -ln p")
-    marks = [(0.01, res["spam_cost_wrong"][0], "wrong '99% spam'", "C3"),
-             (0.49, res["spam_cost_wrong"][1], "wrong '51% spam'", "C1"),
-             (0.85, res["token_nll"][0], "token, p=0.85", "C2")]
-    for x, y, lab, c in marks:
-        ax.plot([x], [y], "o", color=c, ms=5, label=f"{lab}: {y:.2f}")
+    ax.plot(p, res["ce_curve"], color=CE_COLOR, label="cross-entropy  -ln p")
+    marks = [(0.01, res["spam_cost_wrong"][0], "wrong '99% spam'", "o"),
+             (0.49, res["spam_cost_wrong"][1], "wrong '51% spam'", "s"),
+             (0.85, res["token_nll"][0], "token, p=0.85", "^")]
+    for x, y, lab, m in marks:
+        ax.plot([x], [y], m, color="k", ms=5, label=f"{lab}: {y:.2f}")
     ax.set(xlim=(0, 1.0), ylim=(0, 7.2), xlabel="probability given to the true class p",
-           ylabel="loss (nats)", title="(a) cross-entropy")
-    ax.legend(fontsize=7, loc="upper right")
+           ylabel="loss (nats)", title="cross-entropy")
+    plotting.legend_outside(ax, "below", ncol=1, fontsize=7, bbox_to_anchor=(0.5, -0.2))
     # (b) squared error
     ax = axes[0, 1]
-    ax.plot(res["mse_err"], res["mse_curve"], color="C0", label="squared error  e$^2$")
+    ax.plot(res["mse_err"], res["mse_curve"], color=MSE_COLOR, label="squared error  e$^2$")
     e = np.asarray([1e4, 1e5])
-    for (x, y, c) in zip(e, res["mse_points"], ("C1", "C3")):
-        ax.plot([x], [y], "o", color=c, ms=5, label=f"e = {x:,.0f}: {y:.0e}")
-    ax.set(xscale="log", yscale="log", xlabel="prediction error e", ylabel="loss", title="(b) MSE: 10x error, 100x loss")
-    ax.legend(fontsize=7)
+    for (x, y, m) in zip(e, res["mse_points"], ("o", "s")):
+        ax.plot([x], [y], m, color="k", ms=5, label=f"e = {x:,.0f}: {y:.0e}")
+    ax.set(xlabel="prediction error e", ylabel="loss", title="MSE: 10x error, 100x loss")
+    plotting.log_axis(ax, "x")
+    ax.set_yscale("log")       # twelve decades: a label every other decade
+    ax.yaxis.set_major_locator(ticker.LogLocator(base=10, numticks=8))
+    ax.yaxis.set_minor_locator(ticker.NullLocator())
+    plotting.legend_outside(ax, "below", ncol=1, fontsize=7, bbox_to_anchor=(0.5, -0.2))
     # (c) gradient at the logit
     ax = axes[0, 2]
     q = res["wrong_conf"]
     x = 1.0 - q  # probability left on the true class: log axis resolves q -> 1
     g = res["grad"]
-    ax.plot(x, np.abs(g["bce_sigmoid"]), color="C0", label="CE, sigmoid")
-    ax.plot(x, np.abs(g["ce_softmax"]), color="C0", ls="--", label=f"CE, softmax ({cfg.num_classes} classes; same)")
-    ax.plot(x, np.abs(g["mse_sigmoid"]), color="C3", label="MSE on sigmoid output")
-    ax.plot(x, np.abs(g["mse_softmax"]), color="C3", ls="--", label="MSE on softmax probs")
+    ax.plot(x, np.abs(g["bce_sigmoid"]), color=CE_COLOR, label="CE, sigmoid")
+    ax.plot(x, np.abs(g["ce_softmax"]), color=CE_COLOR, ls="--", label=f"CE, softmax ({cfg.num_classes} classes; same)")
+    ax.plot(x, np.abs(g["mse_sigmoid"]), color=MSE_COLOR, label="MSE on sigmoid output")
+    ax.plot(x, np.abs(g["mse_softmax"]), color=MSE_COLOR, ls="--", label="MSE on softmax probs")
     ax.set(xscale="log", yscale="log", ylim=(1e-5, 3), xlabel="p of the true class  (more confidently wrong \u2192)",
-           ylabel="|dL/dz| at the true-class logit", title="(c) gradient sent back")
+           ylabel="|dL/dz| at the true-class logit", title="gradient sent back")
     ax.invert_xaxis()  # more confidently wrong to the right
-    ax.legend(fontsize=7, loc="lower left")
+    plotting.legend_outside(ax, "below", ncol=1, fontsize=7, bbox_to_anchor=(0.5, -0.2))
     # (d) gradient descent from a confident mistake
     ax = axes[0, 3]
     tr = res["train"]
     steps = np.arange(len(tr["ce"]))
-    ax.plot(steps, tr["ce"], color="C0", label="cross-entropy")
-    ax.plot(steps, tr["mse"], color="C3", label="MSE on sigmoid")
-    ax.axhline(0.5, color="gray", ls=":", lw=0.8)
+    ax.plot(steps, tr["ce"], color=CE_COLOR, label="cross-entropy")
+    ax.plot(steps, tr["mse"], color=MSE_COLOR, label="MSE on sigmoid")
+    ax.axhline(0.5, color="gray", ls=":", lw=0.8, label="p = 0.5 (decision boundary)")
     ax.set(ylim=(-0.02, 1.02), xlabel="gradient-descent step", ylabel="p of the true class",
-           title=f"(d) one unit, starts {cfg.start_confidence:g} wrong")
-    ax.legend(fontsize=7, loc="center right")
-    fig.tight_layout()
+           title=f"one unit, starts {cfg.start_confidence:g} wrong")
+    plotting.legend_outside(ax, "below", ncol=1, fontsize=7, bbox_to_anchor=(0.5, -0.2))
+    for a in axes.flat:
+        a.title.set_fontsize(10)
+    plotting.panel_letters(axes)
     return {"loss_functions": fig}
