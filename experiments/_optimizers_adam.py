@@ -8,6 +8,8 @@ import optax
 
 from lossatlas import plotting
 
+from ._optimizers_quadratic import finish
+
 
 def run(cfg, key):
     scales = np.asarray(cfg.adam_scales, np.float32)
@@ -44,16 +46,12 @@ def figure(res: dict, cfg):
     for j, sg in enumerate(a["sigmas"]):
         axes[0, 0].plot(a["g_rms"][:, j], a["step_rel"][:, j], markers[j % 5] + "-", color=f"C{j}", ms=5,
                         label=f"noise sigma={sg:g}")
-        axes[0, 1].plot(a["g_rms"][:, j], a["per_unit"][:, j], markers[j % 5], color=f"C{j}", ms=5,
-                        label=f"noise sigma={sg:g}")
+        axes[0, 1].plot(a["g_rms"][:, j], a["per_unit"][:, j], markers[j % 5], color=f"C{j}", ms=5)
     gr = np.sort(a["g_rms"].ravel())
-    axes[0, 0].plot(gr, gr, "k:", lw=0.8, label="SGD: |update| / lr = |g|")
+    axes[0, 0].plot(gr, gr, "k:", lw=0.8, label="(a) SGD: |update| / lr = |g|")
     axes[0, 0].set(xscale="log", yscale="log", xlabel="gradient RMS of the parameter (~ sqrt(v))",
                    ylabel="Adam |update| / lr", title="update size is ~lr at any scale")
-    axes[0, 0].legend(fontsize=7)
-    axes[0, 1].plot(gr, 1.0 / gr, "k--", lw=0.8, label="1 / sqrt(v)")
+    axes[0, 1].plot(gr, 1.0 / gr, "k--", lw=0.8, label="(b) 1 / sqrt(v)")
     axes[0, 1].set(xscale="log", yscale="log", xlabel="gradient RMS of the parameter (~ sqrt(v))",
                    ylabel="|update| / |g| / lr (step per unit gradient)", title="large gradients get smaller steps")
-    axes[0, 1].legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return finish(fig, axes, ncol=3)

@@ -7,7 +7,7 @@ import numpy as np
 from lossatlas import data as data_lib
 from lossatlas import plotting
 from lossatlas.train import TrainConfig, sweep
-from ._optimizers_quadratic import LABELS, METHODS
+from ._optimizers_quadratic import LABELS, METHODS, finish
 
 
 def run(cfg, key):
@@ -46,9 +46,10 @@ def figure(res: dict, cfg):
     for i, m in enumerate(METHODS):
         lab = f"{LABELS[m]} (lr {mn['lr'][m]:g})"
         plotting.mean_band(axes[0, 0], ep, mn["test_acc"][m], label=lab, color=f"C{i}")
-        plotting.mean_band(axes[0, 1], ep, mn["train_loss"][m], label=lab, color=f"C{i}", band=False)
-    axes[0, 0].set(xlabel="epoch", ylabel="test accuracy", title=f"MNIST-1D MLP 40-100-100-10, {cfg.seeds} seeds")
-    axes[0, 1].set(xlabel="epoch", ylabel="train loss (cross-entropy)", title="training loss")
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+        plotting.mean_band(axes[0, 1], ep, mn["train_loss"][m], color=f"C{i}", band=False)
+    axes[0, 0].set(xlabel="epoch", ylabel=f"test accuracy (mean +- sd, {cfg.seeds} seeds)",
+                   title="MNIST-1D MLP 40-100-100-10")
+    axes[0, 1].set(xlabel="epoch", ylabel="train loss (cross-entropy)", title="training loss (seed mean)")
+    for ax in axes.flat:
+        ax.set_xticks(ep)
+    return finish(fig, axes, ncol=3)

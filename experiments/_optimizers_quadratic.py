@@ -102,6 +102,22 @@ def run(cfg):
                             "momentum": np.asarray([h["rate_hb"] for h in hp])}}
 
 
+def finish(fig, axes, ncol: int = 4):
+    """The figures' common end: one legend below all panels (every labelled artist, each label
+    once, so a method's colour is named once for the whole figure), 10 pt titles, panel letters."""
+    handles, labels = [], []
+    for ax in np.asarray(axes).ravel():
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+        ax.title.set_fontsize(10)
+    plotting.panel_letters(axes)
+    fig.tight_layout()
+    plotting.figure_legend(fig, handles, labels, where="below", ncol=ncol)
+    return fig
+
+
 def figure(res: dict, cfg):
     """Error curves at kappa ~ 1e3, steps vs kappa, measured vs theoretical rates (``res["quad"]``)."""
     q = res["quad"]
@@ -113,34 +129,31 @@ def figure(res: dict, cfg):
     for i, m in enumerate(METHODS):
         ax.plot(t, q["curves"][m][ki][1:], color=f"C{i}", label=LABELS[m])
     th = q["rate_theory"]
-    ax.plot(t, t * np.log10(th["sgd"][ki]), "k--", lw=0.8, label="GD theory")
-    ax.plot(t, t * np.log10(th["momentum"][ki]), "k:", lw=1.0, label="heavy-ball theory")
+    ax.plot(t, t * np.log10(th["sgd"][ki]), "k--", lw=0.8, label="(a) GD theory")
+    ax.plot(t, t * np.log10(th["momentum"][ki]), "k:", lw=1.0, label="(a) heavy-ball theory")
     ax.set(xlabel="step t", ylabel="log10 ||x_t|| / ||x_0||", ylim=(-16, 1), xscale="log",
            title=f"quadratic, kappa = {kap[ki]:g}")
-    ax.legend(fontsize=7)
     ax = axes[0, 1]
     for i, m in enumerate(METHODS):
         st = q["steps_to_1e-6"][m]
         if np.isfinite(st).any():
             ax.plot(kap, st, "o-", color=f"C{i}", ms=4, label=LABELS[m])
     base_gd, base_hb = q["steps_to_1e-6"]["sgd"][0], q["steps_to_1e-6"]["momentum"][0]
-    ax.plot(kap, base_gd * kap / kap[0], "k--", lw=0.8, label="~ kappa")
-    ax.plot(kap, base_hb * np.sqrt(kap / kap[0]), "k:", lw=1.0, label="~ sqrt(kappa)")
+    ax.plot(kap, base_gd * kap / kap[0], color="k", ls=(0, (6, 2)), lw=0.8, label="(b) ~ kappa")
+    ax.plot(kap, base_hb * np.sqrt(kap / kap[0]), color="k", ls=(0, (1, 2)), lw=1.0, label="(b) ~ sqrt(kappa)")
     plotting.log_xticks(ax, kap)
     ax.set(yscale="log", xlabel="condition number kappa", ylabel="steps to 1e-6 relative error",
            title="steps vs conditioning")
-    ax.legend(fontsize=7)
     ax = axes[0, 2]
     for i, m in enumerate(("sgd", "momentum")):
-        ax.plot(kap, -np.log10(q["rate"][m]), "o", color=f"C{i}", ms=6, label=f"{LABELS[m]} measured")
-        ax.plot(kap, -np.log10(th[m]), "-", color=f"C{i}", lw=1, label=f"{LABELS[m]} theory")
+        ax.plot(kap, -np.log10(q["rate"][m]), "o", color=f"C{i}", ms=6, label="(c) measured rate" if i == 0 else None)
+        ax.plot(kap, -np.log10(th[m]), "-", color=f"C{i}", lw=1, label="(c) theoretical rate" if i == 0 else None)
     for i, m in enumerate(METHODS):
         if m == "nesterov":
             ok = np.isfinite(q["rate"][m])
-            ax.plot(kap[ok], -np.log10(q["rate"][m][ok]), "s", color=f"C{i}", ms=4, mfc="none", label="Nesterov measured")
+            ax.plot(kap[ok], -np.log10(q["rate"][m][ok]), "s", color=f"C{i}", ms=4, mfc="none",
+                    label="(c) Nesterov measured (hollow)")
     plotting.log_xticks(ax, kap)
     ax.set(yscale="log", xlabel="condition number kappa", ylabel="-log10(rate) per step (higher = faster)",
            title="linear convergence rate")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return finish(fig, axes)

@@ -9,7 +9,7 @@ import optax
 from lossatlas import plotting
 from lossatlas.optim import make_optimizer
 from lossatlas.saddles import rosenbrock
-from ._optimizers_quadratic import LABELS, METHODS, steps_to
+from ._optimizers_quadratic import LABELS, METHODS, finish, steps_to
 
 #: (1 - x)^2 + 100 (y - x^2)^2, minimum at (1, 1)
 ROSENBROCK = rosenbrock(a=1.0, b=100.0)
@@ -64,17 +64,14 @@ def figure(res: dict, cfg):
         tr = r["traj"][m]
         tr = tr[np.all(np.isfinite(tr), axis=1)]
         ax.plot(tr[:, 0], tr[:, 1], color=f"C{i}", lw=1.0, label=f"{LABELS[m]} (lr {r['best_lr'][m]:g})")
-    ax.plot(*r["start"], "ko", ms=5)
-    ax.plot(1, 1, "r*", ms=10)
+    ax.plot(*r["start"], "ko", ms=5, label="(a) start")
+    ax.plot(1, 1, "r*", ms=10, label="(a) minimum (1, 1)")
     ax.set(xlabel="x", ylabel="y", xlim=(-2, 2), ylim=(-1, 3),
-           title=f"Rosenbrock from ({r['start'][0]:g}, {r['start'][1]:g}), momentum {cfg.rosen_momentum:g}")
-    ax.legend(fontsize=7, loc="lower left")
+           title=f"Rosenbrock, momentum {cfg.rosen_momentum:g}")
     ax = axes[0, 1]
     for i, m in enumerate(METHODS):
         d = r["dist"][m]
-        ax.plot(np.arange(1, d.shape[0] + 1), d, color=f"C{i}", label=LABELS[m])
-    ax.axhline(1e-3, color="gray", ls="--", lw=0.8, label="1e-3")
+        ax.plot(np.arange(1, d.shape[0] + 1), d, color=f"C{i}")
+    ax.axhline(1e-3, color="gray", ls="--", lw=0.8, label="(b) target distance 1e-3")
     ax.set(xscale="log", yscale="log", xlabel="step", ylabel="distance to minimum (1, 1)", title="convergence")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return finish(fig, axes, ncol=3)

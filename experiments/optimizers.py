@@ -56,6 +56,7 @@ from . import _optimizers_quadratic as quadratic_study
 from . import _optimizers_rosenbrock as rosenbrock_study
 from ._optimizers_quadratic import FREEZE, LABELS, METHODS
 
+FIGURE = "Polyak 1964 / Nesterov 1983 rates on a quadratic; Kingma & Ba 2015, Sec. 2.1 (Adam's effective step)"
 TABLE_TITLE = "Optimisers: quadratic rates vs theory, Rosenbrock, MNIST-1D, Adam's effective step"
 
 
