@@ -237,7 +237,6 @@ def plot(res: dict, cfg: Config) -> dict:
     from matplotlib.lines import Line2D
 
     fig, axes = plotting.figure(ncols=2, nrows=2, width=3.4, height=2.3, sharex=True)
-    C = int(res["num_classes"])
     peak = max(float(res[n][p]["density"].max()) for n in NORMS for p in PHASES)
     for r, norm in enumerate(NORMS):
         for c, phase in enumerate(PHASES):
@@ -252,7 +251,7 @@ def plot(res: dict, cfg: Config) -> dict:
             ax.plot(top[top > edge], np.full(int((top > edge).sum()), 0.05), "v", color="C3", ms=5, transform=marks)
             ax.plot(top[top <= edge], np.full(int((top <= edge).sum()), 0.05), "|", color="k", ms=6, transform=marks)
             ax.axvline(edge, color="C3", ls=":", lw=0.8)
-            ax.set_title(f"{NORM_LABEL[norm]}, {phase}")
+            ax.set_title(f"{NORM_LABEL[norm]}, {phase}", fontsize=10)
             ax.set_ylim(FLOOR * peak, 3 * peak)
             plotting.log_axis(ax, "y")
             if c == 0:
@@ -274,7 +273,7 @@ def plot(res: dict, cfg: Config) -> dict:
         Line2D([], [], ls="", marker="v", color="C3", ms=5), Line2D([], [], ls="", marker="|", color="k", ms=6),
         Line2D([], [], color="C3", ls=":", lw=0.8)]
     labels = [f"SLQ density, {NORM_LABEL[n]} (seed 0)" for n in NORMS] + [
-        "other seeds", "outliers (seed 0, Lanczos)", f"other top-{cfg.top_k} (seed 0)",
+        "other seeds", f"outliers (seed 0, Lanczos; C = {int(res['num_classes'])} classes)", f"other top-{cfg.top_k} (seed 0)",
         f"{cfg.outlier_factor:g} x bulk edge (seed 0)"]
     fig.tight_layout()
     plotting.figure_legend(fig, handles, labels, where="below", ncol=3)

@@ -401,7 +401,7 @@ def plot(res: dict, cfg: Config) -> dict:
         n, cv = res["nets"][net], _convexity(res, cfg, net)
         z = n["surface"][0, 0]
         ax = axes[r, 0]
-        cs = ax.contour(xs, xs, z.T, levels=levels, cmap="viridis", norm=norm, linewidths=0.8)
+        ax.contour(xs, xs, z.T, levels=levels, cmap="viridis", norm=norm, linewidths=0.8)
         ax.set(xlabel="filter-normalised direction 1", ylabel="direction 2", aspect="equal",
                title=f"{net}: train loss")
         ax = axes[r, 1]
