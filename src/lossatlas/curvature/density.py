@@ -66,9 +66,11 @@ def broadened_density(nodes, weights, grid, sigma):
     ``density(t) = (1/P) sum_p sum_j w_pj N(t; theta_pj, sigma^2)``: each quadrature
     node is replaced by a Gaussian of standard deviation ``sigma``. When each row of
     ``weights`` sums to 1 (as :func:`lanczos_quadrature` returns them), the density
-    integrates to 1 over the real line, and it is an unbiased probe estimate of the
-    dense spectrum broadened the same way, ``(1/n) sum_i N(t; lambda_i, sigma^2)``
-    (exactly so for Lanczos run to the dimension). Unlike :func:`spectral_density` it
+    integrates to 1 over the real line. With Lanczos run to the dimension (``m = n``)
+    each probe's term is exactly ``v^T N(t; H, sigma^2) v``, so the density is an unbiased
+    probe (Hutchinson) estimate of the dense spectrum broadened the same way,
+    ``(1/n) sum_i N(t; lambda_i, sigma^2)``; with fewer steps the m-node Gauss quadrature
+    approximates each probe's term. Unlike :func:`spectral_density` it
     is not renormalised on ``grid``, so mass outside the grid is not redistributed.
     A sensible width is a small fraction of the spectral range (1% is the default of
     :func:`spectral_density`): wide enough to merge the Ritz values of one probe
