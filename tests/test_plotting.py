@@ -64,6 +64,11 @@ def test_log_axis_labels_enough_ticks_to_read_a_slope():
     axes[0, 2].xaxis.set_major_locator(__import__("matplotlib").ticker.FixedLocator([20.0]))
     axes[0, 2].xaxis.set_minor_locator(__import__("matplotlib").ticker.NullLocator())
     problems = plotting.lint_figure(fig)
+    fig2, wide = plotting.figure()
+    wide[0, 0].plot([1.0, 2.0], [1e-30, 1e8])  # 38 decades on a short axis
+    plotting.log_axis(wide[0, 0], "y")
+    assert plotting.lint_figure(fig2) == [] and 3 <= len(_labels(wide[0, 0].yaxis)) <= 10
+    plotting.close(fig2)
     assert len(_labels(axes[0, 0].xaxis)) >= 3
     assert _labels(axes[0, 1].yaxis)[:1] and len(_labels(axes[0, 1].yaxis)) >= 6
     assert problems == ["panel 2 (''): log x axis has 1 labelled tick(s)"]

@@ -175,10 +175,11 @@ def figure_legend(fig, handles, labels, *, where: str = "below", **kw):
     return fig.legend(handles, labels, **(style | {"frameon": False} | kw))
 
 
-def log_axis(ax, axis: str = "x", *, min_labels: int = 3) -> None:
+def log_axis(ax, axis: str = "x", *, min_labels: int = 3, max_labels: int = 8) -> None:
     """Log-scale an axis with at least ``min_labels`` labelled ticks inside its limits.
 
-    Decades are labelled (every decade, not every other); when the limits span too few
+    Decades are labelled (every decade, or every k-th when more than ``max_labels`` would
+    overprint); when the limits span too few
     decades for ``min_labels`` labels, the 2x and 5x ticks are labelled too, so a slope can
     be read off. Call it after the data are plotted (it reads the limits).
 
@@ -186,6 +187,7 @@ def log_axis(ax, axis: str = "x", *, min_labels: int = 3) -> None:
       ax: matplotlib axes.
       axis: "x" or "y".
       min_labels: labelled ticks wanted inside the limits.
+      max_labels: at most about this many decade labels (wide ranges label every k-th decade).
     """
     from matplotlib import ticker
 
@@ -198,8 +200,8 @@ def log_axis(ax, axis: str = "x", *, min_labels: int = 3) -> None:
     decades = [10.0 ** k for k in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)]
     inside = [d for d in decades if lo <= d <= hi]
     fmt = ticker.LogFormatterSciNotation()
-    if len(inside) >= min_labels:
-        a.set_major_locator(ticker.LogLocator(base=10, numticks=len(decades) + 2))
+    if len(inside) >= min_labels:  # at most ~8 labels: every k-th decade on wide ranges, so none overprint
+        a.set_major_locator(ticker.LogLocator(base=10, numticks=min(len(decades) + 2, max_labels)))
         a.set_major_formatter(fmt)
         return
     for subs in ((1.0, 2.0, 5.0), (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)):
