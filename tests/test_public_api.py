@@ -97,3 +97,16 @@ def test_the_parser_catches_an_experiments_import(tmp_path):
     f.write_text('"""Docs may name lossatlas_experiments."""\nimport lossatlas_experiments.optimizers\n'
                  'from lossatlas_experiments import REGISTRY\nPKG = "lossatlas_experiments"\n')
     assert len(_experiment_imports(f)) == 3
+
+
+def test_every_library_package_is_in_the_wheel():
+    """pyproject's explicit package list names every package under src/lossatlas: a missing one is
+    absent from a non-editable install (``pip install .``), where ``import lossatlas`` then fails."""
+    import tomllib
+
+    root = EXPERIMENTS.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    src = root / "src"
+    packages = {".".join(p.parent.relative_to(src).parts) for p in (src / "lossatlas").rglob("__init__.py")}
+    assert len(packages) > 5
+    assert packages <= listed, sorted(packages - listed)
