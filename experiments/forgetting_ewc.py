@@ -76,6 +76,7 @@ from . import kit
 
 from ._stream_sweeps import split_validation
 
+FIGURE = "Kirkpatrick et al. 2017, Fig. 2A"
 TABLE_TITLE = "Three permuted tasks: fine-tuning vs L2 vs EWC (Kirkpatrick et al. 2017, Fig. 2A)"
 DATASETS = ("digits", "mnist1d")
 TASK_NAMES = "ABCDEFGHIJ"
@@ -302,6 +303,8 @@ def checks(res: dict, cfg: Config) -> list[dict]:
 
 
 def plot(res: dict, cfg: Config) -> dict:
+    from matplotlib.lines import Line2D
+
     t = cfg.num_tasks
     spt = res["steps_per_task"]
     steps = np.concatenate([[0], res["curve_steps"]])
@@ -314,33 +317,51 @@ def plot(res: dict, cfg: Config) -> dict:
         for label, m, i in methods:
             curves = _pool(res[m]["curves"])[i][:, :, j]               # [draws * seeds, points]
             init = _pool(res[m]["init_acc"])[i][:, j:j + 1]
-            lam = float(res[m]["lams"][i])
-            plotting.mean_band(ax, steps, np.concatenate([init, curves], axis=1), color=colors[label],
-                               label=label + ("" if label == "fine-tuning" else f" (lambda={lam:g})"))
+            plotting.mean_band(ax, steps, np.concatenate([init, curves], axis=1), color=colors[label])
         for k in range(1, t):
             ax.axvline(k * spt, color="gray", ls=":", lw=0.8)
         ax.axvspan(j * spt, (j + 1) * spt, color="gray", alpha=0.08, lw=0)
-        ax.set(ylim=(0, 1.02), ylabel=f"task {names[j]} acc")
-        if j == 0:
-            ax.legend(fontsize=7, loc="lower left", ncol=3)
+        ax.set(ylim=(0, 1.02), yticks=(0, 0.5, 1), ylabel=f"task {names[j]} acc")
+        if j < t - 1:
+            ax.sharex(axes[t - 1, 0])
+            ax.tick_params(labelbottom=False)
     axes[t - 1, 0].set_xlabel("training step (tasks " + " -> ".join(names) + "; shaded: task being trained)")
+    keep_check = next(c for c in checks(res, cfg) if c["name"] == "EWC keeps all tasks")
+    if not keep_check["passed"]:                                        # the reading of the panels depends on it
+        drops = _drop(res["ewc"]["R"])[:, res["choice"]["ewc"]].mean(0)  # [T], mean over draws
+        j = int(np.argmax(drops[:-1]))
+        axes[j, 0].set_title(f"EWC loses {drops[j]:.2f} on task {names[j]} (> {cfg.ewc_keep_tol:g}): "
+                             "'EWC keeps all tasks' NOT shown (report-only)", fontsize=9, color="#b00000")
     ax = axes[t, 0]
+    vals = []
     for m, label in (("l2", "L2"), ("ewc", "EWC")):
         lams = np.asarray(res[m]["lams"], float)
         keep = lams > 0
         acc = cl.average_accuracy(_pool(res[m]["R"]))[keep]            # [L', draws * seeds]
-        ax.errorbar(lams[keep], acc.mean(-1), yerr=acc.std(-1), marker="o", ms=3, color=colors[label], label=label)
+        mean, sd = acc.mean(-1), acc.std(-1)
+        ax.errorbar(lams[keep], mean, yerr=sd, marker="o", ms=3, color=colors[label])
+        shown = next(i for lbl, mm, i in methods if lbl == label)
+        ax.plot(lams[shown], cl.average_accuracy(_pool(res[m]["R"]))[shown].mean(), "o", ms=9, mfc="none",
+                mec=colors[label], mew=1.2)
+        vals += [mean - sd, mean + sd]
     ft = cl.average_accuracy(_pool(res["ewc"]["R"])[0])
-    ax.axhline(ft.mean(), color=colors["fine-tuning"], ls="--", lw=0.9, label="fine-tuning")
-    ax.set_xscale("log")
-    ax.set(xlabel="lambda (penalty (lambda/2) sum w (theta - theta*)^2; w = 1 for L2, Fisher for EWC)",
-           ylabel="final avg acc", title="final average accuracy over the lambda grid (a vmap axis)")
-    ax.legend(fontsize=7)
-    checks_ = {c["name"]: c for c in checks(res, cfg)}
-    missing = [n for n, c in checks_.items() if not c["passed"]]
-    note = "" if not missing else "\nNOT SHOWN at this scale: " + "; ".join(missing)
-    axes[0, 0].set_title(f"Kirkpatrick et al. 2017 Fig. 2A on permuted {cfg.dataset} ({res['stream']['num_train']} "
-                         f"train/task, MLP {'-'.join(map(str, cfg.widths))}, {cfg.optimizer}); mean +- sd over "
-                         f"{cfg.draws} permutation draws x {cfg.seeds} seeds{note}", fontsize=8)
-    fig.tight_layout()
+    ax.axhline(ft.mean(), color=colors["fine-tuning"], ls="--", lw=0.9)
+    vals = np.concatenate(vals + [[ft.mean()]])
+    pad = 0.15 * (vals.max() - vals.min())
+    ax.set_ylim(vals.min() - pad, vals.max() + pad)
+    plotting.log_axis(ax, "x")
+    ax.set(xlabel="lambda (penalty weight; EWC: Fisher-weighted, L2: unweighted)", ylabel="final avg acc",
+           title="final average accuracy vs lambda")
+    handles = [Line2D([], [], color=colors[label], lw=2) for label, _, _ in methods]
+    labels = [label + ("" if label == "fine-tuning" else f" (lambda={float(res[m]['lams'][i]):g})")
+              for label, m, i in methods]
+    handles += [Line2D([], [], color="0.3", marker="o", ms=9, mfc="none", ls="none"),
+                Line2D([], [], color=colors["fine-tuning"], ls="--", lw=0.9)]
+    labels += ["lambda shown in (a)-(" + chr(ord("a") + t - 1) + ")", "fine-tuning (no lambda)"]
+    plotting.figure_legend(fig, handles, labels, where="right")
+    plotting.panel_letters(axes)
+    fig.suptitle(f"Permuted {cfg.dataset}, {t} tasks ({res['stream']['num_train']} train/task), MLP "
+                 f"{'-'.join(map(str, cfg.widths))}, {cfg.optimizer}; mean +- sd over {cfg.draws} draws x "
+                 f"{cfg.seeds} seeds", fontsize=9)
+    fig.tight_layout(h_pad=0.4)
     return {"forgetting_ewc": fig}

@@ -41,6 +41,7 @@ from lossatlas.train import TrainConfig
 
 from ._landscape import dataset, objective_fns, split_data, take, train_checkpoints
 
+FIGURE = "Goodfellow, Vinyals & Saxe 2015, Sec. 3 (linear path experiment)"
 TABLE_TITLE = "Goodfellow et al. 2015: loss on the line from initialisation (alpha=0) to solution (alpha=1), MNIST-1D"
 
 MODELS = {"mlp": "mlp", "cnn": "cnn1d"}
@@ -180,7 +181,7 @@ def checks(res: dict, cfg: Config) -> list[dict]:
 
 def plot(res: dict, cfg: Config) -> dict:
     a = res["alphas"]
-    fig, axes = plotting.figure(ncols=2, nrows=len(cfg.models), width=4.0, height=3.0)
+    fig, axes = plotting.figure(ncols=2, nrows=len(cfg.models), width=4.0, height=3.0, sharex=True)
     for r, name in enumerate(cfg.models):
         m, s = res["models"][name], _analysis(res, cfg, name)
         ok = bool(np.all(s["rise"] <= cfg.monotone_tol) and np.all(s["barrier"] <= 1e-6))
@@ -188,16 +189,19 @@ def plot(res: dict, cfg: Config) -> dict:
             ax = axes[r, c]
             plotting.mean_band(ax, a, m[f"train_{kind}"], label="train", color="C0")
             plotting.mean_band(ax, a, m[f"test_{kind}"], label="test", color="C1")
-            for v, txt in ((0, "init"), (1, "solution")):
+            for v in (0, 1):
                 ax.axvline(v, color="gray", ls=":", lw=0.8)
-                ax.text(v, 0.98, txt, transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=7)
-            ax.set(xlabel=r"$\alpha$ in $(1-\alpha)\,\theta_{init} + \alpha\,\theta_{final}$", ylabel=label)
-            if kind == "loss":
-                ax.set_title(f"{name} ({cfg.seeds} seeds, mean $\\pm$ sd): "
-                             + ("monotone, no barrier" if ok else "NOT monotone on [0, 1]"), fontsize=9)
-            else:
-                ax.set_title(f"{name}: accuracy along the line", fontsize=9)
-            ax.legend(fontsize=7, loc="center right" if kind == "loss" else "lower center")
-    fig.suptitle("Goodfellow, Vinyals & Saxe 2015: linear path from initialisation to solution (MNIST-1D)", fontsize=10)
+            top = ax.secondary_xaxis("top")                    # the two named points, above the frame
+            top.set_xticks([0, 1], ["init", "solution"], fontsize=7)
+            top.tick_params(length=0)
+            ax.set(ylabel=label)
+            if r == len(cfg.models) - 1:
+                ax.set_xlabel(r"$\alpha$ in $(1-\alpha)\,\theta_{init} + \alpha\,\theta_{final}$")
+            ax.set_title(f"{name}: " + (("monotone, no barrier" if ok else "NOT monotone on [0, 1]")
+                                        if kind == "loss" else "accuracy"), fontsize=9)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    plotting.figure_legend(fig, handles, labels, where="right", title=f"mean $\\pm$ sd, {cfg.seeds} seeds")
+    plotting.panel_letters(axes, y=1.08)
+    fig.suptitle("Linear path from initialisation to solution, MNIST-1D", fontsize=10)
     fig.tight_layout()
     return {"landscape_interpolation": fig}

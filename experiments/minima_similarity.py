@@ -46,6 +46,7 @@ from lossatlas.train import TrainConfig, sweep
 
 from . import kit
 
+FIGURE = "Choromanska et al. 2015, Fig. 2"
 TABLE_TITLE = "Spread of final test loss over seeds vs width (Choromanska et al. 2015)"
 
 DATASETS = ("digits", "mnist1d")
@@ -197,20 +198,23 @@ def plot(res: dict, cfg: Config) -> dict:
     cmap = plotting.plt.get_cmap("viridis")
     for i, w in enumerate(cfg.widths):
         ax.hist(x[i][np.isfinite(x[i])], bins=bins, histtype="stepfilled", alpha=0.45,
-                color=cmap(i / max(1, len(cfg.widths) - 1)), label=f"width {w}")
-    ax.set(xscale="log" if lo > 0 else "linear", xlabel="final test loss (cross-entropy)", ylabel=f"seeds (of {cfg.seeds})",
-           title=f"(a) one histogram per width, {cfg.seeds} seeds each")
-    ax.legend(fontsize=7)
+                color=cmap(i / max(1, len(cfg.widths) - 1)), label=f"{w}")
+    ax.set(xlabel="final test loss (cross-entropy)", ylabel=f"seeds (of {cfg.seeds})",
+           title=f"{cfg.seeds} seeds per width")
+    if lo > 0:
+        plotting.log_axis(ax, "x")
+    plotting.legend_outside(ax, "right", title="width")
     ax = axes[0, 1]
     ax.plot(cfg.widths, st["std"], "o-", label="std over seeds")
     ax.plot(cfg.widths, st["iqr"], "s--", label="IQR over seeds")
     ax.plot(cfg.widths, st["mean"], "^:", color="k", label="mean")
     ok = all(c["passed"] for c in checks(res, cfg) if c.get("gating", True))
-    ax.set(xscale="log", yscale="log", xlabel="hidden width", ylabel="final test loss statistic",
-           title="(b) spread " + ("shrinks" if ok else "does NOT shrink as expected") + " with width")
+    ax.set(yscale="log", xlabel="hidden width", ylabel="final test loss statistic",
+           title="spread " + ("shrinks" if ok else "does NOT shrink as expected") + " with width")
     plotting.log_xticks(ax, cfg.widths)
-    ax.legend(fontsize=7)
-    fig.suptitle(f"One-hidden-layer MLPs on {cfg.dataset}, SGD+momentum, {cfg.epochs} epochs "
-                 "(Choromanska et al. 2015, Fig. 2)", fontsize=10)
+    plotting.log_axis(ax, "y")
+    plotting.legend_outside(ax, "right")
+    plotting.panel_letters(axes)
+    fig.suptitle(f"One-hidden-layer MLPs on {cfg.dataset}, SGD+momentum, {cfg.epochs} epochs", fontsize=10)
     fig.tight_layout()
     return {"minima_similarity": fig}

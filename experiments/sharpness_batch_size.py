@@ -79,6 +79,7 @@ from . import kit
 
 from ._landscape import train_checkpoints
 
+FIGURE = "Keskar et al. 2017, Fig. 3 and Table 3"
 TABLE_TITLE = "Small vs large batch: sharpness and generalisation gap (Keskar et al. 2017)"
 
 DATASETS = ("mnist1d", "digits")
@@ -270,9 +271,14 @@ def table(res: dict, cfg: Config) -> list[dict]:
         rows.append(row)
     if "SB_matched" in res:
         x = res["SB_matched"]
+        e = np.asarray(res["SB_matched_epoch"]) - 1               # SB's history at the matched epoch
+        hist = {k: res["SB"][f"hist_{k}"][np.arange(len(e)), e] for k in ("train_loss", "test_loss", "train_acc", "test_acc")}
         row = {"run": f"SB at matched train loss (epochs {np.asarray(res['SB_matched_epoch']).tolist()})",
-               "train loss": round(float(x["train_loss"].mean()), 4), "test loss": "", "gap (test - train loss)": "",
-               "train / test acc": "", "lambda_max": stat(x["lambda_max"], digits=3, significant=True)}
+               "train loss": round(float(x["train_loss"].mean()), 4),
+               "test loss": round(float(hist["test_loss"].mean()), 3),
+               "gap (test - train loss)": stat(hist["test_loss"] - hist["train_loss"], digits=3),
+               "train / test acc": f"{hist['train_acc'].mean():.3f} / {hist['test_acc'].mean():.3f}",
+               "lambda_max": stat(x["lambda_max"], digits=3, significant=True)}
         for j, e in enumerate(cfg.epsilons):
             row[f"eps-sharpness ({e:g})"] = stat(x["eps_sharpness"][:, j], digits=3, significant=True)
         rows.append(row)
@@ -367,62 +373,109 @@ def _seed_lines(ax, x, ys, color, label, ls="-"):
     ax.plot(x, np.exp(np.log(np.maximum(ys, 1e-30)).mean(0)), color=color, ls=ls, label=label)
 
 
+def _matched_generalisation(res):
+    """Test accuracy and test loss of SB at matched training loss (its history at the matched epoch)
+    and of LB at its end, per seed, with the paired SB - LB mean and 95% CI half-width of each."""
+    s = np.arange(res["SB"]["hist_test_acc"].shape[0])
+    e = np.asarray(res["SB_matched_epoch"]) - 1                              # 1-based epoch -> index
+    out = {}
+    for k in ("test_acc", "test_loss", "train_loss"):
+        sb, lb = res["SB"][f"hist_{k}"][s, e], _final(res, "LB", k)
+        out[k] = (sb, lb, *(float(v) for v in cl_metrics.mean_ci(sb - lb, axis=0)))
+    return out
+
+
 def plot(res: dict, cfg: Config) -> dict:
-    fig, axes = plotting.figure(ncols=4, width=3.4, height=3.0)
-    colors = {"SB": "C0", "LB": "C3"}
+    fig, axes = plotting.figure(ncols=3, nrows=2, width=3.6, height=2.9)
+    colors = {"SB": "C0", "LB": "C3", "SB_matched": "C9"}
+    names = {"SB": f"SB (B={cfg.small_batch}), equal epochs", "LB": f"LB (B={cfg.large_batch})",
+             "SB_matched": "SB at LB's train loss (matched)"}
+    matched = "SB_matched" in res
+    runs = RUNS + (("SB_matched",) if matched else ())
     ax = axes[0, 0]
     a = res["interp_alpha"]
-    _seed_lines(ax, a, res["interp"][:, 0], "k", "train loss")
-    _seed_lines(ax, a, res["interp"][:, 1], "C1", "test loss", ls="--")
-    ax.axvline(0, color=colors["SB"], lw=0.8, ls=":")
-    ax.axvline(1, color=colors["LB"], lw=0.8, ls=":")
-    ax.set(yscale="log", xlabel="alpha  (0: SB solution, 1: LB solution)", ylabel="cross-entropy",
-           title="(a) SB -> LB line (Keskar Fig. 3)")
-    ax.legend()
+    _seed_lines(ax, a, res["interp"][:, 0], "0.2", "train loss")
+    _seed_lines(ax, a, res["interp"][:, 1], "0.2", "test loss", ls="--")
+    for v, r in ((0, "SB"), (1, "LB")):
+        ax.axvline(v, color=colors[r], lw=1.0, ls=":")
+    ax.set(xlabel="alpha  (0: SB solution, 1: LB solution)", ylabel="cross-entropy", title="SB -> LB line")
+    plotting.log_axis(ax, "y")
     ax = axes[0, 1]
     sa = res["slice_alpha"]
-    for r in RUNS:
+    for r in runs:
         sl = res[r]["slices"]                       # [S, D, 2, A]
-        _seed_lines(ax, sa, sl[:, :, 0], colors[r], f"{r} train")
-        _seed_lines(ax, sa, sl[:, :, 1], colors[r], f"{r} test", ls="--")
-    ax.set(yscale="log", xlabel="alpha (filter-normalised random direction)", ylabel="cross-entropy",
-           title="(b) filter-norm. random slices")
-    ax.legend(fontsize=7)
+        _seed_lines(ax, sa, sl[:, :, 0], colors[r], "_")
+        _seed_lines(ax, sa, sl[:, :, 1], colors[r], "_", ls="--")
+    ax.set(xlabel="alpha (filter-normalised random direction)", ylabel="cross-entropy",
+           title="random 1-D slices")
+    plotting.log_axis(ax, "y")
     ax = axes[0, 2]
     x = np.arange(1 + len(cfg.epsilons))
-    bars = [("SB", colors["SB"], f"SB (B={cfg.small_batch}), equal epochs", None),
-            ("LB", colors["LB"], f"LB (B={cfg.large_batch})", None),
-            ("SB_matched", colors["SB"], "SB at matched train loss", "//")]
-    bars = [b for b in bars if b[0] in res]
-    w = 0.8 / len(bars)
-    for i, (r, c, label, hatch) in enumerate(bars):
+    w = 0.8 / len(runs)
+    for i, r in enumerate(runs):
         vals = [res[r]["lambda_max"]] + [res[r]["eps_sharpness"][:, j] for j in range(len(cfg.epsilons))]
-        m = [v.mean() for v in vals]
-        s = [v.std() for v in vals]
-        ax.bar(x + (i - (len(bars) - 1) / 2) * w, m, w, yerr=s, color=c, label=label, hatch=hatch,
-               alpha=0.5 if hatch else 1.0, edgecolor=c)
-    ax.set_xticks(x, ["lambda_max"] + [f"eps-sharp.\n{e:g}" for e in cfg.epsilons])
-    title = "(c) sharpness"
-    if "SB_matched" in res:
-        ratio = _matched_eps_ratio(res)[0]
-        title += " (at matched loss:\nLB/SB eps-sharp. " + ", ".join(f"{v:.2f}" for v in ratio) + "; paper > 1)"
-    ax.set(yscale="log", ylabel="mean +- sd over seeds")
-    ax.set_title(title, fontsize=10)
-    lo, hi = ax.get_ylim()
-    ax.set_ylim(lo, hi * (hi / lo) ** 0.6)       # room for the legend above the bars
-    ax.legend(fontsize=7, loc="upper left")
-    ax = axes[0, 3]
+        ax.bar(x + (i - (len(runs) - 1) / 2) * w, [v.mean() for v in vals], w, yerr=[v.std() for v in vals],
+               color=colors[r], edgecolor=colors[r])
+    ax.set_xticks(x, ["lambda_max"] + [f"eps-sharp. {e:g}" for e in cfg.epsilons])
+    ax.set(ylabel="mean +- sd over seeds", title="sharpness")
+    plotting.log_axis(ax, "y")
+    if matched:
+        sb, lb = res["SB_matched"], res["LB"]
+        lam_m = lb["lambda_max"].mean() / sb["lambda_max"].mean()
+        eps_m, _, eps_ok = _matched_eps_ratio(res)
+        lines = [f"matched loss, LB / SB: lambda_max {lam_m:.2f} ({'> 1' if lam_m > 1 else 'NOT > 1'})",
+                 "eps-sharp. " + ", ".join(f"{v:.2f}" for v in eps_m)
+                 + (" (> 1)" if eps_ok else " (NOT > 1: not reproduced)")]
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi * (hi / lo) ** 0.45)       # room for the two lines above the bars
+        ax.text(0.02, 0.98, "\n".join(lines), transform=ax.transAxes, ha="left", va="top", fontsize=7.5)
+    ax = axes[1, 0]
     for r in RUNS:
         ep = np.arange(1, res[r]["hist_test_loss"].shape[1] + 1)
-        _seed_lines(ax, ep, res[r]["hist_train_loss"], colors[r], f"{r} train")
-        _seed_lines(ax, ep, res[r]["hist_test_loss"], colors[r], f"{r} test", ls="--")
-    gap_ok = _generalisation_gap(res)[2]
-    accs = ", ".join(f"{r} {_final(res, r, 'test_acc').mean():.3f}" for r in RUNS)
-    ax.set(yscale="log", xlabel="epoch", ylabel="cross-entropy")
-    ax.set_title(f"(d) test acc {accs}\n" + ("LB generalises worse (paired 95% CI; report-only)" if gap_ok
-                                             else "generalisation gap NOT reproduced (report-only)"), fontsize=10)
-    ax.legend(fontsize=7)
-    fig.suptitle(f"Small vs large batch, MLP {tuple(cfg.widths)} on {cfg.dataset}, {cfg.optimizer}, {cfg.epochs} epochs, "
-                 f"{cfg.seeds} seeds (Keskar et al. 2017); thick: geometric mean over seeds, thin: seeds", fontsize=10)
+        _seed_lines(ax, ep, res[r]["hist_train_loss"], colors[r], "_")
+        _seed_lines(ax, ep, res[r]["hist_test_loss"], colors[r], "_", ls="--")
+    if matched:
+        ax.axhline(float(res["target_loss"]), color="0.5", lw=0.8, ls=":")
+        for e in np.unique(np.asarray(res["SB_matched_epoch"])):
+            ax.axvline(e, color=colors["SB_matched"], lw=1.0, ls=":")
+    ax.set(xlabel="epoch", ylabel="cross-entropy", title="training")
+    plotting.log_axis(ax, "y")
+    target = float(res["target_loss"]) if matched else None
+    for ax, k, label in ((axes[1, 1], "test_acc", "test accuracy"), (axes[1, 2], "test_loss", "test loss")):
+        shown = []
+        for r in RUNS:
+            xs = np.exp(np.log(res[r]["hist_train_loss"]).mean(0))
+            ys = res[r][f"hist_{k}"].mean(0)
+            keep = xs <= 20 * target if matched else np.ones_like(xs, bool)       # the late epochs, around the match
+            ax.plot(xs[keep], ys[keep], color=colors[r], lw=1.0)
+            shown.append(ys[keep])
+        if matched:
+            gen = _matched_generalisation(res)
+            sb, lb, d, h = gen[k]
+            ax.scatter(gen["train_loss"][0], sb, color=colors["SB_matched"], marker="o", s=18, zorder=4,
+                       edgecolor="k", lw=0.4)
+            ax.scatter(gen["train_loss"][1], lb, facecolor="none", edgecolor=colors["LB"], marker="s", s=60, zorder=3,
+                       lw=1.2)
+            ax.axvline(target, color="0.5", lw=0.8, ls=":")
+            diff, sign = ("SB - LB", 1) if k == "test_acc" else ("LB - SB", -1)
+            ax.set_title(f"{label} at matched train loss\n{diff} {sign * d:+.3f} (95% CI {sign * d - h:+.3f} .. "
+                         f"{sign * d + h:+.3f})", fontsize=9)
+            ys = np.concatenate(shown + [sb, lb])
+            pad = 0.08 * (ys.max() - ys.min())
+            ax.set_ylim(ys.min() - pad, ys.max() + pad)
+        ax.set(xlabel="training loss (mean over seeds)", ylabel=label)
+        plotting.log_axis(ax, "x")
+        ax.invert_xaxis()
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], color=colors[r], lw=6) for r in runs]
+    labels = [names[r] for r in runs]
+    handles += [Line2D([], [], color="0.2", ls="-"), Line2D([], [], color="0.2", ls="--"),
+                Line2D([], [], color="0.5", ls=":")]
+    labels += ["train (thick: geometric mean, thin: seeds)", "test", "LB's final train loss"]
+    plotting.panel_letters(axes)
+    fig.suptitle(f"Small vs large batch: MLP {tuple(cfg.widths)} on {cfg.dataset}, {cfg.optimizer}, {cfg.epochs} "
+                 f"epochs, {cfg.seeds} seeds", fontsize=10)
     fig.tight_layout()
+    fig.subplots_adjust(bottom=0.17)           # a row for the legend, above the runner's failed-check stamp
+    plotting.figure_legend(fig, handles, labels, where="below", ncol=3, loc="lower center", bbox_to_anchor=(0.5, 0.0))
     return {"sharpness_batch_size": fig}
