@@ -44,8 +44,10 @@ def _escape_panel(ax, s, cfg, title):
 
 def figure(res: dict, cfg):
     """The figure of saddle_escape (its ``plot``)."""
+    from matplotlib.lines import Line2D
+
     sm = summary(res, cfg)
-    fig, axes = plotting.figure(ncols=2, nrows=2, width=4.4, height=3.3)
+    fig, axes = plotting.figure(ncols=2, nrows=2, width=4.2, height=3.2)
     (ax_a, ax_b), (ax_c, ax_d) = axes
 
     # (a) trajectories near the 2-D saddle, in eigen-coordinates (x: positive, |y|: escape direction)
@@ -58,59 +60,69 @@ def figure(res: dict, cfg):
         esc = int(np.asarray(res["2d"]["escape"][m])[i])
         t = t[: esc + 1] if esc >= 0 else t[:60]
         ax_a.plot(t[:, 1], np.maximum(np.abs(t[:, 0]), floor), color=COLORS[m], marker=MARKERS[m], ms=2.5,
-                  lw=0.7, label=LABELS[m])
+                  lw=0.7)
     ax_a.axhline(cfg.radius, color="0.4", ls=":", lw=0.8)
-    ax_a.text(0.98, cfg.radius * 2.5, f"escape radius R = {cfg.radius:g}", fontsize=7, color="0.3", ha="right",
-              transform=ax_a.get_yaxis_transform())
+    ax_a.text(1.01, cfg.radius, "R", fontsize=8, color="0.3", va="center", transform=ax_a.get_yaxis_transform())
     ax_a.set(yscale="log", ylim=(floor / 3, 30 * cfg.radius), xlabel="x (positive-curvature coordinate)",
-             ylabel="|y| (negative-curvature coordinate)")
+             ylabel=f"|y| (negative curvature; floor {floor:g})")
     quad = "x^2" if cfg.saddle_a == 1 else f"{cfg.saddle_a:g} x^2"
-    ax_a.set_title(f"(a) 2-D saddle {quad} - y^2: one start, |y0| = {y0s[i]:.1e}\n"
-                   f"(Newton falls to the saddle: |y| clipped at {floor:g})", fontsize=9)
-    ax_a.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax_a.set_title(f"{quad} - y^2: one start, |y0| = {y0s[i]:.1e}", fontsize=9)
+    ax_a.set_yticks([10.0 ** k for k in range(-12, 1, 3)])
+    ax_a.minorticks_off()
 
     # (b), (d): escape step vs |y0|
     s2, sn = sm["2d"], sm["nd"]
-    _escape_panel(ax_b, s2, cfg, f"(b) 2-D saddle (h = {s2['h']:g}, eta = {s2['eta']:g}): escape step;\n"
-                                 "pale bands: closed forms (GD, heavy ball, SFN)")
-    _escape_panel(ax_d, sn, cfg, f"(d) {cfg.nd_dim}-D strict saddle (h = {sn['h']:g}, kappa = {cfg.nd_kappa:g}, "
+    _escape_panel(ax_b, s2, cfg, f"2-D saddle (h = {s2['h']:g}, eta = {s2['eta']:g})")
+    _escape_panel(ax_d, sn, cfg, f"{cfg.nd_dim}-D saddle (h = {sn['h']:g}, kappa = {cfg.nd_kappa:g}, "
                                  f"eta = {sn['eta']:g})")
     ax_d.sharey(ax_b)
     ax_d.sharex(ax_b)
     every = np.concatenate([s["measured"][m][s["random"]] for s in (s2, sn) for m in METHODS])
     finite = every[np.isfinite(every)]
     ax_b.set_ylim(0.6 * finite.min(), 1.5 * finite.max())
-    ax_b.set_ylabel("escape step (first |y_t| > R)")
-    ax_d.set_ylabel("escape step (first |y_t| > R)")
-    ax_b.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, markerscale=2.5)
+    for ax in (ax_b, ax_d):
+        ax.set_ylabel("escape step (first |y_t| > R)")
+        plotting.log_axis(ax, "y")
 
-    # (c) median escape step with 95% CI, per method and surface; never escaped -> top row
+    # (c) median escape step with 95% CI, per method (rows) and surface (marker); never escaped -> right column
     top = 2 * max(s2["steps"], sn["steps"])
     cats = [(m, "random") for m in METHODS] + [("gd", "manifold"), ("perturbed_gd", "manifold")]
     names = [LABELS[m] + (" (y0 = 0)" if kind == "manifold" else "") for m, kind in cats]
-    for j, (which, s, off, mk) in enumerate((("2d", s2, -0.15, "o"), ("nd", sn, 0.15, "s"))):
+    for which, s, off, mk in (("2d", s2, -0.15, "o"), ("nd", sn, 0.15, "s")):
         for k, (m, kind) in enumerate(cats):
             vals = s["measured"][m][s[kind]]
             med = np.median(vals)
+            style = {"mfc": COLORS[m] if which == "2d" else "w", "mec": COLORS[m]}
             if not np.isfinite(med):
-                ax_c.scatter(k + off, top, marker="x", color="C3", s=25, zorder=3)
+                ax_c.plot(top, k + off, marker=mk, ms=5, ls="none", **style)
                 continue
             _, lo, hi = median_ci(vals)
-            ax_c.errorbar(k + off, med, yerr=[[med - lo], [min(hi, top) - med]], fmt=mk, ms=4,
-                          color="0.2" if which == "2d" else "C1", capsize=2, lw=0.9,
-                          label=("2-D saddle" if which == "2d" else f"{cfg.nd_dim}-D strict saddle") if k == 0 else None)
-    ax_c.axhline(top, color="C3", ls=":", lw=0.7)
-    ax_c.text(len(cats) - 0.5, top * 1.08, "never escaped", ha="right", fontsize=7, color="C3")
-    ax_c.set_xticks(range(len(cats)), names, rotation=35, ha="right", fontsize=7)
-    ax_c.set(yscale="log", ylabel="median escape step", ylim=(3, top * 1.6))
-    ax_c.set_title(f"(c) median escape step, {CONFIDENCE:.0%} order-statistic CI over starts", fontsize=9)
-    ax_c.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+            ax_c.errorbar(med, k + off, xerr=[[med - lo], [min(hi, top) - med]], fmt=mk, ms=5, color=COLORS[m],
+                          capsize=2, lw=0.9, **style)
+    ax_c.axvline(top, color="C3", ls=":", lw=0.7)
+    ax_c.set_yticks(range(len(cats)), names, fontsize=7)
+    ax_c.set_ylim(len(cats) - 0.5, -0.5)
+    ax_c.set(xlim=(1, top * 1.6), xlabel=f"median escape step ({CONFIDENCE:.0%} CI over starts)")
+    plotting.log_axis(ax_c, "x")
+    ticks = [t for t in ax_c.get_xticks() if 1 <= t < top / 1.5]
+    ax_c.set_xticks(ticks + [top], [f"{t:g}" for t in ticks] + ["never"])
+    ax_c.set_title("median escape step", fontsize=9)
+    if any(np.median(s["measured"]["saddle_free_newton"][s["random"]]) >= np.median(s["measured"]["adam"][s["random"]])
+           for s in (s2, sn)):
+        ax_c.text(0.02, 0.32, "saddle-free Newton\nfaster than Adam:\nNOT shown", transform=ax_c.transAxes,
+                  fontsize=7, color="#b00000", va="center")
 
-    fig.suptitle("Escaping strict saddles: GD vs momentum, Adam, Newton and saddle-free Newton "
-                 "(Dauphin et al. 2014) and perturbed GD (Jin et al. 2017)\n"
+    handles = [Line2D([], [], color=COLORS[m], marker=MARKERS[m], ms=5, lw=0.7) for m in METHODS]
+    labels = [LABELS[m] for m in METHODS]
+    handles += [Line2D([], [], color="0.5", lw=3.0, alpha=0.4),
+                Line2D([], [], color="0.3", marker="o", ls="none", ms=5),
+                Line2D([], [], color="0.3", marker="s", mfc="w", ls="none", ms=5)]
+    labels += ["closed form (GD, heavy ball, SFN)", "(c): 2-D saddle", f"(c): {cfg.nd_dim}-D strict saddle"]
+    plotting.figure_legend(fig, handles, labels, where="right")
+    plotting.panel_letters(axes)
+    fig.suptitle("Escaping strict saddles: "
                  f"{int(s2['random'].sum())} starts with |y0| log-uniform in [{cfg.y0_range[0]:g}, "
                  f"{cfg.y0_range[1]:g}] plus {int(s2['manifold'].sum())} on the stable manifold (y0 = 0), "
                  f"per surface", fontsize=9)
     fig.tight_layout()
     return fig
-

@@ -3,7 +3,8 @@
   1. MNIST-1D MLP (40-100-100-10, Adam), seeds vmapped (``lossatlas.train.sweep``): the
      per-step training loss (mean over ``mnist_seeds`` seeds, one vmapped sweep) averaged in
      log-spaced bins, a fitted power law L(t) = a t^-b + c (``scipy.optimize.curve_fit``,
-     t = step, from 1) with its R^2, and a fitted exponential L(t) = a exp(-t / tau) + c on the
+     t = step, from 1; loss against training steps as a power law plus a constant is the form of
+     Kaplan et al. 2020, Sec. 5) with its R^2, and a fitted exponential L(t) = a exp(-t / tau) + c on the
      same bins; the two (3 parameters each) are compared by AIC.
   2. A small causal transformer (``transformer_lm``) on ``markov_text`` (an order-k Markov
      character source whose entropy rate H is known exactly), trained by
@@ -63,8 +64,10 @@ from lossatlas.train import Checkpoints, TrainConfig, model_fns, sweep
 from ._learning_curve_fits import (compare_power_exponential, fit_power_law, half_time,
                                                          improvement, mass_terciles, power_law)
 
+FIGURE = "Kaplan et al. 2020, Sec. 5 (power law in training steps; no single figure)"
 TABLE_TITLE = "Learning curves: power-law fits, shrinking improvement, frequent patterns first, entropy floor"
 GROUPS = ("frequent", "middle", "rare")
+AIC_MARGIN = 10.0   # Burnham & Anderson 2002: a model 10 AIC units worse has essentially no support
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,7 +237,7 @@ def checks(res: dict, cfg: Config) -> list[dict]:
         cmp = compare_power_exponential(f)
         ex, d = cmp["exp"], cmp["delta_aic"]
         rec = {"name": f"a power law describes the {label} learning curve better than an exponential", "value": d,
-                    "passed": bool(np.isfinite(d) and d > 10 and f["b"] > 0),
+                    "passed": bool(np.isfinite(d) and d > AIC_MARGIN and f["b"] > 0),
                     "tolerance": "AIC exp - AIC power > 10 (Burnham & Anderson 2002: essentially no support for the "
                                  "loser) and b > 0",
                     "detail": f"AIC exp - AIC power = {d:.1f} (> 10) over {cmp['n_bins']} log-spaced bins of the "
@@ -308,45 +311,60 @@ def _smooth(y, w):
     return np.convolve(np.pad(y, (w // 2, w - 1 - w // 2), mode="edge"), k, mode="valid")
 
 
-def _curve_panel(ax, r, title, floor=None):
+def _curve_panel(ax, r, title, color, floor=None):
     loss = r["loss"]
     t = np.arange(1, loss.shape[1] + 1)
     mean = np.nanmean(loss, 0)
     ax.plot(t, mean, color="0.75", lw=0.6, label=f"per-step loss (mean of {loss.shape[0]} seeds)")
-    ax.plot(t, _smooth(mean, max(1, len(t) // 60)), color="C0", lw=1.4, label="smoothed")
+    ax.plot(t, _smooth(mean, max(1, len(t) // 60)), color=color, lw=1.4, label="smoothed")
     f = r["fit"]
+    cmp = compare_power_exponential(f)
+    ex = cmp["exp"]
     ax.plot(t, power_law(t, f["a"], f["b"], f["c"]), "k--", lw=1.0,
-            label=f"{f['a']:.2g} t^-{f['b']:.2f} + {f['c']:.3f} (R^2 {f['r2']:.3f})")
-    ax.axhline(f["c"], color="k", ls=":", lw=0.8)
+            label=f"power law {f['a']:.2g} t^-{f['b']:.2f} + {f['c']:.3f} (R^2 {f['r2']:.3f})")
+    if np.isfinite(ex["tau"]):
+        ax.plot(t, ex["a"] * np.exp(-t / ex["tau"]) + ex["c"], color="0.35", ls="-.", lw=1.0,
+                label=f"exponential {ex['a']:.2g} exp(-t / {ex['tau']:.3g}) + {ex['c']:.3f}")
     if floor is not None:
         ax.axhline(floor, color="C3", lw=1.2, label=f"entropy rate H = {floor:.3f} (floor)")
-    ax.set(xscale="log", xlabel="step t", ylabel="training loss (nats)", title=title)
-    ax.legend(fontsize=7, loc="upper right")
+    d = cmp["delta_aic"]
+    verdict = ("power law preferred" if d > AIC_MARGIN else
+               "exponential preferred" if d < -AIC_MARGIN else "neither preferred")
+    ax.set(xscale="log", xlabel="step t", ylabel="training loss (nats)")
+    ax.set_title(f"{title}\nAIC exp - power {d:+.1f}: {verdict}", fontsize=9)
+    plotting.legend_outside(ax, "below", ncol=1, bbox_to_anchor=(0.5, -0.16), fontsize=7)
 
 
 def plot(res: dict, cfg: Config) -> dict:
     figs = {}
     mn, m = res["mnist"], res["markov"]
-    fig, axes = plotting.figure(ncols=3, width=3.8, height=3.2)
-    _curve_panel(axes[0, 0], mn, f"MNIST-1D MLP {'-'.join(map(str, cfg.mnist_widths))}, Adam")
-    _curve_panel(axes[0, 1], m, f"markov_text (V={cfg.vocab_size}, order {cfg.order}), transformer", m["entropy_rate"])
+    colors = {"MNIST-1D": "C0", "markov_text": "C1"}
+    fig, axes = plotting.figure(ncols=3, width=3.8, height=4.0)
+    _curve_panel(axes[0, 0], mn, f"MNIST-1D MLP {'-'.join(map(str, cfg.mnist_widths))}, Adam", colors["MNIST-1D"])
+    _curve_panel(axes[0, 1], m, f"markov_text (V={cfg.vocab_size}, order {cfg.order}), transformer",
+                 colors["markov_text"], m["entropy_rate"])
     lo = min(m["entropy_rate"], np.nanmin(m["loss"])) - 0.1
     axes[0, 1].set_ylim(lo, max(m["log_vocab"], np.nanmax(np.nanmean(m["loss"], 0))) + 0.1)
     ax = axes[0, 2]
-    for i, (r, label) in enumerate(((mn, "MNIST-1D"), (m, "markov_text"))):
+    for r, label in ((mn, "MNIST-1D"), (m, "markov_text")):
         imp, f = r["improvement"], r["fit"]
         ok = imp["window_rate"] > 0
-        ax.plot(imp["window_t"][ok], imp["window_rate"][ok], "o-", color=f"C{i}", ms=4, label=f"{label}: -dL/dt (window slope)")
+        ax.plot(imp["window_t"][ok], imp["window_rate"][ok], "o-", color=colors[label], ms=4,
+                label=f"{label}: -dL/dt (window slope)")
         tt = np.geomspace(1, len(np.nanmean(r["loss"], 0)), 100)
-        ax.plot(tt, f["a"] * f["b"] * tt ** (-f["b"] - 1), "--", color=f"C{i}", lw=0.9, label=f"{label}: power-law a b t^-(b+1)")
-    ax.set(xscale="log", yscale="log", xlabel="step t", ylabel="improvement per step -dL/dt (nats)",
-           title="the per-step improvement shrinks")
-    ax.legend(fontsize=7)
+        ax.plot(tt, f["a"] * f["b"] * tt ** (-f["b"] - 1), "--", color=colors[label], lw=0.9,
+                label=f"{label}: power law's a b t^-(b+1)")
+    ax.set(xscale="log", xlabel="step t", ylabel="improvement per step -dL/dt (nats)")
+    ax.set_title("the per-step improvement shrinks", fontsize=9)
+    plotting.log_axis(ax, "y")
+    plotting.legend_outside(ax, "below", ncol=1, bbox_to_anchor=(0.5, -0.16), fontsize=7)
+    plotting.panel_letters(axes)
     fig.tight_layout()
     figs["learning_curve"] = fig
 
-    fig, axes = plotting.figure(ncols=3, width=3.8, height=3.2)
+    fig, axes = plotting.figure(ncols=3, width=3.8, height=4.0)
     steps = np.maximum(m["steps"], 1)
+    axes[0, 1].sharey(axes[0, 0])
     for j, (kind, what) in enumerate((("char", "target character"), ("bigram", "(previous, target) bigram"))):
         ax, g = axes[0, j], m["groups"][kind]
         mean = g["curves"].mean(0)
@@ -355,17 +373,20 @@ def plot(res: dict, cfg: Config) -> dict:
             if np.isfinite(g["half_time"][k]):
                 ax.axvline(g["half_time"][k], color=f"C{k}", ls=":", lw=0.9)
         ax.axhline(m["log_vocab"], color="0.5", ls="--", lw=0.8, label="log V (uniform)")
-        ax.set(xscale="log", xlabel="step (checkpoint 0 drawn at 1)", ylabel="mean test NLL of the group (nats)",
-               title=f"grouped by {what} frequency")
-        ax.legend(fontsize=7, title="dotted: half-time", title_fontsize=7)
+        ax.set(xscale="log", xlabel="step (checkpoint 0 drawn at 1)", ylabel="mean test NLL of the group (nats)")
+        ax.set_title(f"grouped by {what} frequency", fontsize=9)
+        plotting.legend_outside(ax, "below", ncol=2, bbox_to_anchor=(0.5, -0.16), title="dotted: half-time", fontsize=7,
+                                title_fontsize=7)
     ax = axes[0, 2]
     tn = m["test_nll"]
-    plotting.mean_band(ax, steps, tn, label="test NLL (full-context positions)", color="C0")
+    plotting.mean_band(ax, steps, tn, label="test NLL (full-context positions)", color="k")
     ax.axhline(m["entropy_rate"], color="C3", lw=1.2, label=f"entropy rate H = {m['entropy_rate']:.3f}")
     ax.axhline(m["log_vocab"], color="0.5", ls="--", lw=0.8, label="log V (uniform)")
     final, gap = _final_gap(m)
-    ax.set(xscale="log", xlabel="step", ylabel="test NLL (nats/token)", title=f"floor: final gap {gap:.3f} nats")
-    ax.legend(fontsize=7)
+    ax.set(xscale="log", xlabel="step", ylabel="test NLL (nats/token)")
+    ax.set_title(f"floor: final gap {gap:.3f} nats", fontsize=9)
+    plotting.legend_outside(ax, "below", ncol=1, bbox_to_anchor=(0.5, -0.16), fontsize=7)
+    plotting.panel_letters(axes)
     fig.tight_layout()
     figs["learning_curve_markov_patterns"] = fig
     return figs

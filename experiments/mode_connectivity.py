@@ -68,6 +68,7 @@ from lossatlas.train import TrainConfig
 from .kit import check
 from ._landscape import dataset, mean_bound, objective_fns, split_data, take, train_checkpoints
 
+FIGURE = "Garipov et al. 2018, Fig. 1-2"
 TABLE_TITLE = "Garipov et al. 2018: loss barrier on the straight line vs trained curves between two MNIST-1D minima"
 
 CURVES = landscape.CURVES
@@ -345,39 +346,42 @@ def plot(res: dict, cfg: Config) -> dict:
     first = res["curves"][cfg.curves[0]]
     ts = first["ts"]
     has_plane = "plane" in first
-    fig, axes = plotting.figure(ncols=4 if has_plane else 3, width=3.8, height=3.2)
+    fig, axes = plotting.figure(ncols=4 if has_plane else 3, width=3.6, height=3.0)
+    line_style = {"color": "C3", "ls": "--"}                    # the straight line, in every panel
+    curve_colors = [f"C{i}" for i in (1, 2, 4, 5)]             # one per curve type, in every panel
     panels = (("train_loss", "train loss", lambda v: v), ("test_acc", "test error", lambda v: 1 - v),
-              ("test_loss", "test loss", lambda v: v))
+              ("test_loss", "test loss (reported, not checked)", lambda v: v))
     for c, (key, label, fn) in enumerate(panels):
         ax = axes[0, c]
-        plotting.mean_band(ax, ts, fn(first["line"][key]), label="straight line", color="k")
+        plotting.mean_band(ax, ts, fn(first["line"][key]), label="straight line", **line_style)
         for i, curve in enumerate(cfg.curves):
-            plotting.mean_band(ax, ts, fn(res["curves"][curve]["curve"][key]), label=f"trained {curve}", color=f"C{i}")
-        ax.set(xlabel="t along the path (0 = $w_a$, 1 = $w_b$)", ylabel=label,
-               title=f"{label} ({cfg.pairs} pair{'s' if cfg.pairs > 1 else ''}, mean $\\pm$ sd)")
-        ax.legend(fontsize=7)
-    axes[0, 2].set_title("test loss (overconfident off the line: reported, not checked)", fontsize=8)
+            plotting.mean_band(ax, ts, fn(res["curves"][curve]["curve"][key]), label=f"trained {curve}",
+                               color=curve_colors[i])
+        ax.set(xlabel="t along the path (0 = $w_a$, 1 = $w_b$)", ylabel=label.split(" (")[0], title=label)
     stats = [_curve_stats(res, cfg, c, _line_stats(res, cfg)) for c in cfg.curves]
     worst = max(c["hi_ratio"] for c in stats)
-    verdict = (f"curves remove the barrier (train-loss curve/line upper bound {worst:.2f})"
+    verdict = (f"curves remove the barrier (train loss curve/line upper bound {worst:.2f})"
                if all(c["ok_ratio"] and c["ok_err"] for c in stats)
-               else f"curves do NOT remove the barrier (train-loss curve/line upper bound {worst:.2f}; see checks)")
+               else f"curves do NOT remove the barrier (train loss curve/line upper bound {worst:.2f})")
     if has_plane:
         pl = first["plane"]
         ax = axes[0, 3]
         z = np.log(np.maximum(pl["loss"].T, 1e-6))
         cs = ax.contourf(pl["xs"], pl["ys"], z, levels=20, cmap="viridis")
         fig.colorbar(cs, ax=ax, label="log train loss")
-        ax.plot(pl["curve_xy"][:, 0], pl["curve_xy"][:, 1], color="w", lw=1.5, label=f"{cfg.curves[0]} curve")
-        ax.plot([0, pl["b_xy"][0]], [0, 0], color="r", ls="--", lw=1.2, label="straight line")
-        ax.scatter([0, pl["b_xy"][0], pl["bend_xy"][0]], [0, 0, pl["bend_xy"][1]], c=["w", "w", "orange"], s=20,
-                   zorder=3, edgecolors="k")
+        ax.plot(pl["curve_xy"][:, 0], pl["curve_xy"][:, 1], color=curve_colors[0], lw=1.8)
+        ax.plot([0, pl["b_xy"][0]], [0, 0], lw=1.4, **line_style)
+        ax.scatter([0, pl["b_xy"][0], pl["bend_xy"][0]], [0, 0, pl["bend_xy"][1]], c="w", s=20, zorder=3,
+                   edgecolors="k")
         for xy, txt in (((0, 0), "$w_a$"), ((pl["b_xy"][0], 0), "$w_b$"), (pl["bend_xy"], "bend")):
             ax.annotate(txt, xy, textcoords="offset points", xytext=(4, 4), color="w", fontsize=8)
         ax.set(xlabel="along $w_b - w_a$", ylabel="along the bend (orthogonalised)",
-               title="plane through $w_a$, bend, $w_b$ (pair 0)")
+               title="plane of pair 0")
         ax.grid(False)
-        ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle(f"Garipov et al. 2018 mode connectivity, MLP {tuple(cfg.widths)} on MNIST-1D: {verdict}", fontsize=10)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    plotting.figure_legend(fig, handles, labels, where="right",
+                           title=f"mean $\\pm$ sd, {cfg.pairs} pair{'s' if cfg.pairs > 1 else ''}")
+    plotting.panel_letters(axes)
+    fig.suptitle(f"Mode connectivity, MLP {tuple(cfg.widths)} on MNIST-1D: {verdict}", fontsize=10)
     fig.tight_layout()
     return {"mode_connectivity": fig}
