@@ -43,19 +43,19 @@ def figure(res: dict, cfg):
     theory_loss = np.sum((s - strength(steps[:-1, None], s, a0, tau_)) ** 2, axis=1) / n
     for r in res["rand_loss"]:
         ax_l.plot(t[:-1], r, **thin)
-    ax_l.plot(t[:-1], res["bal_loss"], color="k", lw=1.4, label="balanced init, GD")
-    ax_l.plot(t[:-1], theory_loss, color="C3", ls="--", lw=1.0, label="closed form")
+    ax_l.plot(t[:-1], res["bal_loss"], color="0.25", lw=2.4, alpha=0.6, label="balanced init, GD")
+    ax_l.plot(t[:-1], theory_loss, color="k", ls="--", lw=1.0, label="closed form")
     ax_l.plot([], [], **thin, label="random small init")
     floor = (s[-1] ** 2 / n) / 20
     ax_l.set(yscale="log", ylim=(floor, 2 * np.sum(s ** 2) / n), ylabel="train MSE")
-    ax_l.set_title("(a) loss: a plateau and a drop per mode", fontsize=9)
-    ax_l.legend(loc="lower left", fontsize=7, frameon=False)
+    ax_l.set_title("a plateau and a drop per mode", fontsize=9)
+    ax_l.legend(loc="upper right", fontsize=7, frameon=False)
     # (b) mode strengths, balanced init
     for i in range(n):
         ax_m.plot(t, res["bal_modes"][:, i], color=colors[i], lw=1.6)
         ax_m.plot(t, strength(steps, s[i], a0, tau_), color="k", ls="--", lw=0.8)
     ax_m.set(ylabel="a_i(t) = u_i' W_total v_i")
-    ax_m.set_title("(b) balanced init: GD (solid) vs closed form (dashed)", fontsize=9)
+    ax_m.set_title("mode strengths (dashed: closed form)", fontsize=9)
     # (c) t_half measured vs theory
     lo = 0.7 * min(np.nanmin(sm["t_theory"]), np.nanmin(sm["t_rand_pred"]))
     hi = 1.5 * max(np.nanmax(sm["t_theory"]), np.nanmax(sm["t_rand_pred"]), np.nanmax(sm["t_rand"]),
@@ -68,14 +68,10 @@ def figure(res: dict, cfg):
         ax_t.plot(sm["t_narrow_pred"][:, i], sm["t_narrow"][:, i], "^", mfc="none", mec=colors[i], ms=4, alpha=0.7)
         ax_t.plot(sm["t_rand_pred"][:, i], sm["t_rand"][:, i], "x", color=colors[i], ms=4, alpha=0.8)
         ax_t.plot(sm["t_theory"][i], sm["t_bal"][i], "o", color=colors[i], ms=6, mec="k")
-    ax_t.plot([], [], "o", color="0.5", mec="k", ms=5, label="balanced init (a0)")
-    ax_t.plot([], [], "x", color="0.3", ms=4, label=f"random init, width {cfg.random_width} (a0_eff)")
-    ax_t.plot([], [], "^", mfc="none", mec="0.3", ms=4, label=f"random init, width {n} (not checked)")
     ax_t.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="theory (tau/2s) ln(s/a0 - 1), steps",
              ylabel="measured t_half, steps")
-    ax_t.set_title("(c) time to half-learn each mode", fontsize=9)
+    ax_t.set_title(f"time to half-learn (band +-{T_HALF_TOL:.0%})", fontsize=9)
     _log_ticks(ax_t, lo, hi)
-    ax_t.legend(loc="upper left", fontsize=7, frameon=False)
     # (d) smallest Hessian eigenvalue at the checkpoints
     ck = np.asarray(res["checkpoint_steps"]) / tau_
     for i in range(n):
@@ -86,29 +82,28 @@ def figure(res: dict, cfg):
     ax_h.plot(ck, res["bal_hessian"][:, 0], color="k", marker=".", ms=3, lw=1.2, label="balanced init")
     ax_h.plot([], [], **thin, marker="x", ms=4, label="random init: seed 0; x: every seed")
     ax_h.plot([], [], color="0.3", ls="--", lw=0.8, label="-(2/n) s_i (saddle theory)")
-    ax_h.plot(ck[sm["mid_bal"]], sm["lam_mid_bal"], "o", mfc="none", mec="C3", ms=8, label="mid first plateau (check)")
+    ax_h.plot(ck[sm["mid_bal"]], sm["lam_mid_bal"], "o", mfc="none", mec="k", ms=8, label="mid first plateau (check)")
     ax_h.set(xlabel=f"time t / tau   (tau = n/(2 eta) = {tau_:g} steps)", ylabel="smallest Hessian eigenvalue")
-    ax_h.set_title("(d) plateaus are saddles; the end is a minimum", fontsize=9)
+    ax_h.set_title("plateaus are saddles", fontsize=9)
     ax_h.legend(loc="lower right", bbox_to_anchor=(1.0, 0.07), fontsize=7, frameon=False)
     # (e) t_half / theory per mode and condition
     idx = np.arange(1, n + 1)
-    ax_r.axhspan(1 - RANDOM_TOL, 1 + RANDOM_TOL, color="0.94", lw=0, label=f"+-{RANDOM_TOL:.0%}: random")
-    ax_r.axhspan(1 - T_HALF_TOL, 1 + T_HALF_TOL, color="0.84", lw=0, label=f"+-{T_HALF_TOL:.0%}: balanced")
+    ax_r.axhspan(1 - RANDOM_TOL, 1 + RANDOM_TOL, color="0.94", lw=0)
+    ax_r.axhspan(1 - T_HALF_TOL, 1 + T_HALF_TOL, color="0.84", lw=0)
     ax_r.axhline(1, color="k", lw=0.8)
+    for tol, what in ((RANDOM_TOL, "random"), (T_HALF_TOL, "balanced")):   # the bands named outside the frame
+        ax_r.text(1.01, 1 + tol, f"+-{tol:.0%}\n{what}", transform=ax_r.get_yaxis_transform(), fontsize=7,
+                  va="center")
     for i in range(n):
         ax_r.plot(np.full(sm["ratio_narrow"].shape[0], idx[i] + 0.22), sm["ratio_narrow"][:, i], "^", mfc="none",
                   mec=colors[i], ms=4, alpha=0.8)
         ax_r.plot(np.full(sm["ratio_rand"].shape[0], idx[i]), sm["ratio_rand"][:, i], "x", color=colors[i], ms=4)
         ax_r.plot(idx[i] - 0.22, sm["ratio_bal"][i], "o", color=colors[i], mec="k", ms=6)
-    ax_r.plot([], [], "o", color="0.5", mec="k", ms=5, label="balanced")
-    ax_r.plot([], [], "x", color="0.3", ms=4, label=f"random, width {cfg.random_width}")
-    ax_r.plot([], [], "^", mfc="none", mec="0.3", ms=4, label=f"random, width {n}\n(not checked)")
     top = max(1 + RANDOM_TOL, np.nanmax(sm["ratio_narrow"]), np.nanmax(sm["ratio_rand"])) + 0.05
-    ax_r.set(xticks=idx, xticklabels=[f"{i}\ns={v:g}" for i, v in zip(idx, s)], xlim=(0.5, n + 2.7),
+    ax_r.set(xticks=idx, xticklabels=[f"{i}\ns={v:g}" for i, v in zip(idx, s)], xlim=(0.5, n + 0.5),
              ylim=(min(1 - RANDOM_TOL, np.nanmin(sm["ratio_rand"])) - 0.05, top),
              xlabel="mode", ylabel="t_half measured / theory")
-    ax_r.set_title("(e) the closed form per mode; random init: a0 -> a0_eff", fontsize=9)
-    ax_r.legend(loc="center right", fontsize=6.5, frameon=False, handlelength=1.2)
+    ax_r.set_title("t_half / closed form per mode", fontsize=9)
     # (f) depth
     depths = np.asarray(res["depths"])
     td, ci = sm["t_depth"], sm["depth_ci"]
@@ -119,18 +114,25 @@ def figure(res: dict, cfg):
                   capsize=4, lw=1.2, label=f"mean, {CONFIDENCE:.0%} t-interval")
     ax_d.set(yscale="log", xticks=depths, xlim=(depths[0] - 0.4, depths[-1] + 0.4), xlabel="depth (weight layers)",
              ylabel="t_half of mode 1, steps")
-    ax_d.set_title(f"(f) depth, random init std {cfg.depth_init_std:g} per layer", fontsize=9)
+    ax_d.set_title(f"depth, random init std {cfg.depth_init_std:g} per layer", fontsize=9)
     ylo, yhi = np.nanmin(td), np.nanmax(np.concatenate([td.ravel(), ci[:, 2]]))
     ax_d.set_ylim(ylo / 1.5, yhi * 3)
     _log_ticks(ax_d, ylo / 1.5, yhi * 3, axis="y")
     ax_d.legend(loc="upper left", fontsize=7, frameon=False)
 
     handles = [Line2D([], [], color=colors[i], lw=2) for i in range(n)]
-    fig.legend(handles, [f"mode {i + 1}: s = {s[i]:g}" for i in range(n)], loc="upper center", ncol=n,
-               bbox_to_anchor=(0.5, 0.925), fontsize=8, frameon=False)
-    fig.suptitle(f"Saxe, McClelland & Ganguli 2014: a deep linear net learns one singular mode at a time\n"
+    labels = [f"mode {i + 1}: s = {s[i]:g}" for i in range(n)]
+    handles += [Line2D([], [], ls="none", marker="o", color="0.5", mec="k", ms=5),
+                Line2D([], [], ls="none", marker="x", color="0.3", ms=4),
+                Line2D([], [], ls="none", marker="^", mfc="none", mec="0.3", ms=4)]
+    labels += ["(c), (e): balanced init (a0)", f"random init, width {cfg.random_width} (a0_eff)",
+               f"random init, width {n} (not checked)"]
+    fig.legend(handles, labels, loc="upper center", ncol=max(n, 3) if n <= 4 else 4,
+               bbox_to_anchor=(0.5, 0.935), fontsize=8, frameon=False)
+    fig.suptitle(f"A deep linear net learns one singular mode at a time\n"
                  f"full-batch GD, eta = {float(res['learning_rate']):g}, n = {n}, a0 = {a0:g}, MSE = mean over "
                  f"examples and outputs, tau = n/(2 eta)", fontsize=9, y=0.995)
+    plotting.panel_letters(axes)
     fig.tight_layout()
-    fig.subplots_adjust(top=0.84)
+    fig.subplots_adjust(top=0.80)
     return fig
