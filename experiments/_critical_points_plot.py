@@ -29,25 +29,28 @@ def _spectrum_points(res: dict) -> list[int]:
 def figure(res: dict, cfg):
     crit, flat = res["is_critical"].astype(bool), res["is_gradient_flat"].astype(bool)
     neither = ~crit & ~flat
-    fig, axes = plotting.figure(ncols=3, width=4.0, height=3.4)
+    fig, axes = plotting.figure(ncols=3, width=4.0, height=3.6)
     ax_a, ax_b, ax_c = axes[0]
+    spectrum_colors = ("C2", "C4", "C1")          # the points of (c), ringed in (a); none of (a)/(b)'s colours
+    picks = _spectrum_points(res)
     # (a) index vs loss
     ax_a.scatter(res["loss"][crit], res["index"][crit], s=14, c="C0", alpha=0.6, lw=0,
                  label=f"critical ({int(crit.sum())})")
     if flat.any():
         ax_a.scatter(res["loss"][flat], res["index"][flat], s=26, marker="x", c="C3", lw=1.0,
                      label=f"gradient-flat ({int(flat.sum())}, not saddles)")
+    for j, i in enumerate(picks):
+        ax_a.scatter(res["loss"][i], res["index"][i], s=70, facecolors="none", edgecolors=spectrum_colors[j], lw=1.2)
     if crit.sum() >= 3 and np.isfinite(float(res["fit_a"])):
         e = np.linspace(res["loss"][crit].min(), res["loss"][crit].max(), 200)
         for key, b, ls in (("fit", 1.5, "-"), ("free", float(res["free_b"]), "--")):
             a, ec = float(res[f"{key}_a"]), float(res[f"{key}_ec"])
             ax_a.plot(e, a * np.maximum(e - ec, 0) ** b, color="k", ls=ls, lw=1.0,
-                      label=f"a (eps - eps_c)^{b:.3g}, eps_c={ec:.4g}")
-    ax_a.set(xlabel="training loss eps (MSE + L2)", ylabel="index alpha (fraction of negative eigenvalues)",
-             title=f"(a) index vs loss, Spearman rho = {float(res['rho']):.2f} "
-                   f"[{float(res['rho_lo']):.2f}, {float(res['rho_hi']):.2f}]", ylim=(-0.01, None))
-    ax_a.title.set_fontsize(8)
-    ax_a.legend(fontsize=6.5, loc="upper left", frameon=False)
+                      label=f"a (eps - eps_c)^{b:.3g}, eps_c = {ec:.4g}")
+    ax_a.set(xlabel="training loss eps (MSE + L2)", ylabel="index alpha (fraction negative)", ylim=(-0.01, None))
+    ax_a.set_title(f"index vs loss, Spearman rho {float(res['rho']):.2f} [{float(res['rho_lo']):.2f}, "
+                   f"{float(res['rho_hi']):.2f}]", fontsize=9)
+    plotting.legend_outside(ax_a, "below", ncol=1, fontsize=7, bbox_to_anchor=(0.5, -0.24))
     # (b) |grad| at the end of the search
     gn = np.log10(np.maximum(res["grad_norm"], 1e-30))
     bins = np.linspace(np.floor(gn.min()), np.ceil(gn.max()), 36)
@@ -55,26 +58,23 @@ def figure(res: dict, cfg):
         if m.any():
             ax_b.hist(gn[m], bins=bins, color=color, alpha=0.7, label=f"{name} ({int(m.sum())})")
     ax_b.axvline(np.log10(cfg.grad_tol), color="k", ls=":", lw=1.0, label=f"grad_tol = {cfg.grad_tol:g}")
-    ax_b.set(xlabel="log10 |grad| after the search", ylabel="starts",
-             title=f"(b) Newton-MR, {cfg.newton_steps} steps, {res['loss'].size} starts")
-    ax_b.title.set_fontsize(8)
-    ax_b.legend(fontsize=6.5, loc="upper right", frameon=False)
+    ax_b.set(xlabel="log10 |grad| after the search", ylabel="starts")
+    ax_b.set_title(f"Newton-MR, {cfg.newton_steps} steps, {res['loss'].size} starts", fontsize=9)
+    plotting.legend_outside(ax_b, "below", ncol=2, fontsize=7, bbox_to_anchor=(0.5, -0.24))
     # (c) spectra
-    for j, i in enumerate(_spectrum_points(res)):
+    for j, i in enumerate(picks):
         lam = np.sort(res["eigenvalues"][i])
-        ax_c.plot(np.arange(1, lam.size + 1), lam, marker=".", ms=3, lw=0.8, color=f"C{j + 1}",
-                  label=f"eps={res['loss'][i]:.4g}, alpha={res['index'][i]:.3f}")
+        ax_c.plot(np.arange(1, lam.size + 1), lam, marker=".", ms=3, lw=0.8, color=spectrum_colors[j],
+                  label=f"eps = {res['loss'][i]:.4g}, alpha = {res['index'][i]:.3f}")
     ax_c.set_yscale("symlog", linthresh=1e-3)
     ax_c.axhline(0, color="k", lw=0.5)
-    ax_c.set(xlabel="eigenvalue rank", ylabel="Hessian eigenvalue (symlog)",
-             title="(c) spectra at critical points of different index")
-    ax_c.title.set_fontsize(8)
-    ax_c.legend(fontsize=6.5, loc="lower right", frameon=False)
-    fig.suptitle(f"Dauphin et al. 2014, Fig. 1 (index vs training error) and Pennington & Bahri 2017 "
-                 f"(alpha ~ (eps - eps_c)^(3/2)): tanh MLP {cfg.input_dim}-{'-'.join(map(str, cfg.widths))}-10 "
-                 f"({int(res['num_params'])} params), {int(res['num_train'])} digits (PCA {cfg.input_dim}), "
-                 f"MSE + L2 {cfg.l2_penalty:g}\nNewton-MR from Adam checkpoints, critical: |grad| <= "
-                 f"{cfg.grad_tol:g}; only critical points enter the fit; gradient-flat points are not saddles",
-                 fontsize=8.5)
+    ax_c.set(xlabel="eigenvalue rank", ylabel="Hessian eigenvalue (symlog)")
+    ax_c.set_title("spectra (ringed in (a))", fontsize=9)
+    plotting.legend_outside(ax_c, "below", ncol=1, fontsize=7, bbox_to_anchor=(0.5, -0.24))
+    plotting.panel_letters(axes)
+    fig.suptitle(f"Critical points of a tanh MLP {cfg.input_dim}-{'-'.join(map(str, cfg.widths))}-10 "
+                 f"({int(res['num_params'])} params), {int(res['num_train'])} digits (PCA {cfg.input_dim}), MSE + L2 "
+                 f"{cfg.l2_penalty:g}; Newton-MR from Adam checkpoints, critical: |grad| <= {cfg.grad_tol:g}",
+                 fontsize=9)
     fig.tight_layout()
     return fig

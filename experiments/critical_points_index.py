@@ -72,6 +72,7 @@ from . import _config_checks as cfgcheck
 from . import _critical_points_stats as cstats
 from . import kit
 
+FIGURE = "Dauphin et al. 2014, Fig. 1; Pennington & Bahri 2017, Fig. 4"
 TABLE_TITLE = "Critical points of a 70-parameter MLP: index vs loss (Dauphin et al. 2014 Fig. 1; Pennington & Bahri 2017)"
 
 DATASETS = ("digits",)
