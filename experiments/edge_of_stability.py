@@ -75,6 +75,7 @@ from lossatlas.train import TrainConfig, sweep
 from . import _config_checks as cfgcheck
 from . import kit
 
+FIGURE = "Cohen et al. 2021, Fig. 1"
 TABLE_TITLE = "Edge of stability: full-batch GD, sharpness vs 2/eta (Cohen et al. 2021, Fig. 1)"
 
 DATASETS = ("digits",)    # the eta grids are set against digits' initial sharpness (0.78-0.90 here)
@@ -282,6 +283,8 @@ def checks(res: dict, cfg: Config) -> list[dict]:
 
 
 def plot(res: dict, cfg: Config) -> dict:
+    from matplotlib.lines import Line2D
+
     etas, lam, loss, ps = res["learning_rates"], res["lambda_max"], res["loss"], res["probe_steps"]
     fig, axes = plotting.figure(nrows=2, width=7.5, height=2.9, sharex=True)
     ax_loss, ax_lam = axes[0, 0], axes[1, 0]
@@ -290,17 +293,21 @@ def plot(res: dict, cfg: Config) -> dict:
         color = f"C{i}"
         for s in range(loss.shape[1]):
             kw = dict(color=color, lw=1.0 if s == 0 else 0.6, alpha=1.0 if s == 0 else 0.45)
-            ax_loss.plot(steps, loss[i, s], label=f"eta = {eta:g}" if s == 0 else None, **kw)
+            ax_loss.plot(steps, loss[i, s], **kw)
             ax_lam.plot(np.concatenate([[0], ps]), np.concatenate([[res["lambda_init"][i, s]], lam[i, s]]), **kw)
-        ax_lam.axhline(2 / eta, color=color, ls="--", lw=1.0, label=f"2/eta = {2 / eta:.3g}")
-    ax_loss.set(yscale="log", ylabel="train loss (MSE)")
+        ax_lam.axhline(2 / eta, color=color, ls="--", lw=1.0)
+    ax_loss.set(ylabel="train loss (MSE)")
+    plotting.log_axis(ax_loss, "y")
     ax_lam.set(xlabel="step (full-batch GD)", ylabel="sharpness lambda_max",
                ylim=(0, 1.35 * 2 / etas.min()))
-    for ax in (ax_loss, ax_lam):
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.suptitle(f"Cohen et al. 2021, Fig. 1 (edge of stability): full-batch GD, MLP {tuple(cfg.widths)} "
-                 f"{cfg.activation}, MSE, {int(res['num_train'])} {cfg.dataset} examples\n"
-                 f"sharpness rises to 2/eta (dashed) and hovers there while the loss keeps falling "
-                 f"non-monotonically; thick: seed 0, thin: other seeds", fontsize=9)
+    handles = [Line2D([], [], color=f"C{i}", lw=1.4) for i in range(len(etas))]
+    labels = [f"eta = {eta:g} (2/eta = {2 / eta:.3g})" for eta in etas]
+    handles += [Line2D([], [], color="0.3", ls="--", lw=1.0), Line2D([], [], color="0.3", lw=1.0),
+                Line2D([], [], color="0.3", lw=0.6, alpha=0.45)]
+    labels += ["2/eta (GD's stability threshold)", "seed 0", "other seeds"]
+    plotting.figure_legend(fig, handles, labels, where="right", fontsize=8)
+    plotting.panel_letters(axes)
+    fig.suptitle(f"Edge of stability: full-batch GD, MLP {tuple(cfg.widths)} {cfg.activation}, MSE, "
+                 f"{int(res['num_train'])} {cfg.dataset} examples", fontsize=9)
     fig.tight_layout()
     return {"edge_of_stability": fig}

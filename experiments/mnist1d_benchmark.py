@@ -38,6 +38,7 @@ from lossatlas import plotting
 from lossatlas.results import stat
 from lossatlas.train import TrainConfig, sweep
 
+FIGURE = "Greydanus 2020, Table 1 and Fig. 3"
 TABLE_TITLE = "MNIST-1D test accuracy (%), final epoch, mean +- sd over seeds"
 
 # Greydanus (2020), Table 1: test accuracy (%) on MNIST-1D.
@@ -175,24 +176,31 @@ def checks(res: dict, cfg: Config) -> list[dict]:
 
 def plot(res: dict, cfg: Config) -> dict:
     """Test accuracy against epoch (mean +- sd), with the paper's final numbers dashed."""
+    from matplotlib.lines import Line2D
+
     fig, axes = plotting.figure(ncols=2, width=3.6, height=2.8)
     ax_acc, ax_loss = axes[0]
     colors = {"logreg": "tab:gray", "mlp": "tab:blue", "cnn": "tab:green", "gru": "tab:orange"}
+    handles, labels = [], []
     for name in res["models"]:
         acc = 100.0 * res[name]["test_acc"]
         epochs = np.arange(1, acc.shape[-1] + 1)
-        line = plotting.mean_band(ax_acc, epochs, acc, label=f"{name} ({acc[:, -1].mean():.1f}%)", color=colors[name])
+        line = plotting.mean_band(ax_acc, epochs, acc, color=colors[name])
         ax_acc.axhline(PAPER_ACCURACY[name], ls="--", lw=0.9, color=line.get_color(), alpha=0.7)
         plotting.mean_band(ax_loss, epochs, res[name]["test_loss"], color=colors[name], band=False)
         plotting.mean_band(ax_loss, epochs, res[name]["train_loss"], color=colors[name], ls=":", band=False)
+        handles.append(Line2D([], [], color=colors[name], lw=1.6))
+        labels.append(f"{name}: {acc[:, -1].mean():.1f}% (paper {PAPER_ACCURACY[name]:g}%)")
     seeds = res[res["models"][0]]["test_acc"].shape[0]
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(0, 100),
-               title=f"MNIST-1D, {seeds} seeds (dashed: paper)")
-    ax_acc.legend(loc="lower right")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy (nats), seed mean", yscale="log",
-                title="loss: test (solid) vs train (dotted)")
-    ax_loss.plot([], [], color="k", label="test")
-    ax_loss.plot([], [], color="k", ls=":", label="train")
-    ax_loss.legend(loc="lower left", ncols=2)
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(0, 100))
+    ax_acc.set_title(f"test accuracy, mean +- sd over {seeds} seeds", fontsize=9)
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy (nats), seed mean")
+    ax_loss.set_title("test and train loss", fontsize=9)
+    plotting.log_axis(ax_loss, "y")
+    handles += [Line2D([], [], color="0.3", ls="--", lw=0.9), Line2D([], [], color="0.3"),
+                Line2D([], [], color="0.3", ls=":")]
+    labels += ["(a) paper's final accuracy", "(b) test loss", "(b) train loss"]
+    plotting.figure_legend(fig, handles, labels, where="right", fontsize=8)
+    plotting.panel_letters(axes)
     fig.tight_layout()
     return {"mnist1d_benchmark": fig}
