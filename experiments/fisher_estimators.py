@@ -84,6 +84,7 @@ from lossatlas.results import stat
 
 from . import kit
 
+FIGURE = "van de Ven 2025; Kunstner, Balles & Hennig 2019 (Fisher estimators for EWC; no single figure)"
 TABLE_TITLE = "EWC by Fisher estimator: best lambda (validation) and accuracy; estimators vs the exact Fisher"
 
 ESTIMATORS = cl.FISHER_METHODS  # ("exact", "sampled", "empirical", "batch")
@@ -367,61 +368,76 @@ def checks(res: dict, cfg: Config) -> list[dict]:
     return out
 
 
+def _short(v: float) -> str:
+    """A lambda as a short tick label: 0, 1, 10, 100, 1e3, 1e4, ..."""
+    if v == 0 or v < 1000:
+        return f"{v:g}"
+    k = np.log10(v)
+    return f"1e{k:.0f}" if np.isclose(k, round(k)) else f"{v:.2g}"
+
+
 def plot(res: dict, cfg: Config) -> dict:
-    fig, axes = plotting.figure(ncols=3, width=3.6, height=3.0)
+    from matplotlib.lines import Line2D
+
+    fig, axes = plotting.figure(ncols=3, width=3.6, height=3.3)
     c = res["compare"]
     meta = res["meta"]
+    colors = {est: f"C{j}" for j, est in enumerate(cfg.estimators)}
     ax = axes[0, 0]
     lams = np.asarray(cfg.lams, float)
     pos = lams > 0
     x0 = lams[pos][0] / 10  # where lambda = 0 is drawn on the log axis
     xs = np.where(pos, lams, x0)
-    for j, est in enumerate(cfg.estimators):
+    for est in cfg.estimators:
         r = res["sweeps"][est]
         acc = 100 * _acc(r)
-        plotting.mean_band(ax, xs, acc.T, label=est, color=f"C{j}", marker="o", ms=3)
+        plotting.mean_band(ax, xs, acc.T, color=colors[est], marker="o", ms=3)
         i = r["chosen"]
-        ax.plot(xs[i], acc[i].mean(), "*", color=f"C{j}", ms=10)
+        ax.plot(xs[i], acc[i].mean(), "*", color=colors[est], ms=10)
     ax.set_xscale("log")
-    ax.set_xticks(xs, ["0"] + [f"{v:g}" for v in lams[pos]])
+    ax.set_xticks(xs, ["0"] + [_short(v) for v in lams[pos]])
     ax.minorticks_off()
-    ax.tick_params(axis="x", labelrotation=60)
-    ax.set(xlabel="EWC lambda (0 = fine-tuning)", ylabel="final average test accuracy (%)",
-           title=f"EWC on {cfg.protocol} {cfg.dataset}, {cfg.scenario}-IL, {meta['num_tasks']} tasks\n"
-                 f"mean +- sd over {cfg.seeds} seeds; star: best on validation")
-    ax.title.set_fontsize(8.5)
-    ax.legend(title="Fisher estimator", fontsize=6.5, title_fontsize=7, loc="lower right")
+    ax.set(xlabel="EWC lambda (0 = fine-tuning)", ylabel="final avg test accuracy (%)")
+    ax.set_title(f"{cfg.protocol} {cfg.dataset}, {cfg.scenario}-IL, {meta['num_tasks']} tasks", fontsize=9)
 
     ax = axes[0, 1]
-    for j, est in enumerate(cfg.estimators):
+    ax.sharey(axes[0, 0])
+    for est in cfg.estimators:
         r = res["sweeps"][est]
         tr = c["trace_ratio"][est].mean()
-        plotting.mean_band(ax, lams[pos] * tr, 100 * _acc(r)[pos].T, label=f"{est} (x{tr:.2g})", color=f"C{j}",
-                           marker="o", ms=3)
-    ax.set_xscale("log")
-    ax.set(xlabel="effective lambda = lambda x tr(F_est) / tr(F_exact)", ylabel="final average test accuracy (%)",
-           title="the same curves against the effective strength")
-    ax.title.set_fontsize(8.5)
-    ax.legend(fontsize=6.5)
+        plotting.mean_band(ax, lams[pos] * tr, 100 * _acc(r)[pos].T, color=colors[est], marker="o", ms=3)
+    ax.set(xlabel="effective lambda = lambda tr(F_est) / tr(F_exact)", ylabel="final avg test accuracy (%)")
+    ax.set_title("against the effective strength", fontsize=9)
+    plotting.log_axis(ax, "x")
 
     ax = axes[0, 2]
     draws = np.asarray(cfg.compare_draws)
     e = c["sampled_rel_err"]
-    plotting.mean_band(ax, draws, e, label="sampled, mean of m draws", color="C1", marker="o", ms=3, band=False)
-    ax.fill_between(draws, e.min(0), e.max(0), color="C1", alpha=0.2, lw=0)  # seed range (log axis)
+    plotting.mean_band(ax, draws, e, label="sampled, mean of m draws", color=colors.get("sampled", "C1"), marker="o",
+                       ms=3, band=False)
+    ax.fill_between(draws, e.min(0), e.max(0), color=colors.get("sampled", "C1"), alpha=0.2, lw=0)  # seed range
     ax.plot(draws, e.mean(0)[0] * (draws / draws[0]) ** -0.5, "k--", lw=0.8, label="m^-1/2")
     ax.plot(draws, np.sqrt(c["sampled_mse_pred"].mean(0)), "k:", lw=1.0, label="predicted rms (theory)")
-    for j, est in enumerate(cfg.estimators):
+    for est in cfg.estimators:
         if est in ("empirical", "batch"):
-            ax.axhline(c["rel_err"][est].mean(), color=f"C{j}", ls=":",
+            ax.axhline(c["rel_err"][est].mean(), color=colors[est], ls=":",
                        label=f"{est} (corr {c['corr'][est].mean():.2f})")
-    ax.set(xscale="log", yscale="log", xlabel="m (sampled draws averaged)",
-           ylabel="||F - F_exact|| / ||F_exact||",
-           title=f"estimators vs exact Fisher after task 1\n({meta['fisher_examples']} examples, batch b={meta['batch']})")
-    ax.title.set_fontsize(8.5)
-    ax.legend(fontsize=6.5)
-    failed = [ch["name"] for ch in checks(res, cfg) if not ch["passed"] and ch.get("gating", True)]  # report-only: stamp
-    fig.suptitle("EWC (Kirkpatrick et al. 2017) with four Fisher estimators; empirical vs true Fisher: Kunstner et al. "
-                 "2019" + ("\nNOT reproduced: " + "; ".join(failed) if failed else ""), fontsize=9)
+    ax.set(xlabel="m (sampled draws averaged)", ylabel="||F - F_exact|| / ||F_exact||")
+    ax.set_title(f"vs exact Fisher, task 1 ({meta['fisher_examples']} ex.)", fontsize=9)
+    plotting.log_axis(ax, "x")
+    plotting.log_axis(ax, "y")
+    plotting.legend_outside(ax, "below", ncol=2, fontsize=7, bbox_to_anchor=(0.5, -0.25))
+
+    handles = [Line2D([], [], color=colors[est], marker="o", ms=3) for est in cfg.estimators]
+    labels = [f"{est} (tr ratio x{c['trace_ratio'][est].mean():.2g})" for est in cfg.estimators]
+    labels[-1] += f", b = {meta['batch']}" if cfg.estimators[-1] == "batch" else ""
+    handles.append(Line2D([], [], color="0.3", marker="*", ms=9, ls="none"))
+    labels.append("(a): best lambda on validation")
+    plotting.figure_legend(fig, handles, labels, where="right", title=f"Fisher estimator\n(mean +- sd, {cfg.seeds} seeds)",
+                           fontsize=8, title_fontsize=8)
+    plotting.panel_letters(axes)
+    failed = [ch["name"] for ch in checks(res, cfg) if not ch["passed"] and ch.get("gating", True)]
+    fig.suptitle("EWC with four diagonal-Fisher estimators"
+                 + ("\nNOT reproduced: " + "; ".join(failed) if failed else ""), fontsize=9)
     fig.tight_layout()
     return {"fisher_estimators": fig}
