@@ -117,6 +117,7 @@ from . import _saddles_training_stats as stats
 from . import kit
 from ._saddles_training_plot import plot  # noqa: F401  (the runner looks it up here)
 
+FIGURE = "Sagun et al. 2017; Ghorbani et al. 2019; Gur-Ari et al. 2018 (Hessian along training; no single figure)"
 TABLE_TITLE = ("Saddles in training: negative spectral mass and gradient overlap with the negative / top "
                "eigenspaces (Dauphin 2014; Sagun 2017; Ghorbani 2019; Gur-Ari 2018)")
 
