@@ -89,6 +89,7 @@ from lossatlas.results import stat
 
 from . import kit
 
+FIGURE = "van de Ven & Tolias 2019 (arXiv:1809.10635), Tables 3-4"
 TABLE_TITLE = ("Average accuracy after the last task by scenario and strategy, lambda chosen on validation "
                "(van de Ven & Tolias 2019)")
 
