@@ -10,12 +10,13 @@ from . import _curvature_summaries as cs
 
 def plot(res: dict, cfg) -> dict:
     """Three panels drawn from the results of ``forgetting_curvature.run``."""
-    fig, axes = plotting.figure(ncols=3, width=4.0, height=3.3)
+    fig, axes = plotting.figure(ncols=3, width=4.0, height=3.9)
+    layer_colors = ["C4", "C1", "C8", "C5", "C6", "C9"]      # not the strategy colours of (b) and (c)
     fr = np.asarray(cfg.fractions)
     names = [str(n) for n in res["layers"]]
     ax = axes[0, 0]
     for k, n in enumerate(names):
-        color = "k" if n == "all" else f"C{k}"
+        color = "k" if n == "all" else layer_colors[k % len(layer_colors)]
         plotting.mean_band(ax, fr, res["overlap"]["frechet"][:, 1, :, k].T, label=f"{n}", color=color,
                            marker="o", ms=3, ls="--" if n == "all" else "-")
         ax.plot(fr, res["overlap"]["diagonal"][:, 1, :, k].mean(-1), ":", color=color, lw=1)
@@ -27,10 +28,10 @@ def plot(res: dict, cfg) -> dict:
     if flat:
         ax.text(0.98, 0.02, "not monotone in p (EWC, Spearman > -0.9):\n" + ", ".join(flat), transform=ax.transAxes,
                 ha="right", va="bottom", fontsize=6.5)
-    ax.set(xlabel="fraction of inputs permuted (task B)", ylabel="Fisher overlap 1 - d^2 (Frechet)",
-           ylim=(0, 1.05), title=f"(a) Fisher overlap, EWC lam={cfg.overlap_lam:g}{note}\n"
-                                 "(Kirkpatrick et al. 2017 Fig. 2C); dotted: diagonal")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.plot([], [], ":", color="0.3", lw=1, label="dotted: diagonal Fisher")
+    ax.set(xlabel="fraction of inputs permuted (task B)", ylabel="Fisher overlap 1 - d^2 (Frechet)", ylim=(0, 1.05))
+    ax.set_title(f"Fisher overlap, EWC lam={cfg.overlap_lam:g}{note}", fontsize=9)
+    plotting.legend_outside(ax, "below", ncol=2, fontsize=7, bbox_to_anchor=(0.5, -0.18))
 
     ax = axes[0, 1]
     sc = cs.scatter(res, cfg)
@@ -45,10 +46,11 @@ def plot(res: dict, cfg) -> dict:
     ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
     ax.scatter([], [], facecolors="none", edgecolors="gray", label="open: diagonal Fisher")
     rho = stats.spearmanr(sc["q_ggn"], sc["dL"])[0]
-    ax.set(xscale="log", yscale="log", xlabel="predicted increase (quadratic at theta_A)",
-           ylabel="measured increase of task-A loss",
-           title=f"(b) predicted vs measured forgetting\nSpearman {rho:.2f}; above y=x: quadratic underestimates")
-    ax.legend(fontsize=6.5, loc="upper left")
+    ax.set(xlabel="predicted increase (quadratic at theta_A)", ylabel="measured increase of task-A loss")
+    plotting.log_axis(ax, "x")
+    plotting.log_axis(ax, "y")
+    ax.set_title(f"predicted vs measured, Spearman {rho:.2f}\nabove y = x: the quadratic underestimates", fontsize=9)
+    plotting.legend_outside(ax, "below", ncol=2, fontsize=7, bbox_to_anchor=(0.5, -0.18))
     if (~pos).any():
         ax.text(0.98, 0.02, f"{int((~pos).sum())} runs with dL <= 0 not shown", transform=ax.transAxes, ha="right",
                 fontsize=6.5)
@@ -66,10 +68,10 @@ def plot(res: dict, cfg) -> dict:
         ax.plot(a, l0 + a ** 2 * r["q_ggn"][i, j].mean(), "--", color=c, lw=1.1, label="L0 + a^2/2 d'Fd")
         ax.plot(a, l0 + a * r["lin"][i, j].mean() + a ** 2 * r["q_ggn"][i, j].mean(), ":", color=c, lw=1.1,
                 label="+ a g.d")
-    ax.set(yscale="log", xlabel="a: (1 - a) theta_A + a theta_final", ylabel="task-A training loss",
-           title="(c) task-A loss on the straight line, p = 1\n" + verdict)
-    ax.legend(fontsize=6.5)
-    for ax in axes.flat:
-        ax.title.set_fontsize(8.5)
+    ax.set(xlabel="a: (1 - a) theta_A + a theta_final", ylabel="task-A training loss")
+    plotting.log_axis(ax, "y")
+    ax.set_title("task-A loss on the line, p = 1\n" + verdict, fontsize=9)
+    plotting.legend_outside(ax, "below", ncol=2, fontsize=7, bbox_to_anchor=(0.5, -0.18))
+    plotting.panel_letters(axes)
     fig.tight_layout()
     return {"forgetting_curvature": fig}

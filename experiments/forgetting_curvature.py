@@ -89,6 +89,7 @@ from . import _curvature_geometry as cg
 from . import _curvature_summaries as cs
 from ._curvature_plot import plot  # noqa: F401 -- the experiment's figure
 
+FIGURE = "Kirkpatrick et al. 2017, Fig. 2C"
 TABLE_TITLE = ("Forgetting and curvature: Fisher overlap vs permuted fraction (Kirkpatrick et al. 2017 Fig. 2C), "
                "quadratic (EWC) prediction vs measured loss increase on task A")
 DATASETS = ("digits", "mnist1d")
