@@ -52,8 +52,10 @@ Result:     quick, 2026-11-30 (seed 0), SB (B = 16) vs LB (B = 256) at equal epo
             within 9.4e-7.
             Generalisation gap (report-only): FAIL, not reproduced: test accuracy SB - LB +0.0028
             (95% CI -0.0325 .. +0.0381), test loss LB - SB +0.0140 (CI -0.0135 .. +0.0416); test
-            accuracy 0.971 vs 0.968. All gating checks pass. Full run, 2026-11-30 (seed 0): at equal
-            epochs lambda_max 0.0103 vs 4.03 (ratio 392), epsilon-sharpness (1e-3 / 5e-4) 0.0071 /
+            accuracy 0.971 vs 0.968. At matched training loss (SB's history at epoch 10; the figure's
+            panels (e), (f), no check): test accuracy 0.964 vs 0.968, SB - LB -0.004 (95% CI -0.022 ..
+            +0.013), test loss LB - SB -0.002 (CI -0.045 .. +0.041). All gating checks pass. Full run,
+            2026-11-30 (seed 0): at equal epochs lambda_max 0.0103 vs 4.03 (ratio 392), epsilon-sharpness (1e-3 / 5e-4) 0.0071 /
             0.00095 vs 0.995 / 0.267 (min ratio 141), train loss 9e-6 vs 0.013; at matched training
             loss (SB at epochs 25-28 of 150) lambda_max 3.03 vs 4.03 (ratio 1.33, PASS) but
             epsilon-sharpness 1.11 / 0.381 vs 0.995 / 0.267: report-only FAIL, not reproduced, ratio
