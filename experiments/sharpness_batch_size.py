@@ -400,7 +400,8 @@ def plot(res: dict, cfg: Config) -> dict:
     _seed_lines(ax, a, res["interp"][:, 1], "0.2", "test loss", ls="--")
     for v, r in ((0, "SB"), (1, "LB")):
         ax.axvline(v, color=colors[r], lw=1.0, ls=":")
-    ax.set(xlabel="alpha  (0: SB solution, 1: LB solution)", ylabel="cross-entropy", title="SB -> LB line")
+    ax.set(xlabel="alpha  (0: SB solution, 1: LB solution)", ylabel="cross-entropy")
+    ax.set_title("SB -> LB line", fontsize=9)
     plotting.log_axis(ax, "y")
     ax = axes[0, 1]
     sa = res["slice_alpha"]
@@ -408,8 +409,8 @@ def plot(res: dict, cfg: Config) -> dict:
         sl = res[r]["slices"]                       # [S, D, 2, A]
         _seed_lines(ax, sa, sl[:, :, 0], colors[r], "_")
         _seed_lines(ax, sa, sl[:, :, 1], colors[r], "_", ls="--")
-    ax.set(xlabel="alpha (filter-normalised random direction)", ylabel="cross-entropy",
-           title="random 1-D slices")
+    ax.set(xlabel="alpha (filter-normalised random direction)", ylabel="cross-entropy")
+    ax.set_title("random 1-D slices", fontsize=9)
     plotting.log_axis(ax, "y")
     ax = axes[0, 2]
     x = np.arange(1 + len(cfg.epsilons))
@@ -419,7 +420,8 @@ def plot(res: dict, cfg: Config) -> dict:
         ax.bar(x + (i - (len(runs) - 1) / 2) * w, [v.mean() for v in vals], w, yerr=[v.std() for v in vals],
                color=colors[r], edgecolor=colors[r])
     ax.set_xticks(x, ["lambda_max"] + [f"eps-sharp. {e:g}" for e in cfg.epsilons])
-    ax.set(ylabel="mean +- sd over seeds", title="sharpness")
+    ax.set(ylabel="mean +- sd over seeds")
+    ax.set_title("sharpness", fontsize=9)
     plotting.log_axis(ax, "y")
     if matched:
         sb, lb = res["SB_matched"], res["LB"]
@@ -440,7 +442,8 @@ def plot(res: dict, cfg: Config) -> dict:
         ax.axhline(float(res["target_loss"]), color="0.5", lw=0.8, ls=":")
         for e in np.unique(np.asarray(res["SB_matched_epoch"])):
             ax.axvline(e, color=colors["SB_matched"], lw=1.0, ls=":")
-    ax.set(xlabel="epoch", ylabel="cross-entropy", title="training")
+    ax.set(xlabel="epoch", ylabel="cross-entropy")
+    ax.set_title("training", fontsize=9)
     plotting.log_axis(ax, "y")
     target = float(res["target_loss"]) if matched else None
     for ax, k, label in ((axes[1, 1], "test_acc", "test accuracy"), (axes[1, 2], "test_loss", "test loss")):
