@@ -181,7 +181,7 @@ def checks(res: dict, cfg: Config) -> list[dict]:
 
 def plot(res: dict, cfg: Config) -> dict:
     a = res["alphas"]
-    fig, axes = plotting.figure(ncols=2, nrows=len(cfg.models), width=4.0, height=3.0, sharex=True)
+    fig, axes = plotting.figure(ncols=2, nrows=len(cfg.models), width=4.0, height=3.0, sharex=True, sharey="col")
     for r, name in enumerate(cfg.models):
         m, s = res["models"][name], _analysis(res, cfg, name)
         ok = bool(np.all(s["rise"] <= cfg.monotone_tol) and np.all(s["barrier"] <= 1e-6))

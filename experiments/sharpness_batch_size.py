@@ -419,7 +419,7 @@ def plot(res: dict, cfg: Config) -> dict:
         vals = [res[r]["lambda_max"]] + [res[r]["eps_sharpness"][:, j] for j in range(len(cfg.epsilons))]
         ax.bar(x + (i - (len(runs) - 1) / 2) * w, [v.mean() for v in vals], w, yerr=[v.std() for v in vals],
                color=colors[r], edgecolor=colors[r])
-    ax.set_xticks(x, ["lambda_max"] + [f"eps-sharp. {e:g}" for e in cfg.epsilons])
+    ax.set_xticks(x, ["lambda_max"] + [f"eps-sharp.\n{e:g}" for e in cfg.epsilons])
     ax.set(ylabel="mean +- sd over seeds")
     ax.set_title("sharpness", fontsize=9)
     plotting.log_axis(ax, "y")
