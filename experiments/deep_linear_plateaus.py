@@ -120,7 +120,7 @@ from . import _config_checks as cfgcheck
 from . import kit
 from ._landscape import t_half_width
 
-FIGURE = "Saxe, McClelland & Ganguli 2014, Sec. 1-3 (mode dynamics, saddles, depth; no single figure)"
+FIGURE = "Saxe, McClelland & Ganguli 2014 (mode dynamics, saddles, depth; no single figure)"
 TABLE_TITLE = "Deep linear plateaus: one sigmoid per singular mode, saddles, depth (Saxe et al. 2014)"
 
 T_HALF_TOL = 0.10        # check 1: |t_half / theory - 1| for every mode, balanced init

@@ -41,7 +41,7 @@ from lossatlas.train import TrainConfig
 
 from ._landscape import dataset, objective_fns, split_data, take, train_checkpoints
 
-FIGURE = "Goodfellow, Vinyals & Saxe 2015, Sec. 3 (linear path experiment)"
+FIGURE = "Goodfellow, Vinyals & Saxe 2015 (the linear path experiment; no single figure)"
 TABLE_TITLE = "Goodfellow et al. 2015: loss on the line from initialisation (alpha=0) to solution (alpha=1), MNIST-1D"
 
 MODELS = {"mlp": "mlp", "cnn": "cnn1d"}

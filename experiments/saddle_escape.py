@@ -86,7 +86,7 @@ from . import kit
 from ._saddle_escape_theory import (gd_escape_steps, median_ci, momentum_escape_steps, momentum_roots,
                                     sfn_escape_steps)
 
-FIGURE = "Dauphin et al. 2014, Sec. 4 (saddle-free Newton); Jin et al. 2017, Alg. 1 (perturbed GD)"
+FIGURE = "Dauphin et al. 2014 (saddle-free Newton); Jin et al. 2017 (perturbed GD); no single figure"
 TABLE_TITLE = "Saddle escape: escape steps per method (Dauphin et al. 2014; Jin et al. 2017)"
 
 METHODS = ("gd", "perturbed_gd", "momentum", "nesterov", "adam", "damped_newton", "saddle_free_newton")
