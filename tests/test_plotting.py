@@ -104,3 +104,17 @@ def test_draw_figures_stamps_the_source_and_records_the_lint(tmp_path):
     assert len(index["demo"]["lint"]) == 1 and "legend covers" in index["demo"]["lint"][0]
     with pytest.raises(ValueError, match="source"):
         plotting.stamp_source(plotting.figure()[0], " ")
+
+
+def test_the_failed_check_stamp_sits_below_a_figure_legend():
+    fig, axes = plotting.figure(2, 1)
+    lines = [axes[0, i].plot([0, 1], [0, i + 1])[0] for i in range(2)]
+    leg = plotting.figure_legend(fig, lines, ["one", "two"])
+    assert plotting.stamp_failed_checks(fig, [{"name": "a claim", "passed": False, "gating": True}])
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    stamp = fig.texts[-1]
+    assert stamp.get_text() == "FAILED CHECK: a claim"
+    assert not stamp.get_window_extent(r).overlaps(leg.get_window_extent(r))
+    assert stamp.get_window_extent(r).y1 <= leg.get_window_extent(r).y0
+    plotting.close(fig)

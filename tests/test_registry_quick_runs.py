@@ -38,3 +38,10 @@ def test_quick_run_holds_its_claims_and_its_folder_is_complete(run_quick, name):
     assert not bad, f"{name}: table cells that are not numbers: {bad[:3]}"
     records = json.loads((path / "checks.json").read_text())
     assert checks_lib.normalize(records) == records  # already plain records
+    # every figure names the paper and figure it mirrors, and the lint finds nothing a reviewer
+    # flags (a legend over data, overprinted ticks, a log axis too sparse to read, a panel letter twice)
+    assert isinstance(getattr(module, "FIGURE", None), str) and module.FIGURE.strip(), f"{name}: no FIGURE"
+    figures = json.loads((path / "figures.json").read_text())
+    assert sorted(f for v in figures.values() for f in v["files"] if f.endswith(".png")) == [p.name for p in pngs]
+    lint = {fig: v["lint"] for fig, v in figures.items() if v["lint"]}
+    assert not lint, f"{name}: figure lint: {lint}"

@@ -97,8 +97,16 @@ def stamp_failed_checks(fig, checks) -> bool:
     if not failed:
         return False
     text = "FAILED CHECK" + ("S" if len(failed) > 1 else "") + ": " + "; ".join(failed)
-    fig.text(0.5, -0.02, text, ha="center", va="top", color="#b00000", fontsize=8, fontweight="bold", wrap=True)
+    fig.text(0.5, min(-0.02, _bottom(fig) - 0.02), text, ha="center", va="top", color="#b00000", fontsize=8,
+             fontweight="bold", wrap=True)
     return True
+
+
+def _bottom(fig) -> float:
+    """The lowest point any artist of ``fig`` reaches (a figure legend below the panels, x
+    labels), in figure coordinates, so a stamp placed under it overlaps nothing."""
+    fig.canvas.draw()
+    return fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_size_inches()[1]
 
 
 #: The ``gid`` of panel-letter texts (so :func:`lint_figure` can find them).
@@ -149,7 +157,7 @@ def legend_outside(ax, where: str = "right", **kw):
         style = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.18), "ncol": max(1, min(4, n))}
     else:
         raise ValueError(f"legend_outside: where must be 'right' or 'below', got {where!r}")
-    return ax.legend(**(style | {"frameon": False} | kw))
+    return ax.legend(**(style | {"frameon": False, "fontsize": PAPER_RC["legend.fontsize"]} | kw))
 
 
 def figure_legend(fig, handles, labels, *, where: str = "below", **kw):
@@ -172,7 +180,7 @@ def figure_legend(fig, handles, labels, *, where: str = "below", **kw):
         style = {"loc": "center left", "bbox_to_anchor": (1.0, 0.5)}
     else:
         raise ValueError(f"figure_legend: where must be 'below' or 'right', got {where!r}")
-    return fig.legend(handles, labels, **(style | {"frameon": False} | kw))
+    return fig.legend(handles, labels, **(style | {"frameon": False, "fontsize": PAPER_RC["legend.fontsize"]} | kw))
 
 
 def log_axis(ax, axis: str = "x", *, min_labels: int = 3, max_labels: int = 8) -> None:
