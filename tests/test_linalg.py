@@ -44,7 +44,7 @@ def test_sharded_vmapped_orthogonal_init_matches_unsharded():
     n = 2 * max(1, len(jax.devices()))
     keys = jax.random.split(jax.random.PRNGKey(7), n)
     init = jax.jit(jax.vmap(lambda k: linalg.orthogonal(2.0)(k, (16, 16))))
-    sharded = init(devices.shard_leading(keys, devices.seed_mesh(n)))
+    sharded = init(devices.shard_batch_axis(keys, devices.mesh_for(n)))
     single = jnp.stack([jinit.orthogonal(2.0)(k, (16, 16)) for k in keys])
     np.testing.assert_allclose(np.asarray(sharded), np.asarray(single), rtol=1e-5, atol=1e-6)
 

@@ -1,17 +1,51 @@
-"""Device helpers: every CPU core as a JAX device, and the seed axis sharded over devices.
+"""Devices and hosts: every vmapped axis lossatlas owns is sharded over the devices, and the
+same program runs on several processes (hosts) through JAX's distributed runtime.
 
-XLA:CPU runs one compiled program's small matrix products on one core. Exposing
-each core as its own CPU device (``--xla_force_host_platform_device_count``) and
-sharding a sweep's seed axis over them runs the seeds in parallel; on a GPU
-machine the flag only affects the (unused) host platform.
+One core as one device. XLA:CPU runs one compiled program's small matrix products on one
+core. Exposing each core as its own CPU device (``--xla_force_host_platform_device_count``,
+:func:`use_all_cpu_cores`) and sharding a vmapped axis over them runs its members in
+parallel; on a GPU machine the flag only affects the (unused) host platform.
+
+Which axes are sharded. Every batch axis the library itself vmaps is split over a mesh of
+*all* devices (``jax.devices()``: every process's devices under :func:`initialize_distributed`)
+with ``jax.sharding`` (``Mesh``, ``NamedSharding``, ``PartitionSpec``):
+
+* ``train.sweep``: the grid-cell and seed axes, on a 2-D mesh ``("grid", "seed")`` whose seed
+  side takes as many devices as divide the seed count (see :func:`mesh_for`);
+* ``continual.run_stream``: the lambda (point) and seed axes, the same way (seeds are first
+  padded up to a multiple of the device count, so they always shard);
+* ``landscape.plane`` / ``line`` / ``interpolate``: the points (:func:`shard_batch`);
+* ``saddles.find_critical_points``: the starts (:func:`shard_batch`);
+* analysis vmapped over a sweep's outputs (``jax.jit(jax.vmap(curvature.top_eigenvalues ...))``)
+  follows the sharding of its inputs: a sweep's seed-sharded state stays sharded; shard your own
+  batch with ``shard_batch_axis(tree, mesh_for(n))``.
+
+When an axis size does not divide over the devices (e.g. 3 seeds on 2 devices with no grid),
+that axis is not sharded and the program runs on the default device, exactly as with one
+device. Sharding never changes the numbers beyond float32 reassociation inside XLA (each
+member's computation is the same; ``tests/test_devices.py`` compares with one device).
+
+Inside a ``jax.jit`` of your own, :func:`shard_batch` constrains the axis with
+``jax.lax.with_sharding_constraint``: arguments committed to one device
+(``jax.device_put(x, jax.devices()[0])``) then conflict with the constraint; pass uncommitted
+or sharded arrays.
+
+Several hosts. :func:`initialize_distributed` starts ``jax.distributed`` (on CPU with the
+gloo collectives); afterwards ``jax.devices()`` lists every process's devices, each process
+runs the same program on its share of every sharded axis, and :func:`to_host` gathers a result
+(a global array no single process holds) onto every process, process 0 included.
 """
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+__all__ = ["initialize_distributed", "is_primary", "mesh_for", "replicate", "seed_mesh", "shard_batch",
+           "shard_batch_axis", "to_host", "use_all_cpu_cores"]
 
 _FLAG = "--xla_force_host_platform_device_count"
 
@@ -35,29 +69,105 @@ def use_all_cpu_cores(count: int | None = None) -> bool:
     return True
 
 
-def seed_mesh(num_seeds: int) -> Mesh | None:
-    """A 1-D mesh over the default devices if the seed count divides evenly, else None."""
+def mesh_for(sizes: int | Sequence[int], axis_names: str | Sequence[str] = "batch") -> Mesh | None:
+    """A mesh over every device that splits batch axes of ``sizes`` members evenly, or None.
+
+    The innermost (last) axis takes as many devices as divide its size (``gcd``), the next
+    axis the rest, and so on; if the devices cannot all be used that way (e.g. 3 seeds on 2
+    devices) the result is None: the axes stay unsharded, on the default device. With one
+    device the result is None too. (Taking the gcd innermost first never misses a split that
+    exists: any other choice leaves a multiple of the remainder for the outer axes.)
+
+    Args:
+      sizes: members along each batch axis, outermost first (an int for one axis).
+      axis_names: a name per axis (a str for one axis), e.g. ``("grid", "seed")``.
+
+    Returns:
+      A ``jax.sharding.Mesh`` of shape ``[d_1, ..., d_k]`` (``d_i`` divides ``sizes[i]``,
+      ``prod(d_i) == len(jax.devices())``), or None.
+
+    Raises:
+      ValueError: ``sizes`` and ``axis_names`` differ in length, or a size is below 1.
+    """
+    sizes = (sizes,) if isinstance(sizes, (int, np.integer)) else tuple(sizes)
+    names = (axis_names,) if isinstance(axis_names, str) else tuple(axis_names)
+    if len(sizes) != len(names) or not sizes:
+        raise ValueError(f"mesh_for: axis_names must name each of the {len(sizes)} axes, got {names!r}")
+    if any(int(s) < 1 for s in sizes):
+        raise ValueError(f"mesh_for: sizes must be positive integers, got {sizes!r}")
     devices = jax.devices()
-    if len(devices) <= 1 or num_seeds % len(devices):
+    left, shape = len(devices), []
+    for s in reversed(sizes):
+        d = int(np.gcd(left, int(s)))
+        shape.append(d)
+        left //= d
+    if len(devices) <= 1 or left != 1:
         return None
-    return Mesh(np.asarray(devices), ("seed",))
+    return Mesh(np.asarray(devices).reshape(tuple(reversed(shape))), names)
 
 
-def shard_leading(x, mesh: Mesh | None):
-    """Place ``x`` split along its leading axis over ``mesh`` (unchanged if mesh is None)."""
-    return shard_axis(x, mesh, 0)
+def seed_mesh(num_seeds: int) -> Mesh | None:
+    """``mesh_for(num_seeds, "seed")``: a 1-D mesh if the seed count divides over the devices."""
+    return mesh_for(num_seeds, "seed")
 
 
-def shard_axis(tree, mesh: Mesh | None, axis: int):
-    """Place every leaf of ``tree`` split along axis ``axis`` (the seed axis) over ``mesh``.
+def batch_spec(mesh: Mesh, axis: int = 0, names: Sequence[str] | None = None) -> PartitionSpec:
+    """``PartitionSpec`` splitting array axes ``axis, axis + 1, ...`` over mesh axes ``names``
+    (default: all of ``mesh``'s, in order); the other array axes are replicated."""
+    names = tuple(mesh.axis_names if names is None else names)
+    return PartitionSpec(*([None] * axis), *names)
 
+
+def shard_batch_axis(tree, mesh: Mesh | None, axis: int = 0, names: Sequence[str] | None = None):
+    """Place every leaf of ``tree`` split along its batch axes over ``mesh``.
+
+    Array axes ``axis, axis + 1, ...`` are split over the mesh axes ``names`` (default: all
+    of the mesh's, outermost first); e.g. a sweep's state ``[P, S, ...]`` on a
+    ``("grid", "seed")`` mesh with ``axis=0``, or its keys ``[S]`` with ``names=("seed",)``.
     A chunked program's state then has the shardings the program itself returns, so every
-    chunk (and a state restored from a checkpoint) runs the same executable; returns
-    ``tree`` unchanged if mesh is None.
+    chunk (and a state restored from a checkpoint) runs the same executable.
+
+    Args:
+      tree: pytree of arrays (numpy or JAX).
+      mesh: from :func:`mesh_for`; None returns ``tree`` unchanged.
+      axis: the first batch axis of every leaf.
+      names: mesh axes to split over, one per batch axis.
+
+    Returns:
+      The placed pytree (global ``jax.Array`` s; under several processes each holds its shards).
     """
     if mesh is None:
         return tree
-    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec(*([None] * axis), "seed")))
+    return jax.device_put(tree, NamedSharding(mesh, batch_spec(mesh, axis, names)))
+
+
+def shard_batch(tree, axis_name: str = "batch"):
+    """Split the leading axis of every leaf of ``tree`` over all devices, if its size divides.
+
+    For the batch axes library functions create themselves (the points of
+    ``landscape.plane``, the starts of ``saddles.find_critical_points``): eagerly the leaves are
+    placed (:func:`shard_batch_axis`); under ``jax.jit`` (traced leaves) the axis is constrained
+    with ``jax.lax.with_sharding_constraint`` and XLA partitions the computation around it.
+    Under an outer ``vmap`` the outer axis is left to XLA. Unchanged if the leaves have no
+    common leading size or it does not divide (:func:`mesh_for`).
+
+    Args:
+      tree: pytree of arrays sharing a leading axis.
+      axis_name: name of the mesh axis.
+
+    Returns:
+      ``tree``, sharded along its leading axis where possible.
+    """
+    leaves = jax.tree_util.tree_leaves(tree)
+    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
+    if len(sizes) != 1 or None in sizes:
+        return tree
+    mesh = mesh_for(sizes.pop() or 1, axis_name)
+    if mesh is None:
+        return tree
+    if any(isinstance(x, jax.core.Tracer) for x in leaves):
+        return jax.lax.with_sharding_constraint(tree, NamedSharding(mesh, batch_spec(mesh)))
+    return shard_batch_axis(tree, mesh)
 
 
 def replicate(tree, mesh: Mesh | None):
@@ -65,3 +175,91 @@ def replicate(tree, mesh: Mesh | None):
     if mesh is None:
         return jax.device_put(tree)
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+
+
+# ------------------------------------------------------------------------------ several hosts
+def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None, local_device_ids: Sequence[int] | None = None,
+                           initialization_timeout: int = 300) -> bool:
+    """Join this process to a multi-process JAX run (one per host, or one per GPU).
+
+    Calls ``jax.distributed.initialize``; it must run before the first computation. Arguments
+    left as None come from ``LOSSATLAS_COORDINATOR`` (``host:port`` of process 0),
+    ``LOSSATLAS_NUM_PROCESSES`` and ``LOSSATLAS_PROCESS_ID`` when set, else JAX detects them
+    itself (SLURM, Open MPI, Kubernetes JobSet, Cloud TPU: under ``srun`` nothing needs to be
+    passed). On CPU the cross-process collectives use gloo
+    (``jax_cpu_collectives_implementation``). Afterwards ``jax.devices()`` lists every
+    process's devices, each sharded axis is split over all of them, every process runs the same
+    program on its shards, and :func:`to_host` gathers a result on every process.
+
+    Args:
+      coordinator_address: ``"host:port"`` of process 0's coordinator service.
+      num_processes: number of processes in the run (``>= 1``).
+      process_id: this process's rank, ``0 <= process_id < num_processes``.
+      local_device_ids: the devices this process uses (e.g. ``[0]`` for one GPU per process).
+      initialization_timeout: seconds to wait for every process to join before failing.
+
+    Returns:
+      True if it initialised, False if ``jax.distributed`` was already initialised (nothing done).
+
+    Raises:
+      ValueError: a count or rank out of range (from the arguments or the environment).
+    """
+    if jax.distributed.is_initialized():
+        return False
+    env = os.environ
+    coordinator_address = coordinator_address or env.get("LOSSATLAS_COORDINATOR") or None
+    if num_processes is None and env.get("LOSSATLAS_NUM_PROCESSES"):
+        num_processes = _env_int("LOSSATLAS_NUM_PROCESSES")
+    if process_id is None and env.get("LOSSATLAS_PROCESS_ID"):
+        process_id = _env_int("LOSSATLAS_PROCESS_ID")
+    if num_processes is not None and (isinstance(num_processes, bool) or int(num_processes) < 1):
+        raise ValueError(f"initialize_distributed: num_processes must be an integer >= 1, got {num_processes!r}")
+    if process_id is not None and num_processes is not None and not 0 <= int(process_id) < int(num_processes):
+        raise ValueError(f"initialize_distributed: process_id must be in [0, {num_processes}), got {process_id!r}")
+    if jax.config.jax_cpu_collectives_implementation in (None, "", "none"):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address, None if num_processes is None else int(num_processes),
+                               None if process_id is None else int(process_id), local_device_ids=local_device_ids,
+                               initialization_timeout=initialization_timeout)
+    return True
+
+
+def _env_int(name: str) -> int:
+    try:
+        return int(os.environ[name])
+    except ValueError:
+        raise ValueError(f"initialize_distributed: {name} must be an integer, got {os.environ[name]!r}") from None
+
+
+def is_primary() -> bool:
+    """True on process 0 (the one that should write files and print), and in a single-process run."""
+    return jax.process_index() == 0
+
+
+def to_host(tree):
+    """Every leaf of ``tree`` on this process's host, gathered across processes.
+
+    A fully addressable leaf is copied (``jax.device_get``); a global array split over several
+    processes (a sweep's outputs after :func:`initialize_distributed`) is gathered with
+    ``jax.experimental.multihost_utils.process_allgather``: a collective, so every process must
+    call it, and every process (process 0 included) gets the whole array.
+
+    Args:
+      tree: pytree of arrays.
+
+    Returns:
+      The pytree with numpy leaves (typed PRNG key arrays stay key arrays).
+    """
+    from jax.experimental import multihost_utils
+
+    def one(x):
+        if not isinstance(x, jax.Array):
+            return np.asarray(x)
+        if x.is_fully_addressable:
+            return jax.device_get(x)
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            data = multihost_utils.process_allgather(jax.random.key_data(x), tiled=True)
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return jax.tree_util.tree_map(one, tree)

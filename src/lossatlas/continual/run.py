@@ -1,8 +1,8 @@
 """``run_stream``: streams x strategy members x lambdas x seeds as one compiled program.
 
 The single run is :meth:`lossatlas.continual.program.StreamProgram.run`; this module vmaps
-it over seeds (sharded over devices), over a flat axis of (member, lambda) points, and over
-same-shaped streams (data), estimates its memory first (``lossatlas.memory``) and, inside a
+it over seeds and over a flat axis of (member, lambda) points (both sharded over the devices,
+``lossatlas.devices``), and over same-shaped streams (data), estimates its memory first (``lossatlas.memory``) and, inside a
 :func:`lossatlas.checkpoint.checkpointing` block, runs it one task at a time with checkpoints.
 """
 from __future__ import annotations
@@ -133,15 +133,18 @@ def _chunked(prog: StreamProgram):
 
 
 def _sweep(prog: StreamProgram, streams, vals, keys, points) -> dict:
-    """Every (stream, point, seed) member, the seed axis padded to and sharded over the devices."""
+    """Every (stream, point, seed) member, the point and seed axes sharded over the devices (the
+    seeds padded up to a multiple of the device count if the two do not split evenly)."""
     num = keys.shape[0]
     ndev = len(jax.devices())
-    pad = (-num) % ndev if 1 < ndev < num else 0  # e.g. 5 seeds on 2 devices: run 6, keep 5
+    mesh = devices.mesh_for((points[0].shape[0], num), ("point", "seed"))
+    pad = (-num) % ndev if mesh is None and 1 < ndev < num else 0  # e.g. 5 seeds on 2 devices: run 6, keep 5
     if pad:
         keys = jnp.concatenate([keys, jax.random.split(jax.random.fold_in(keys[-1], 1), pad)])
-    mesh = devices.seed_mesh(keys.shape[0])
+        mesh = devices.mesh_for((points[0].shape[0], keys.shape[0]), ("point", "seed"))
     data = _device_data(streams, vals, mesh)
-    keys, points = devices.shard_leading(keys, mesh), devices.replicate(points, mesh)
+    keys = devices.shard_batch_axis(keys, mesh, 0, ("seed",))
+    points = devices.shard_batch_axis(points, mesh, 0, ("point",))
     desc = f"{prog.strategy.name} x{len(streams)} streams x{points[0].shape[0]} points x{num} seeds"
     if checkpoint.active() is None:
         out = memory.run_vmapped(_fused(prog), (keys, points, data), (2, 1, 0), what=f"run_stream ({desc})",
@@ -169,7 +172,7 @@ def _sweep_chunked(prog, streams, keys, points, data, mesh, desc) -> dict:
         return (carry, acc0, t + 1), out
 
     def init():
-        carry, acc0 = devices.shard_axis(start(keys, points, data), mesh, 2)  # as one_task returns them
+        carry, acc0 = devices.shard_batch_axis(start(keys, points, data), mesh, 1)  # as one_task returns them
         return carry, acc0, jnp.zeros((1,), jnp.int32)
 
     (_, acc0, _), out = checkpoint.run_chunks(
@@ -236,8 +239,8 @@ def run_stream(stream: Stream | Sequence[Stream], strategy: Strategy, config: St
         raise ValueError(f"run_stream: strategy must be a lossatlas.continual.Strategy, got {type(strategy).__name__}")
     member, lam, shape, lams_out = _points(strategy, lams)
     prog = program(streams[0], strategy, config)
-    out = jax.device_get(_sweep(prog, streams, vals, jax.random.split(key, int(seeds)),
-                                (jnp.asarray(member), jnp.asarray(lam))))
+    out = devices.to_host(_sweep(prog, streams, vals, jax.random.split(key, int(seeds)),
+                                 (jnp.asarray(member), jnp.asarray(lam))))  # gathered on every process
     lead = (len(streams),) + shape
     out = {k: jax.tree_util.tree_map(lambda a: np.asarray(a).reshape(lead + a.shape[2:]), v) for k, v in out.items()}
     if not isinstance(stream, (list, tuple)):

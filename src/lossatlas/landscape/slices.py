@@ -5,8 +5,8 @@
 * :func:`interpolate`: ``L((1 - a) theta_a + a theta_b)`` (Goodfellow, Vinyals &
   Saxe 2015, "Qualitatively characterizing neural network optimization problems").
 
-Points are vmapped; ``point_batch`` bounds memory by evaluating them in batches
-(``lax.map`` over vmapped batches). Each evaluation averages over ``data`` in
+Points are vmapped and split over the devices (``lossatlas.devices``); ``point_batch`` bounds
+memory by evaluating them in batches (``lax.map`` over vmapped batches, each split). Each evaluation averages over ``data`` in
 chunks (:mod:`lossatlas.batching`).
 """
 from __future__ import annotations
@@ -16,18 +16,41 @@ from typing import Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from lossatlas import validate
+from lossatlas import devices, validate
 from lossatlas.batching import dataset_loss
 
 __all__ = ["line", "plane", "interpolate", "Interpolation", "map_points"]
 
 
 def map_points(f: Callable, points, point_batch: int | None = None):
-    """``f`` over the leading axis of ``points``: vmap (None) or batches of ``point_batch``."""
+    """``f`` over the leading axis of ``points``: vmap (None) or batches of ``point_batch``.
+
+    The points (or each batch of them) are split over the devices when their number divides
+    (:func:`lossatlas.devices.shard_batch`); the batches run as ``jax.lax.map(f, points,
+    batch_size=point_batch)`` does: full batches in a scan, the remainder vmapped after them.
+
+    Args:
+      f: function of one point (a pytree slice of ``points``).
+      points: pytree of arrays with a leading points axis ``[N]``.
+      point_batch: points per vmapped batch (None: all at once).
+
+    Returns:
+      ``f``'s outputs stacked along a leading ``[N]`` axis.
+    """
+    batched = lambda xs: jax.vmap(f)(devices.shard_batch(xs))  # noqa: E731
     if point_batch is None:
-        return jax.vmap(f)(points)
+        return batched(points)
     point_batch = validate.integer("map_points", "point_batch", point_batch, 1, optional=True)
-    return jax.lax.map(f, points, batch_size=point_batch)
+    n = jax.tree_util.tree_leaves(points)[0].shape[0]
+    full = n // point_batch * point_batch
+    parts = []
+    if full:
+        rows = jax.tree_util.tree_map(lambda x: x[:full].reshape((n // point_batch, point_batch) + x.shape[1:]), points)
+        out = jax.lax.map(batched, rows)
+        parts.append(jax.tree_util.tree_map(lambda y: y.reshape((full,) + y.shape[2:]), out))
+    if full < n:
+        parts.append(batched(jax.tree_util.tree_map(lambda x: x[full:], points)))
+    return jax.tree_util.tree_map(lambda *ys: jnp.concatenate(ys), *parts) if len(parts) > 1 else parts[0]
 
 
 def _axpy(params, terms):

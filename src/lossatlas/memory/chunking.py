@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 import jax
 import numpy as np
 
+from lossatlas import devices
 from lossatlas.memory.estimates import MemoryLimitError, _platform, analyze, fmt, limit_bytes
 
 
@@ -176,7 +177,7 @@ def run_vmapped(jitted: Callable, args: Sequence, axes: Sequence[int], *, what: 
             for (a, start), c, n in zip(prefix, chunks, sizes):
                 idx = np.minimum(np.arange(start, start + c), n - 1)
                 call[a] = jax.tree_util.tree_map(lambda x, idx=idx: _take(x, idx), args[a])
-            return jax.device_get(compiled(*call))
+            return devices.to_host(compiled(*call))  # gathered across processes too
         parts = [run(k + 1, prefix + [(axes[k], s)]) for s in range(0, sizes[k], chunks[k])]
         out = _gather(parts, k)
         return jax.tree_util.tree_map(lambda x: x[(slice(None),) * k + (slice(0, sizes[k]),)], out)

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from lossatlas import keys, linalg, validate
+from lossatlas import devices, keys, linalg, validate
 from lossatlas.batching import dataset_loss, mean_over_data, per_batch
 from lossatlas.curvature import flat_operator
 
@@ -106,9 +106,11 @@ def find_critical_points(loss_fn: Callable, params0, key, method: str = "newton_
     starts are a ``vmap`` axis of the same program, so under ``jax.jit`` the whole
     search compiles once. A start whose step would leave the finite numbers keeps its
     last finite point. Runs in the dtype of ``params0`` (float32, or float64 under x64).
-    ``params0`` may be sharded along the starts axis (a sweep's seed-sharded outputs); the
-    line search's data-dependent ``while_loop`` then all-reduces its condition across
-    devices (it finishes, with the host copy's numbers; ``tests/test_devices.py``).
+    The starts are split over the devices when their number divides
+    (:func:`lossatlas.devices.shard_batch`); ``params0`` may already be sharded along the
+    starts axis (a sweep's seed-sharded outputs). The line search's data-dependent
+    ``while_loop`` then all-reduces its condition across devices (it finishes, with the
+    host copy's numbers; ``tests/test_devices.py``).
 
     Args:
       loss_fn: ``loss_fn(params)``, or ``loss_fn(params, batch)`` (a batch mean) with ``data``.
@@ -153,6 +155,7 @@ def find_critical_points(loss_fn: Callable, params0, key, method: str = "newton_
     x0 = jax.vmap(lambda p: ravel_pytree(p)[0])(params0)                        # [S, n]
     if jitter > 0:
         x0 = x0 + jitter * jax.random.normal(key, x0.shape, x0.dtype)
+    x0 = devices.shard_batch(x0)  # the starts split over the devices where their number divides
 
     value = dataset_loss(loss_fn, data, chunk_size)
 

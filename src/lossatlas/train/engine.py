@@ -353,9 +353,11 @@ class Program:
         set, and always inside a :func:`lossatlas.checkpoint.checkpointing` block, which
         then also saves and resumes the run between chunks (see :mod:`lossatlas.checkpoint`);
         otherwise as one fused program. Chunked and fused differ only by floating-point
-        reassociation. With several devices (e.g. every CPU core, see ``lossatlas.devices``)
-        and a seed count they divide, the seed axis is sharded over them. The fused run's
-        memory is estimated first (``lossatlas.memory.run_vmapped``): grid points, then
+        reassociation. With several devices (e.g. every CPU core, or every process's devices
+        after ``lossatlas.devices.initialize_distributed``) the seed axis, and with a grid the
+        grid-point axis, are sharded over them on a ``("grid", "seed")`` mesh where the
+        sizes divide (``lossatlas.devices.mesh_for``; else on the default device). The fused
+        run's memory is estimated first (``lossatlas.memory.run_vmapped``): grid points, then
         seeds, run in equal chunks if it would not fit; a chunk of epochs (which carries
         every member's state) is estimated once per shape and refused with a one-line
         error if it would not fit.
@@ -375,8 +377,15 @@ class Program:
         """
         names = tuple(sorted(grid_hp))
         init, epochs, full = self.compiled(names, levels, hooks)
-        mesh = devices.seed_mesh(keys.shape[0]) if levels >= 1 else None
-        keys = devices.shard_axis(keys, mesh, 0)
+        # seeds (and grid points) split over every device where the sizes divide (lossatlas.devices)
+        mesh = None
+        if levels == 1:
+            mesh = devices.mesh_for(keys.shape[0], "seed")
+        elif levels == 2:
+            mesh = devices.mesh_for((next(iter(grid_hp.values())).shape[0], keys.shape[0]), ("grid", "seed"))
+        keys = devices.shard_batch_axis(keys, mesh, 0, ("seed",))
+        if levels == 2:
+            grid_hp = devices.shard_batch_axis(grid_hp, mesh, 0, ("grid",))
         data = self.device_data(mesh)
         extra = (init(keys, grid_hp)[0],) if return_init else ()
         if not progress and checkpoint.active() is None:
@@ -404,7 +413,7 @@ class Program:
             return run(carry, grid_hp, data)
 
         carry, hist = checkpoint.run_chunks(
-            fingerprint=fingerprint, init=lambda: devices.shard_axis(init(keys, grid_hp), mesh, levels - 1),
+            fingerprint=fingerprint, init=lambda: devices.shard_batch_axis(init(keys, grid_hp), mesh),
             step=step, num_chunks=total // chunk,
             units_per_chunk=chunk, concat=functools.partial(checkpoint.concat_chunks, axis=levels),
             unit="epoch", desc=desc or self.config.model,
