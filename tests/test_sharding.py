@@ -187,3 +187,19 @@ def test_two_processes_hold_the_seed_shards_and_gather_the_single_process_result
     assert dist["spans"]["sweep_seeds"] == 2 and dist["spans"]["run_stream"] == 2
     _compare(got, ref, "sweep_seeds")
     _compare(got, ref, "run_stream")
+
+
+def test_bad_mesh_and_distributed_arguments_are_refused_by_name(monkeypatch):
+    """One-line ValueErrors naming the field, raised before jax.distributed is touched."""
+    from lossatlas import devices
+    with pytest.raises(ValueError, match="axis_names must name each of the 2 axes"):
+        devices.mesh_for((2, 3), "seed")
+    with pytest.raises(ValueError, match="sizes must be positive"):
+        devices.mesh_for(0)
+    with pytest.raises(ValueError, match="num_processes must be an integer >= 1"):
+        devices.initialize_distributed("127.0.0.1:1", num_processes=0, process_id=0)
+    with pytest.raises(ValueError, match=r"process_id must be in \[0, 2\)"):
+        devices.initialize_distributed("127.0.0.1:1", num_processes=2, process_id=2)
+    monkeypatch.setenv("LOSSATLAS_NUM_PROCESSES", "two")
+    with pytest.raises(ValueError, match="LOSSATLAS_NUM_PROCESSES must be an integer, got 'two'"):
+        devices.initialize_distributed("127.0.0.1:1")
