@@ -113,9 +113,13 @@ def seed_mesh(num_seeds: int) -> Mesh | None:
 
 def batch_spec(mesh: Mesh, axis: int = 0, names: Sequence[str] | None = None) -> PartitionSpec:
     """``PartitionSpec`` splitting array axes ``axis, axis + 1, ...`` over mesh axes ``names``
-    (default: all of ``mesh``'s, in order); the other array axes are replicated."""
+    (default: all of ``mesh``'s, in order); the other array axes are replicated. A mesh axis of
+    size 1 is written as None, as XLA writes the shardings it returns (one executable per chunk)."""
     names = tuple(mesh.axis_names if names is None else names)
-    return PartitionSpec(*([None] * axis), *names)
+    spec = [None] * axis + [n if mesh.shape[n] > 1 else None for n in names]
+    while spec and spec[-1] is None:  # P("grid", None) is written P("grid")
+        spec.pop()
+    return PartitionSpec(*spec)
 
 
 def shard_batch_axis(tree, mesh: Mesh | None, axis: int = 0, names: Sequence[str] | None = None):
