@@ -44,6 +44,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from lossatlas import validate
+
 __all__ = ["initialize_distributed", "is_primary", "mesh_for", "replicate", "seed_mesh", "shard_batch",
            "shard_batch_axis", "to_host", "use_all_cpu_cores"]
 
@@ -207,8 +209,9 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
       True if it initialised, False if ``jax.distributed`` was already initialised (nothing done).
 
     Raises:
-      ValueError: a count or rank out of range (from the arguments or the environment).
+      ValueError: a count, rank or timeout out of range (from the arguments or the environment).
     """
+    where = "initialize_distributed"
     if jax.distributed.is_initialized():
         return False
     env = os.environ
@@ -217,14 +220,13 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
         num_processes = _env_int("LOSSATLAS_NUM_PROCESSES")
     if process_id is None and env.get("LOSSATLAS_PROCESS_ID"):
         process_id = _env_int("LOSSATLAS_PROCESS_ID")
-    if num_processes is not None and (isinstance(num_processes, bool) or int(num_processes) < 1):
-        raise ValueError(f"initialize_distributed: num_processes must be an integer >= 1, got {num_processes!r}")
-    if process_id is not None and num_processes is not None and not 0 <= int(process_id) < int(num_processes):
-        raise ValueError(f"initialize_distributed: process_id must be in [0, {num_processes}), got {process_id!r}")
+    num_processes = validate.integer(where, "num_processes", num_processes, 1, optional=True)
+    hi = None if num_processes is None else num_processes - 1
+    process_id = validate.integer(where, "process_id", process_id, 0, hi, optional=True)
+    initialization_timeout = validate.integer(where, "initialization_timeout", initialization_timeout, 1)
     if jax.config.jax_cpu_collectives_implementation in (None, "", "none"):
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator_address, None if num_processes is None else int(num_processes),
-                               None if process_id is None else int(process_id), local_device_ids=local_device_ids,
+    jax.distributed.initialize(coordinator_address, num_processes, process_id, local_device_ids=local_device_ids,
                                initialization_timeout=initialization_timeout)
     return True
 
@@ -233,7 +235,7 @@ def _env_int(name: str) -> int:
     try:
         return int(os.environ[name])
     except ValueError:
-        raise ValueError(f"initialize_distributed: {name} must be an integer, got {os.environ[name]!r}") from None
+        validate.fail("initialize_distributed", name, os.environ[name], "an integer")
 
 
 def is_primary() -> bool:
