@@ -12,8 +12,9 @@ with ``jax.sharding`` (``Mesh``, ``NamedSharding``, ``PartitionSpec``):
 
 * ``train.sweep``: the grid-cell and seed axes, on a 2-D mesh ``("grid", "seed")`` whose seed
   side takes as many devices as divide the seed count (see :func:`mesh_for`);
-* ``continual.run_stream``: the lambda (point) and seed axes, the same way (seeds are first
-  padded up to a multiple of the device count, so they always shard);
+* ``continual.run_stream``: the (member, lambda) point and seed axes, the same way; if they do
+  not split and there are more seeds than devices, the seeds are padded up to a multiple of
+  the device count (e.g. 5 seeds on 2 devices run as 6, and 5 are returned);
 * ``landscape.plane`` / ``line`` / ``interpolate``: the points (:func:`shard_batch`);
 * ``saddles.find_critical_points``: the starts (:func:`shard_batch`);
 * analysis vmapped over a sweep's outputs (``jax.jit(jax.vmap(curvature.top_eigenvalues ...))``)
@@ -23,7 +24,7 @@ with ``jax.sharding`` (``Mesh``, ``NamedSharding``, ``PartitionSpec``):
 When an axis size does not divide over the devices (e.g. 3 seeds on 2 devices with no grid),
 that axis is not sharded and the program runs on the default device, exactly as with one
 device. Sharding never changes the numbers beyond float32 reassociation inside XLA (each
-member's computation is the same; ``tests/test_devices.py`` compares with one device).
+member's computation is the same; ``tests/test_sharding.py`` compares with one device).
 
 Inside a ``jax.jit`` of your own, :func:`shard_batch` constrains the axis with
 ``jax.lax.with_sharding_constraint``: arguments committed to one device
@@ -46,7 +47,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lossatlas import validate
 
-__all__ = ["initialize_distributed", "is_primary", "mesh_for", "replicate", "seed_mesh", "shard_batch",
+__all__ = ["batch_spec", "initialize_distributed", "is_primary", "mesh_for", "replicate", "seed_mesh", "shard_batch",
            "shard_batch_axis", "to_host", "use_all_cpu_cores"]
 
 _FLAG = "--xla_force_host_platform_device_count"
