@@ -2,8 +2,9 @@
 
 The single run is :meth:`lossatlas.continual.program.StreamProgram.run`; this module vmaps
 it over seeds and over a flat axis of (member, lambda) points (both sharded over the devices,
-``lossatlas.devices``), and over same-shaped streams (data), estimates its memory first (``lossatlas.memory``) and, inside a
-:func:`lossatlas.checkpoint.checkpointing` block, runs it one task at a time with checkpoints.
+``lossatlas.devices``), and over same-shaped streams (data), estimates its memory first
+(``lossatlas.memory``) and, inside a :func:`lossatlas.checkpoint.checkpointing` block, runs it
+one task at a time with checkpoints.
 """
 from __future__ import annotations
 

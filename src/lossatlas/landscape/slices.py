@@ -6,8 +6,8 @@
   Saxe 2015, "Qualitatively characterizing neural network optimization problems").
 
 Points are vmapped and split over the devices (``lossatlas.devices``); ``point_batch`` bounds
-memory by evaluating them in batches (``lax.map`` over vmapped batches, each split). Each evaluation averages over ``data`` in
-chunks (:mod:`lossatlas.batching`).
+memory by evaluating them in batches (``lax.map`` over vmapped batches, each split). Each
+evaluation averages over ``data`` in chunks (:mod:`lossatlas.batching`).
 """
 from __future__ import annotations
 
