@@ -64,7 +64,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from lossatlas import saddles, settings, train, validate
+from lossatlas import linalg, saddles, settings, train, validate
 from lossatlas import data as data_lib
 from lossatlas.train import Checkpoints, TrainConfig, sweep
 
@@ -182,9 +182,10 @@ def run(cfg: Config, key) -> dict:
     params0, meta = starts(cfg, ds, k_train)
     with settings.enable_x64():
         loss, batch = objective(cfg, ds)
-        # to the host and back: the sweep's arrays are sharded over the CPU devices, and a sharded
-        # starts axis turns every data-dependent while_loop (line search, MINRES) into a cross-device
-        # collective per iteration (it hung on 2 shared cores); one device runs the search
+        # to the host and back in float64; find_critical_points splits the starts over the devices
+        # itself (lossatlas.devices), so everything vmapped over its outputs runs sharded: dense
+        # eigenvalues go through lossatlas.linalg (a batched jnp.linalg.eigvalsh on sharded starts
+        # deadlocked XLA:CPU's thread pool here, 2 devices, 0% CPU)
         p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a), jnp.float64), params0)
         search = jax.jit(lambda p, k: saddles.find_critical_points(
             loss, p, k, "newton_mr", cfg.newton_steps, grad_tol=cfg.grad_tol, flat_tol=cfg.flat_tol, data=batch,
@@ -194,7 +195,7 @@ def run(cfg: Config, key) -> dict:
         def spectrum(p):
             x, unravel = ravel_pytree(p)
             h = jax.hessian(lambda v: loss(unravel(v), batch))(x)
-            return jnp.linalg.eigvalsh(0.5 * (h + h.T))
+            return linalg.eigvalsh(0.5 * (h + h.T))  # not jnp.linalg: the starts are sharded (lossatlas.linalg)
 
         kind = jax.jit(jax.vmap(lambda p: saddles.index(loss, p, None, "dense", data=batch)))(res.params)
         eig = jax.jit(jax.vmap(spectrum))(res.params)
