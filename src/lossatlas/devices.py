@@ -26,6 +26,9 @@ that axis is not sharded and the program runs on the default device, exactly as 
 device. Sharding never changes the numbers beyond float32 reassociation inside XLA (each
 member's computation is the same; ``tests/test_sharding.py`` compares with one device).
 
+Outputs stay sharded: vmap dense linear algebra over them with :mod:`lossatlas.linalg`, not
+``jnp.linalg`` (a batched LAPACK call over a sharded axis can deadlock XLA:CPU's thread pool).
+
 Inside a ``jax.jit`` of your own, :func:`shard_batch` constrains the axis with
 ``jax.lax.with_sharding_constraint``: arguments committed to one device
 (``jax.device_put(x, jax.devices()[0])``) then conflict with the constraint; pass uncommitted
