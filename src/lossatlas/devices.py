@@ -50,7 +50,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lossatlas import validate
 
-__all__ = ["batch_spec", "initialize_distributed", "is_primary", "mesh_for", "replicate", "seed_mesh", "shard_batch",
+__all__ = ["batch_spec", "initialize_distributed", "is_primary", "mesh_for", "replicate", "shard_batch",
            "shard_batch_axis", "to_host", "use_all_cpu_cores"]
 
 _FLAG = "--xla_force_host_platform_device_count"
@@ -110,11 +110,6 @@ def mesh_for(sizes: int | Sequence[int], axis_names: str | Sequence[str] = "batc
     if len(devices) <= 1 or left != 1:
         return None
     return Mesh(np.asarray(devices).reshape(tuple(reversed(shape))), names)
-
-
-def seed_mesh(num_seeds: int) -> Mesh | None:
-    """``mesh_for(num_seeds, "seed")``: a 1-D mesh if the seed count divides over the devices."""
-    return mesh_for(num_seeds, "seed")
 
 
 def batch_spec(mesh: Mesh, axis: int = 0, names: Sequence[str] | None = None) -> PartitionSpec:
