@@ -113,9 +113,19 @@ def mesh_for(sizes: int | Sequence[int], axis_names: str | Sequence[str] = "batc
 
 
 def batch_spec(mesh: Mesh, axis: int = 0, names: Sequence[str] | None = None) -> PartitionSpec:
-    """``PartitionSpec`` splitting array axes ``axis, axis + 1, ...`` over mesh axes ``names``
-    (default: all of ``mesh``'s, in order); the other array axes are replicated. A mesh axis of
-    size 1 is written as None, as XLA writes the shardings it returns (one executable per chunk)."""
+    """``PartitionSpec`` splitting array axes ``axis, axis + 1, ...`` over mesh axes ``names``.
+
+    A mesh axis of size 1 is written as None and trailing Nones are dropped, as XLA writes the
+    shardings it returns (so a chunked program's state and outputs share one executable).
+
+    Args:
+      mesh: the mesh.
+      axis: the first batch axis of the array.
+      names: mesh axes, one per batch axis (default: all of ``mesh``'s, in order).
+
+    Returns:
+      The ``PartitionSpec`` (other array axes replicated).
+    """
     names = tuple(mesh.axis_names if names is None else names)
     spec = [None] * axis + [n if mesh.shape[n] > 1 else None for n in names]
     while spec and spec[-1] is None:  # P("grid", None) is written P("grid")
@@ -238,7 +248,11 @@ def _env_int(name: str) -> int:
 
 
 def is_primary() -> bool:
-    """True on process 0 (the one that should write files and print), and in a single-process run."""
+    """Whether this is process 0 (the one that should write files and print).
+
+    Returns:
+      True on process 0 and in a single-process run.
+    """
     return jax.process_index() == 0
 
 
