@@ -31,7 +31,7 @@ import numpy as np
 from lossatlas import continual as cl
 from lossatlas import data as data_lib
 from lossatlas.devices import use_all_cpu_cores
-from _common import benchmark_record, write_report
+from _common import benchmark_record, compile_events, write_report
 
 TASKS, WIDTHS, LR, BATCH = 5, (100, 100), 0.05, 32
 EWC_LAM = 10.0  # SGD with lr * lam * max(F) > 2 diverges; 10 is stable here
@@ -52,7 +52,8 @@ def time_lossatlas(stream, seeds: int, epochs: int) -> list[dict]:
     cfg = stream_config(epochs)
     for name, (strat, lam) in strategies().items():
         t0 = time.perf_counter()
-        cl.run_stream(stream, strat, cfg, key=jax.random.PRNGKey(0), seeds=seeds, lams=[lam])
+        with compile_events() as split:
+            cl.run_stream(stream, strat, cfg, key=jax.random.PRNGKey(0), seeds=seeds, lams=[lam])
         first = time.perf_counter() - t0
         t0 = time.perf_counter()
         out = cl.run_stream(stream, strat, cfg, key=jax.random.PRNGKey(1), seeds=seeds, lams=[lam])
@@ -60,8 +61,40 @@ def time_lossatlas(stream, seeds: int, epochs: int) -> list[dict]:
         rows.append({"method": "lossatlas_run_stream", "strategy": name, "seeds": seeds, "epochs": epochs,
                      "seconds": sec, "compile_and_first_run_s": first,
                      "final_avg_acc": float(cl.average_accuracy(out["R"][0]).mean()),
-                     "R_mean": np.asarray(out["R"][0]).mean(0).tolist()})
+                     "R_mean": np.asarray(out["R"][0]).mean(0).tolist(), "R": np.asarray(out["R"][0]).tolist(),
+                     "first_call_split": split})
     return rows
+
+
+def time_stack(stream, seeds: int, epochs: int, names=None) -> dict:
+    """The strategies ``names`` (default all six) as ONE ``run_stream`` call on ``stack_strategies``.
+
+    Same strategies, lambdas, seeds and keys as :func:`time_lossatlas` (a flat member axis, each
+    member with its own lambda): first call (compile or cache load + run) and second call (key 1).
+
+    Returns:
+      ``{"members", "seconds", "compile_and_first_run_s", "first_call_split", "rows"}`` with one
+      row per member (``strategy``, ``final_avg_acc``, ``R_mean``, ``R`` per seed) of the second call.
+    """
+    chosen = {k: v for k, v in strategies().items() if names is None or k in names}
+    stack = cl.stack_strategies({k: s for k, (s, _) in chosen.items()})
+    lams = {k: [lam] for k, (_, lam) in chosen.items()}
+    cfg = stream_config(epochs)
+    t0 = time.perf_counter()
+    with compile_events() as split:
+        cl.run_stream(stream, stack, cfg, key=jax.random.PRNGKey(0), seeds=seeds, lams=lams)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = cl.run_stream(stream, stack, cfg, key=jax.random.PRNGKey(1), seeds=seeds, lams=lams)
+    sec = time.perf_counter() - t0
+    rows = []
+    for p, name in enumerate(chosen):
+        assert out["members"][int(out["member"][p])] == name
+        r = np.asarray(out["R"][p])
+        rows.append({"strategy": name, "final_avg_acc": float(cl.average_accuracy(r).mean()),
+                     "R_mean": r.mean(0).tolist(), "R": r.tolist()})
+    return {"method": "lossatlas_run_stream_stacked", "members": list(chosen), "seeds": seeds, "epochs": epochs,
+            "seconds": sec, "compile_and_first_run_s": first, "first_call_split": split, "rows": rows}
 
 
 def time_torch(stream, seeds: int, epochs: int, device: str, threads: int | None = None) -> list[dict] | None:

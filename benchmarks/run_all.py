@@ -501,8 +501,12 @@ def section_landscape(mode, sz, tg, detail):
 
 # ----------------------------------------------------------------------------- continual
 
-def continual_worker(out_path, seeds, epochs):
-    """Run in a fresh process: the six strategies, first call (compile or cache load + run) and second."""
+def continual_worker(out_path, seeds, epochs, variant="per_strategy"):
+    """Run in a fresh process: the six strategies, first call (compile or cache load + run) and second.
+
+    ``variant``: ``"per_strategy"`` (six ``run_stream`` calls, six programs), ``"stack6"`` (the six
+    as one ``stack_strategies`` program) or ``"stack2"`` (naive + EWC stacked: the PyTorch loop's work).
+    """
     import continual as cb
     import jax
 
@@ -514,9 +518,12 @@ def continual_worker(out_path, seeds, epochs):
     folder = settings.enable_compilation_cache()
     stream = cl.permuted(data_lib.load("mnist1d"), cb.TASKS, jax.random.PRNGKey(0))
     t0 = time.perf_counter()
-    rows = cb.time_lossatlas(stream, seeds, epochs)
-    wall = time.perf_counter() - t0
-    Path(out_path).write_text(json.dumps({"rows": rows, "wall_s": wall, "cache_dir": str(folder)}))
+    if variant == "per_strategy":
+        rec = {"rows": cb.time_lossatlas(stream, seeds, epochs)}
+    else:
+        rec = cb.time_stack(stream, seeds, epochs, None if variant == "stack6" else ("naive", "ewc"))
+    rec.update(wall_s=time.perf_counter() - t0, cache_dir=str(folder), variant=variant)
+    Path(out_path).write_text(json.dumps(rec))
 
 
 def section_continual(mode, sz, tg, detail):
@@ -530,17 +537,23 @@ def section_continual(mode, sz, tg, detail):
     seeds, epochs = sz["seeds"], sz["epochs"]
     rows = []
     cache = tempfile.mkdtemp(prefix="lossatlas_cache_")
-    runs = {}
-    for phase in ("cold", "warm"):
-        out = Path(cache) / f"{phase}.json"
-        env = {**os.environ, "LOSSATLAS_COMPILATION_CACHE": cache}
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, str(HERE / "run_all.py"), "--continual-worker", str(out),
-                        "--seeds", str(seeds), "--epochs", str(epochs)], env=env, check=True, cwd=ROOT)
-        runs[phase] = json.loads(out.read_text())
-        runs[phase]["process_wall_s"] = time.perf_counter() - t0
-        print(f"  continual {phase} cache: six strategies {runs[phase]['wall_s']:.1f}s", flush=True)
+    variants = {}
+    for variant in ("per_strategy", "stack6", "stack2"):  # each program set in its own cache folder
+        folder = Path(cache) / variant
+        folder.mkdir()
+        for phase in ("cold", "warm"):  # empty cache, then warm: each in a fresh process
+            out = folder / f"{phase}.json"
+            env = {**os.environ, "LOSSATLAS_COMPILATION_CACHE": str(folder)}
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, str(HERE / "run_all.py"), "--continual-worker", str(out),
+                            "--continual-variant", variant, "--seeds", str(seeds), "--epochs", str(epochs)],
+                           env=env, check=True, cwd=ROOT)
+            variants.setdefault(variant, {})[phase] = json.loads(out.read_text())
+            variants[variant][phase]["process_wall_s"] = time.perf_counter() - t0
+            print(f"  continual {variant} {phase} cache: {variants[variant][phase]['wall_s']:.1f}s", flush=True)
+    runs = variants["per_strategy"]
     detail["lossatlas"] = runs
+    detail["lossatlas_stacked"] = {k: variants[k] for k in ("stack6", "stack2")}
     la = {ph: {r["strategy"]: r for r in runs[ph]["rows"]} for ph in runs}
 
     def pair(ph, key):
@@ -598,6 +611,53 @@ def section_continual(mode, sz, tg, detail):
         rows.append(row(f"continual: 5 tasks x 6 strategies x {seeds} seeds, wall incl. compile ({ph} cache)",
                         fmt_s(runs[ph]["wall_s"]), "—", None, None, None,
                         f"excl. compile {fmt_s(sum(r['seconds'] for r in runs[ph]['rows']))}"))
+    rows += _stacked_rows(variants, peers, seeds, target, detail)
+    return rows
+
+
+def _stacked_rows(variants, peers, seeds, target, detail):
+    """Rows of the stacked variant (``stack_strategies``: one program for all strategies).
+
+    Checks that member i's accuracy matrices (every seed, second call) equal strategy i's own
+    run (the per-strategy programs of the same phase), and records the largest difference.
+    """
+    import numpy as np
+    rows = []
+    per = {ph: {r["strategy"]: r for r in variants["per_strategy"][ph]["rows"]} for ph in ("cold", "warm")}
+    diffs = {}
+    for v in ("stack6", "stack2"):
+        for ph in ("cold", "warm"):
+            for r in variants[v][ph]["rows"]:
+                d = float(np.max(np.abs(np.subtract(r["R"], per[ph][r["strategy"]]["R"]))))
+                diffs[f"{v}/{ph}/{r['strategy']}"] = d
+    detail["stacked_max_abs_R_diff"] = diffs
+    worst = max(diffs.values())
+    s6, s2 = variants["stack6"], variants["stack2"]
+    split = lambda rec: ", ".join(f"{k[:-2].replace('_', ' ')} {fmt_s(v)}" for k, v in rec["first_call_split"].items()
+                                  if k in ("trace_s", "lower_s", "compile_or_cache_load_s"))  # noqa: E731
+    for label, ph, key in (("incl. compile, empty cache", "cold", "compile_and_first_run_s"),
+                           ("incl. compile, warm cache", "warm", "compile_and_first_run_s"),
+                           ("excl. compile", "warm", "seconds")):
+        theirs = sum(r[key] for r in per[ph].values())
+        note = (f"first call: {split(s6[ph])}" if key != "seconds" else
+                f"every member equals its own program's R: max |R diff| {worst:.1e} over all seeds, both phases")
+        rows.append(row(f"continual: 6 strategies x {seeds} seeds as ONE stacked program (stack_strategies), {label}",
+                        fmt_s(s6[ph][key]), f"six per-strategy programs, same run ({note})", fmt_s(theirs),
+                        theirs / s6[ph][key]))
+    for name, pr in peers.items():
+        if "PyTorch" not in name:
+            continue
+        their = pr["naive"]["seconds"] + pr["ewc"]["seconds"]
+        for label, ph, key in (("incl. compile, empty cache", "cold", "compile_and_first_run_s"),
+                               ("incl. compile, warm cache", "warm", "compile_and_first_run_s"),
+                               ("excl. compile", "warm", "seconds")):
+            rows.append(row(f"continual: 5 tasks x naive+EWC x {seeds} seeds as ONE stacked program, {label}",
+                            fmt_s(s2[ph][key]), name, fmt_s(their), their / s2[ph][key],
+                            target if key != "seconds" else None))
+    for ph in ("cold", "warm"):
+        rows.append(row(f"continual: 5 tasks x 6 strategies x {seeds} seeds as ONE stacked program, wall incl. "
+                        f"compile ({ph} cache)", fmt_s(s6[ph]["wall_s"]), "—", None, None, None,
+                        f"excl. compile {fmt_s(s6[ph]['seconds'])}"))
     return rows
 
 
@@ -677,13 +737,15 @@ def main(argv=None):
     p.add_argument("--update-readme", action="store_true", help="rewrite README.md's benchmark block from OUT/results.md")
     p.add_argument("--no-run", action="store_true", help="with --update-readme: do not run, reuse OUT/results.md")
     p.add_argument("--continual-worker", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--continual-variant", default="per_strategy", choices=("per_strategy", "stack6", "stack2"),
+                   help=argparse.SUPPRESS)
     p.add_argument("--seeds", type=int, default=5, help=argparse.SUPPRESS)
     p.add_argument("--epochs", type=int, default=1, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     sys.path.insert(0, str(HERE))
     out_dir = Path(args.out)
     if args.continual_worker:
-        continual_worker(args.continual_worker, args.seeds, args.epochs)
+        continual_worker(args.continual_worker, args.seeds, args.epochs, args.continual_variant)
         return None
     if args.dry_run:
         print(json.dumps({"mode": args.mode, "sizes": SIZES[args.mode], "targets": TARGETS[args.mode]}, indent=1))

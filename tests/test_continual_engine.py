@@ -53,6 +53,36 @@ def test_stack_member_equals_strategy_alone(stream2):
     assert not np.allclose(both["loss"][0], both["loss"][1])
 
 
+def test_one_point_one_stream_vmaps_only_the_seeds(stream2):
+    """A size-1 point or stream axis is indexed, not vmapped: every vmap level re-batches each scan body
+    while tracing (the warm-cache cost of a run), so one strategy on one stream traces one batch level;
+    the numbers are those of the same point inside a larger grid."""
+    from lossatlas.continual import run as run_mod
+    from lossatlas.continual.program import host_data
+    cfg = cl.StreamConfig(model_cfg={"widths": (8,)}, batch_size=16)
+    prog = cl.program(stream2, cl.ewc(fisher="empirical"), cfg)
+    data = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], host_data(stream2))
+    keys = jax.random.split(KEY, 3)
+    jaxpr = jax.make_jaxpr(run_mod._fused(prog))(keys, (np.zeros(1, np.int32), np.ones(1, np.float32)), data)
+
+    def first_scan(jx):  # the task scan (outermost), inside the jit
+        for e in jx.eqns:
+            if e.primitive.name == "scan":
+                return e
+            inner = e.params.get("jaxpr")
+            found = inner is not None and first_scan(getattr(inner, "jaxpr", inner))
+            if found:
+                return found
+        return None
+    task_scan = first_scan(jaxpr.jaxpr)
+    carry = [v.aval.shape for v in task_scan.outvars[:task_scan.params["num_carry"]]]
+    assert carry and all(s[:1] == (3,) for s in carry if s), carry  # [seeds, ...], not [1, 1, seeds, ...]
+    one = cl.run_stream(stream2, cl.ewc(fisher="empirical"), cfg, key=KEY, seeds=3, lams=[10.0])
+    grid = cl.run_stream(stream2, cl.ewc(fisher="empirical"), cfg, key=KEY, seeds=3, lams=[0.0, 10.0])
+    np.testing.assert_allclose(one["loss"][0], grid["loss"][1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(one["R"][0], grid["R"][1], atol=1e-6)
+
+
 def test_stack_with_a_grid_per_member(stream2):
     """A mapping of grids runs as one flat axis of (member, lambda) points."""
     cfg = cl.StreamConfig(model_cfg={"widths": (8,)}, batch_size=16)
