@@ -683,7 +683,11 @@ def markdown(record) -> str:
     la = record["loadavg"]
     head = (f"Device: {record['device_description']} ({record['mode']} mode); {record['date']}; "
             f"load average (1/5/15 min) at start {_fmt_load(la['start'])}, at end {_fmt_load(la['end'])}; "
-            f"wall time {record['wall_s'] / 60:.1f} min.\n\n")
+            f"wall time {record['wall_s'] / 60:.1f} min.")
+    if record.get("kept_rows_from"):
+        head += (f" Sections {', '.join(record['sections_done'])} from this run; the other rows from "
+                 f"{record['kept_rows_from']}.")
+    head += "\n\n"
     lines = ["| workload | lossatlas | peer | peer time / value | ratio | target | met? |",
              "|---|---|---|---|---|---|---|"]
     for r in record["rows"]:
@@ -695,6 +699,29 @@ def markdown(record) -> str:
                  "—" if r["peer_value"] is None else str(r["peer_value"]), ratio, target, met]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return head + "\n".join(lines) + "\n"
+
+
+def merged_rows(previous: dict, record: dict, rerun) -> list:
+    """The previous run's rows with those of the sections in ``rerun`` replaced by this run's, in section order.
+
+    Args:
+      previous: a run_all.json record.
+      record: this run's record (its rows are all from ``rerun`` sections).
+      rerun: the section names run now.
+
+    Returns:
+      The rows, grouped by section in ``SECTIONS`` order (a row's section: its workload before ':').
+    """
+    record["previous_date"] = previous.get("date")
+    new = [r for r in record["rows"] if not r.get("kept")]
+    by = {name: [] for name in SECTIONS}
+    for r in previous["rows"]:
+        sec = r["workload"].split(":", 1)[0]
+        if sec in by and sec not in rerun:
+            by[sec].append(dict(r, kept=True))
+    for r in new:
+        by.setdefault(r["workload"].split(":", 1)[0], []).append(r)
+    return [r for rows in by.values() for r in rows]
 
 
 def _fmt_load(x):
@@ -736,6 +763,9 @@ def main(argv=None):
     p.add_argument("--dry-run", action="store_true", help="print the sizes and targets of --mode, run nothing")
     p.add_argument("--update-readme", action="store_true", help="rewrite README.md's benchmark block from OUT/results.md")
     p.add_argument("--no-run", action="store_true", help="with --update-readme: do not run, reuse OUT/results.md")
+    p.add_argument("--keep-rows-from", default=None,
+                   help="a previous run_all.json: its rows of the sections not run now are kept (before --update-readme "
+                        "after rerunning some --sections)")
     p.add_argument("--continual-worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--continual-variant", default="per_strategy", choices=("per_strategy", "stack6", "stack2"),
                    help=argparse.SUPPRESS)
@@ -789,6 +819,9 @@ def main(argv=None):
         detail["loadavg_after"] = loadavg()
         record["details"][name] = detail
         record["rows"] += rows
+        if args.keep_rows_from:
+            record["rows"] = merged_rows(json.loads(Path(args.keep_rows_from).read_text()), record, args.sections)
+            record["kept_rows_from"] = f"{Path(args.keep_rows_from).name} ({record['previous_date']})"
         print(f"   {name}: {detail['section_s']:.0f}s, load {_fmt_load(detail['loadavg_after'])}", flush=True)
         # written after every section, so a run stopped by a time limit keeps what it measured
         record["wall_s"] = time.perf_counter() - t_all

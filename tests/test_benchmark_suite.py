@@ -52,3 +52,15 @@ def test_gpu_mode_parses_and_has_sizes(run_all, capsys):
     plan = run_all.main(["--mode", "gpu", "--dry-run"])
     assert set(plan["sizes"]) == set(run_all.SECTIONS)
     assert plan["sizes"]["training"]["big_seeds"] == 4096 and plan["targets"]["sweep_vs_func"] == 20
+
+
+def test_rerun_sections_replace_only_their_rows(run_all):
+    """--keep-rows-from: rows of the sections rerun are replaced, the others kept, in section order."""
+    prev = {"date": "d0", "rows": [{"workload": "training: a"}, {"workload": "continual: old"},
+                                   {"workload": "saddles: s"}]}
+    rec = {"rows": [{"workload": "continual: new 1"}, {"workload": "continual: new 2"}]}
+    rows = run_all.merged_rows(prev, rec, ["continual"])
+    assert [r["workload"] for r in rows] == ["training: a", "continual: new 1", "continual: new 2", "saddles: s"]
+    assert [bool(r.get("kept")) for r in rows] == [True, False, False, True] and rec["previous_date"] == "d0"
+    rec["rows"] = rows  # merging again (after the next section) keeps the same rows
+    assert [r["workload"] for r in run_all.merged_rows(prev, rec, ["continual"])] == [r["workload"] for r in rows]
