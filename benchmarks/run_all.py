@@ -821,7 +821,7 @@ def main(argv=None):
         record["rows"] += rows
         if args.keep_rows_from:
             record["rows"] = merged_rows(json.loads(Path(args.keep_rows_from).read_text()), record, args.sections)
-            record["kept_rows_from"] = f"{Path(args.keep_rows_from).name} ({record['previous_date']})"
+            record["kept_rows_from"] = f"{args.keep_rows_from} ({record['previous_date']})"
         print(f"   {name}: {detail['section_s']:.0f}s, load {_fmt_load(detail['loadavg_after'])}", flush=True)
         # written after every section, so a run stopped by a time limit keeps what it measured
         record["wall_s"] = time.perf_counter() - t_all
