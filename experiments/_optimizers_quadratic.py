@@ -111,8 +111,7 @@ def finish(fig, axes, ncol: int = 4):
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-        ax.title.set_fontsize(10)
-    plotting.panel_letters(axes)
+    plotting.panel_letters(axes, title_size=10)
     fig.tight_layout()
     plotting.figure_legend(fig, handles, labels, where="below", ncol=ncol)
     return fig

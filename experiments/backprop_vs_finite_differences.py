@@ -326,9 +326,7 @@ def plot(res: dict, cfg: Config) -> dict:
     labels += [lab for _, lab, _, _ in styles] + [
         f"hollow: timed on {cfg.sample_coords} coords, x P/{cfg.sample_coords}",
         "(c) 2P forward passes (FD by definition)", f"(c) {MAX_REV_RATIO:g} forward passes (check bound)"]
-    for a in axes.flat:
-        a.title.set_fontsize(10)
-    plotting.panel_letters(axes)
+    plotting.panel_letters(axes, title_size=10)
     fig.tight_layout()
     plotting.figure_legend(fig, handles, labels, where="below", ncol=3, fontsize=7.5)
     return {"backprop_vs_finite_differences": fig}

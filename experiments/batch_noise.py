@@ -338,8 +338,6 @@ def plot(res: dict, cfg: Config) -> dict:
     plotting.log_xticks(ax, cfg.escape_batch_sizes)
     axes[1, 2].axis("off")          # the legend of every panel goes in this empty slot
     axes[1, 2].legend(handles, labels, loc="center left", frameon=False, fontsize=7.5)
-    for ax in axes.flat:
-        ax.title.set_fontsize(10)
-    plotting.panel_letters(axes)
+    plotting.panel_letters(axes, title_size=10)
     fig.tight_layout()
     return {"batch_noise": fig}

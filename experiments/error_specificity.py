@@ -311,9 +311,7 @@ def plot(res: dict, cfg: Config) -> dict:
             transform=ax.transAxes, fontsize=7, va="bottom", bbox=dict(fc="white", ec="0.8", alpha=0.9))
     fig.suptitle(f"MLP {tuple(cfg.widths)} on {cfg.dataset}, test acc {res['test_acc'].mean():.2f}, {cfg.seeds} seeds",
                  fontsize=9, y=0.995)
-    for ax in axes.flat:
-        ax.title.set_fontsize(10)
-    plotting.panel_letters(axes)
+    plotting.panel_letters(axes, title_size=10)
     fig.tight_layout()
     return {"error_specificity": fig}
 

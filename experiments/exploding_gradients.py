@@ -477,8 +477,6 @@ def plot(res: dict, cfg: Config) -> dict:
     ax.set(xlabel="steps back from the readout, k", ylabel="log10 ||dL/dx_(T-k)|| (batch RMS)",
            title=f"input gradient k steps back, T = {max(cfg.seq_lens)}", ylim=(-30, None))
     plotting.legend_outside(ax, "below", ncol=2, fontsize=6.5, title="spectral radius", title_fontsize=6.5)
-    for ax in axes.flat:
-        ax.title.set_fontsize(10)
-    plotting.panel_letters(axes)
+    plotting.panel_letters(axes, title_size=10)
     fig.tight_layout()
     return {"exploding_gradients": fig}

@@ -280,8 +280,6 @@ def plot(res: dict, cfg: Config) -> dict:
     ax.set(xlabel=r"$\sigma_w^2$", ylabel=f"train accuracy\n(mean, 95% CI, {res['train_acc'].shape[-1]} seeds)",
            title="order (left) to chaos (right)", ylim=(0, None))
     plotting.legend_outside(ax, "below", ncol=2, fontsize=6.5, bbox_to_anchor=(0.5, -0.22))
-    for a in axes.flat:
-        a.title.set_fontsize(10)
-    plotting.panel_letters(axes)
+    plotting.panel_letters(axes, title_size=10)
     fig.tight_layout()
     return {"initialisation_scale": fig}

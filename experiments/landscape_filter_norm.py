@@ -421,9 +421,7 @@ def plot(res: dict, cfg: Config) -> dict:
         ev = n["explained"][0]
         ax.set(xlabel=f"1st PCA direction: {ev[0]:.0%}", ylabel=f"2nd PCA direction: {ev[1]:.0%}",
                title=f"{net}: training path", xlim=tx, ylim=ty)
-    for a in axes.flat:
-        a.title.set_fontsize(10)
-    plotting.panel_letters(axes)
+    plotting.panel_letters(axes, title_size=10)
     fig.colorbar(im, ax=list(axes[:, 1]), label=r"$\max(0,-\lambda_{min})/|\lambda_{max}|$ (b, e)", shrink=0.8)
     loss_map = plt.cm.ScalarMappable(norm=norm, cmap="viridis")
     fig.colorbar(loss_map, ax=list(axes[:, 2]), label="train loss (a, c, d, f)", shrink=0.8)

@@ -287,7 +287,5 @@ def plot(res: dict, cfg: Config) -> dict:
     ax.set(ylim=(-0.02, 1.02), xlabel="gradient-descent step", ylabel="p of the true class",
            title=f"one unit, starts {cfg.start_confidence:g} wrong")
     plotting.legend_outside(ax, "below", ncol=1, fontsize=7, bbox_to_anchor=(0.5, -0.2))
-    for a in axes.flat:
-        a.title.set_fontsize(10)
-    plotting.panel_letters(axes)
+    plotting.panel_letters(axes, title_size=10)
     return {"loss_functions": fig}

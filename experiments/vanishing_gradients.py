@@ -264,9 +264,7 @@ def plot(res: dict, cfg: Config) -> dict:
         Line2D([], [], color="gray", ls=":", lw=1)]
     labels = names + [f"(b) Adam lr {cfg.learning_rate:g}",
                       f"(b) SGD lr {cfg.sgd_learning_rate:g}, momentum {cfg.sgd_momentum:g}", "(b) chance (ln 10)"]
-    for a in axes.flat:
-        a.title.set_fontsize(10)
-    plotting.panel_letters(axes)
+    plotting.panel_letters(axes, title_size=10)
     fig.tight_layout()
     plotting.figure_legend(fig, handles, labels, where="below", ncol=3)
     figs["vanishing_gradients"] = fig
@@ -293,9 +291,7 @@ def plot(res: dict, cfg: Config) -> dict:
         lo, hi = axes[row, 0].get_ylim()
         axes[row, 0].set_ylim(lo, hi * (hi / lo) ** 0.4)      # an empty band on top for the sd text
         plotting.log_axis(axes[row, 0], "y")
-    for a in axes.flat:
-        a.title.set_fontsize(10)
-    plotting.panel_letters(axes)
+    plotting.panel_letters(axes, title_size=10)
     fig.tight_layout()
     plotting.figure_legend(fig, [Line2D([], [], color=f"C{i}") for i in range(cfg.hist_depth)],
                            [f"layer {i + 1}" for i in range(cfg.hist_depth)], where="below")

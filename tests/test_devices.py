@@ -47,7 +47,7 @@ _SCRIPT = textwrap.dedent("""
     for name, f in calls.items():
         on_host = jax.device_get(f(host, keys))
         sharded = jax.device_get(f(params, keys))
-        for a, b, tol in zip(jax.tree_util.tree_leaves(sharded), jax.tree_util.tree_leaves(on_host), tols[name]):
+        for a, b, tol in zip(jax.tree_util.tree_leaves(sharded), jax.tree_util.tree_leaves(on_host), tols[name], strict=True):
             np.testing.assert_allclose(a, b, rtol=tol, atol=tol, err_msg=name)
         print("finished", name, flush=True)
 """)

@@ -105,7 +105,7 @@ def stamp_failed_checks(fig, checks) -> bool:
 def _bottom(fig) -> float:
     """The lowest point any artist of ``fig`` reaches (a figure legend below the panels, x
     labels), in figure coordinates, so a stamp placed under it overlaps nothing."""
-    fig.canvas.draw()
+    fig.draw_without_rendering()  # layout and extents, no pixels
     return fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_size_inches()[1]
 
 
@@ -114,7 +114,8 @@ PANEL_LETTER_GID = "lossatlas-panel-letter"
 _LETTER_RE = r"^\(?[a-z]\)?$"
 
 
-def panel_letters(axes, *, start: int = 0, fmt: str = "({})", x: float = -0.02, y: float = 1.02, **kw) -> list:
+def panel_letters(axes, *, start: int = 0, fmt: str = "({})", x: float = -0.02, y: float = 1.02,
+                  title_size: float | None = None, **kw) -> list:
     """Letter every visible panel (a), (b), ... in reading order, top-left outside the axes.
 
     Letters are generated, so they never repeat or skip; invisible axes (``ax.axis("off")``
@@ -125,12 +126,18 @@ def panel_letters(axes, *, start: int = 0, fmt: str = "({})", x: float = -0.02, 
       start: index of the first letter (0 -> "a").
       fmt: format of a letter.
       x, y: position in axes coordinates (default: just above the top-left corner).
+      title_size: if given, every axes' title is set to this font size (titles set after
+        :func:`figure` render at matplotlib's default size, not the paper's, otherwise).
       **kw: passed to ``ax.text``.
 
     Returns:
       The text artists.
     """
-    flat = [a for a in np.asarray(axes, dtype=object).ravel() if a is not None and a.get_visible() and a.axison]
+    every = [a for a in np.asarray(axes, dtype=object).ravel() if a is not None]
+    if title_size is not None:
+        for a in every:
+            a.title.set_fontsize(title_size)
+    flat = [a for a in every if a.get_visible() and a.axison]
     if start < 0 or start + len(flat) > 26:
         raise ValueError(f"panel_letters: start must be in [0, {26 - len(flat)}] for {len(flat)} panels, got {start}")
     style = {"fontweight": "bold", "fontsize": 10, "ha": "right", "va": "bottom"} | kw
@@ -278,7 +285,7 @@ def lint_figure(fig) -> list[str]:
     """
     import re
 
-    fig.canvas.draw()
+    fig.draw_without_rendering()  # layout and extents, no pixels
     renderer = fig.canvas.get_renderer()
     problems: list[str] = []
     letters: list[str] = []
@@ -300,7 +307,8 @@ def lint_figure(fig) -> list[str]:
         for axis_name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
             lo, hi = sorted(ax.get_xlim() if axis_name == "x" else ax.get_ylim())
             ticks = [t for t in axis.get_major_ticks() + axis.get_minor_ticks()
-                     if t.label1.get_visible() and t.label1.get_text().strip() and lo * (1 - 1e-9) <= t.get_loc() <= hi * (1 + 1e-9)]
+                     if t.label1.get_visible() and t.label1.get_text().strip()
+                     and lo - 1e-9 * abs(lo) <= t.get_loc() <= hi + 1e-9 * abs(hi)]  # negative limits too
             boxes = sorted((t.label1.get_window_extent(renderer) for t in ticks),
                            key=lambda b: b.x0 if axis_name == "x" else b.y0)
             if any(a.overlaps(b) for a, b in zip(boxes, boxes[1:])):

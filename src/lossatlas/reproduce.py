@@ -112,7 +112,7 @@ def reproduce(registry: Registry, only: Iterable[str] | None = None, *, quick: b
         start = time.perf_counter()
         try:
             cfg = runner.make_config(registry.get(name), quick=quick)
-            path = results_lib.find_run(out_dir, name, {"experiment": name, "quick": quick, "config": cfg})
+            path = results_lib.find_run(out_dir, name, runner.config_record(name, cfg, quick=quick))
             if path is not None:
                 reused.append(name)
                 checks = results_lib.read_checks(path / "checks.json")

@@ -77,6 +77,20 @@ def make_config(module, *, quick: bool = False, seeds: int | None = None, overri
     return dataclasses.replace(cfg, **changes)
 
 
+def config_record(name: str, cfg, *, quick: bool) -> dict:
+    """What a run's ``config.json`` holds (and what :func:`lossatlas.results.find_run` matches).
+
+    Args:
+      name: the experiment's name.
+      cfg: its Config.
+      quick: whether the run is a ``--quick`` one.
+
+    Returns:
+      ``{"experiment", "quick", "config"}``.
+    """
+    return {"experiment": name, "quick": quick, "config": cfg}
+
+
 def run_experiment(registry: Registry, name: str, cfg=None, *, quick: bool = False, out_dir="runs", run_id=None,
                    resume=None, checkpoint_every: int = checkpoint.DEFAULT_EVERY, progress: bool = False):
     """Run experiment ``name`` and write its results folder.
@@ -116,7 +130,7 @@ def run_experiment(registry: Registry, name: str, cfg=None, *, quick: bool = Fal
             raise ValueError(f"--resume {resume}: that folder holds a run of {experiment!r}, not {name!r}")
     cfg = cfg if cfg is not None else make_config(module, quick=quick)
     key = jax.random.PRNGKey(getattr(cfg, "seed", 0))
-    record = {"experiment": name, "quick": quick, "config": cfg}
+    record = config_record(name, cfg, quick=quick)
     with results_lib.new_run(name, record, out_dir=out_dir, run_id=run_id, resume=resume is not None) as run:
         t0 = time.perf_counter()
         with checkpoint.checkpointing(run.path, every=checkpoint_every, resume=resume is not None,

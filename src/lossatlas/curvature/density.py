@@ -96,7 +96,11 @@ def broadened_density(nodes, weights, grid, sigma):
     if not isinstance(sigma, jax.core.Tracer):
         validate.number("broadened_density", "sigma", np.asarray(sigma).item() if np.ndim(sigma) == 0 else sigma, 0,
                         lo_open=True)
-    sigma = jnp.asarray(sigma, nodes.dtype)
+    return _broaden(nodes, weights, grid, jnp.asarray(sigma, nodes.dtype))
+
+
+def _broaden(nodes, weights, grid, sigma):
+    """:func:`broadened_density` on checked ``[P, m]`` nodes/weights, a ``[G]`` grid and sigma > 0."""
     z = (grid[:, None, None] - nodes[None]) / sigma                                 # [G, P, m]
     gauss = jnp.exp(-0.5 * jnp.square(z)) / (sigma * jnp.sqrt(2 * jnp.pi))
     return jnp.sum(gauss * weights[None], axis=(1, 2)) / nodes.shape[0]
@@ -149,6 +153,6 @@ def spectral_density(loss_fn: Callable, params, key, num_steps: int = 90, num_pr
     grid = jnp.asarray(grid, nodes.dtype)
     if grid.ndim != 1 or grid.shape[0] < 2:
         raise ValueError(f"spectral_density: grid must be a 1-D array of at least 2 points, got shape {grid.shape}")
-    density = broadened_density(nodes, weights, grid, sigma)
+    density = _broaden(nodes, weights, grid, sigma)  # sigma built above, > 0: no host-side re-check
     density = density / jnp.trapezoid(density, grid)
     return grid, density

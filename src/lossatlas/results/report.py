@@ -34,6 +34,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from lossatlas.checks import gating_failures, is_gating
 from lossatlas.results.cells import format_cell
 from lossatlas.results.folders import completed_at, is_complete, iter_runs
 from lossatlas.results.jsonio import read_json
@@ -121,15 +122,15 @@ class _Run:
 
     @property
     def gating(self) -> list[dict]:
-        return [c for c in self.checks if c.get("gating", True)]
+        return [c for c in self.checks if is_gating(c)]
 
     @property
     def negatives(self) -> list[dict]:
-        return [c for c in self.checks if not c.get("gating", True) and not c["passed"]]
+        return [c for c in self.checks if not is_gating(c) and not c["passed"]]
 
     @property
     def status(self) -> str:
-        return "FAIL" if any(not c["passed"] for c in self.gating) else "PASS"
+        return "FAIL" if gating_failures(self.checks) else "PASS"
 
 
 def latest_runs(root: str | os.PathLike, experiments: Iterable[str] | None = None) -> list[Path]:
@@ -237,7 +238,7 @@ def format_seconds(seconds: float | None) -> str:
 def verdict(check: Mapping) -> str:
     """``PASS`` / ``FAIL`` for a gating check; ``pass (report-only)`` or ``NEGATIVE RESULT``
     (a failed report-only check: a claim our run does not reproduce) otherwise."""
-    if check.get("gating", True):
+    if is_gating(check):
         return "PASS" if check["passed"] else "FAIL"
     return "pass (report-only)" if check["passed"] else "NEGATIVE RESULT"
 
@@ -386,7 +387,7 @@ def _html_table(header: Sequence[str], rows: Sequence[str]) -> str:
 
 def _verdict_html(c: Mapping) -> str:
     v = verdict(c)
-    cls = "pass" if c["passed"] else ("fail" if c.get("gating", True) else "negative-label")
+    cls = "pass" if c["passed"] else ("fail" if is_gating(c) else "negative-label")
     return f'<span class="{cls}">{_e(v)}</span>'
 
 

@@ -383,9 +383,8 @@ class Program:
             mesh = devices.mesh_for(keys.shape[0], "seed")
         elif levels == 2:
             mesh = devices.mesh_for((next(iter(grid_hp.values())).shape[0], keys.shape[0]), ("grid", "seed"))
-        keys = devices.shard_batch_axis(keys, mesh, 0, ("seed",))
-        if levels == 2:
             grid_hp = devices.shard_batch_axis(grid_hp, mesh, 0, ("grid",))
+        keys = devices.shard_batch_axis(keys, mesh, 0, ("seed",))
         data = self.device_data(mesh)
         extra = (init(keys, grid_hp)[0],) if return_init else ()
         if not progress and checkpoint.active() is None:
